@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <glib.h>
+
+#include "errors.h"
+
+/* Runs blocking jobs on a GThreadPool and hands their completions back to the owner thread
+ * (the bus thread) through an eventfd that the owner's event loop watches.
+ *
+ * Jobs carry a key (the volume id). Jobs of one key run one at a time in submission order, so
+ * a burst on one volume occupies one worker, never the pool (head-of-line isolation), and
+ * operations on a volume take effect in the order they arrived. Every function except the
+ * work callback is called on the owner thread only. */
+typedef struct _Dispatcher Dispatcher;
+
+typedef void (*DispatchWorkFunc)(gpointer job, gpointer user_data); /* worker thread */
+typedef void (*DispatchDoneFunc)(gpointer job, gpointer user_data); /* owner thread */
+
+Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc work,
+                           DispatchDoneFunc done, gpointer user_data, GError **error);
+/* Waits for running jobs; jobs still queued are completed (done is called) first. */
+void dispatcher_free(Dispatcher *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Dispatcher, dispatcher_free)
+
+/* Readable when completions wait; the owner then calls dispatcher_process(). */
+int dispatcher_get_fd(Dispatcher *self);
+/* Queues a job. LIMITS_EXCEEDED (nothing queued) when queue_limit jobs are pending. */
+gboolean dispatcher_submit(Dispatcher *self, const char *key, gpointer job, GError **error);
+/* TRUE while any job of `key` is queued or running. */
+gboolean dispatcher_key_busy(Dispatcher *self, const char *key);
+/* Calls done() for every finished job and starts the next job of each key. Returns the number
+ * of jobs completed. */
+guint dispatcher_process(Dispatcher *self);
+/* Jobs queued or running. */
+guint dispatcher_pending(Dispatcher *self);

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <glib.h>
+
+/* A registry of per-volume mutexes. Entries are refcounted by holders and waiters and freed
+ * when the last one leaves, so the registry holds nothing for an idle volume. Thread-safe. */
+typedef struct _VolumeLocks VolumeLocks;
+
+VolumeLocks *volume_locks_new(void);
+void volume_locks_free(VolumeLocks *self);
+
+/* Blocks until the volume's lock is held by the caller. */
+void volume_lock(VolumeLocks *self, const char *volume);
+/* Takes the lock only if it is free right now; never blocks. */
+gboolean volume_trylock(VolumeLocks *self, const char *volume);
+/* Releases it. Unlocking a volume that is not locked is a no-op with a g_warning. */
+void volume_unlock(VolumeLocks *self, const char *volume);
+/* Number of live entries (volumes with a holder or waiter). For tests and metrics. */
+guint volume_locks_count(VolumeLocks *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VolumeLocks, volume_locks_free)
