@@ -1,3 +1,234 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include <glib.h>
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define GROUP_ATTACHMENT "Attachment"
+#define GROUP_KUBERNETES "Kubernetes"
+
+void config_init(Config *self)
+{
+        *self = (Config){
+                .store = STORE_KIND_KUBERNETES,
+                .driver = g_strdup("rds.csi.srvlab.io"),
+                .workers = 16,
+                .queue_limit = 4096,
+                .allowed_group = g_strdup("srvlab-attachment"),
+                .kube_server = g_strdup(""),
+                .kube_token_file =
+                        g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+                .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+                .request_timeout_sec = 10,
+                .start_timeout_sec = 90,
+        };
+}
+
+void config_clear(Config *self)
+{
+        g_clear_pointer(&self->driver, g_free);
+        g_clear_pointer(&self->allowed_group, g_free);
+        g_clear_pointer(&self->kube_server, g_free);
+        g_clear_pointer(&self->kube_token_file, g_free);
+        g_clear_pointer(&self->kube_ca_file, g_free);
+}
+
+static gboolean fail_value(const char *origin, const char *group, const char *key,
+                           const char *value, const char *allowed, GError **error)
+{
+        g_autofree char *shown = g_strescape(value, NULL);
+
+        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    "%s: [%s] %s=%s is invalid: %s", origin, group, key, shown, allowed);
+        return FALSE;
+}
+
+static gboolean parse_uint(const char *origin, const char *group, const char *key,
+                           const char *value, guint min, guint max, guint *out, GError **error)
+{
+        guint64 v = 0;
+
+        if (!g_ascii_string_to_unsigned(value, 10, min, max, &v, NULL)) {
+                g_autofree char *allowed =
+                        g_strdup_printf("expected an integer from %u to %u", min, max);
+                return fail_value(origin, group, key, value, allowed, error);
+        }
+        *out = (guint)v;
+        return TRUE;
+}
+
+/* A CSI driver name is a DNS-1123 subdomain of at most 63 bytes (the CSI spec): it becomes
+ * the prefix of the annotation keys, so it must be a valid annotation key prefix too. */
+static gboolean driver_name_ok(const char *s)
+{
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 63 || !g_ascii_isalnum(s[0]) || !g_ascii_isalnum(s[n - 1]))
+                return FALSE;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!(g_ascii_islower(c) || g_ascii_isdigit(c) || c == '-' || c == '.'))
+                        return FALSE;
+                if (c == '.' && s[i + 1] == '.')
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+static gboolean apply_attachment(Config *self, const char *origin, const char *key,
+                                 const char *value, GError **error)
+{
+        const char *g = GROUP_ATTACHMENT;
+
+        if (g_str_equal(key, "Store")) {
+                if (g_str_equal(value, "kubernetes"))
+                        self->store = STORE_KIND_KUBERNETES;
+                else if (g_str_equal(value, "none"))
+                        self->store = STORE_KIND_NONE;
+                else
+                        return fail_value(origin, g, key, value,
+                                          "expected \"kubernetes\" or \"none\"", error);
+        } else if (g_str_equal(key, "Driver")) {
+                if (!driver_name_ok(value))
+                        return fail_value(origin, g, key, value,
+                                          "expected a DNS subdomain of 1..63 lowercase "
+                                          "alphanumerics, '-' and '.'",
+                                          error);
+                g_free(self->driver);
+                self->driver = g_strdup(value);
+        } else if (g_str_equal(key, "Workers")) {
+                return parse_uint(origin, g, key, value, 1, 256, &self->workers, error);
+        } else if (g_str_equal(key, "QueueLimit")) {
+                return parse_uint(origin, g, key, value, 1, 1048576, &self->queue_limit, error);
+        } else if (g_str_equal(key, "AllowedGroup")) {
+                g_free(self->allowed_group);
+                self->allowed_group = g_strdup(value);
+        } else {
+                g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
+        }
+        return TRUE;
+}
+
+static gboolean apply_path(char **field, const char *origin, const char *key, const char *value,
+                           GError **error)
+{
+        if (value[0] != '\0' && !g_path_is_absolute(value))
+                return fail_value(origin, GROUP_KUBERNETES, key, value,
+                                  "expected an absolute path or nothing", error);
+        g_free(*field);
+        *field = g_strdup(value);
+        return TRUE;
+}
+
+static gboolean apply_kubernetes(Config *self, const char *origin, const char *key,
+                                 const char *value, GError **error)
+{
+        const char *g = GROUP_KUBERNETES;
+
+        if (g_str_equal(key, "Server")) {
+                /* The URL itself (scheme, loopback rule) is checked by the client when the
+                 * store is created, before any request. */
+                g_free(self->kube_server);
+                self->kube_server = g_strdup(value);
+        } else if (g_str_equal(key, "TokenFile")) {
+                return apply_path(&self->kube_token_file, origin, key, value, error);
+        } else if (g_str_equal(key, "CAFile")) {
+                return apply_path(&self->kube_ca_file, origin, key, value, error);
+        } else if (g_str_equal(key, "RequestTimeoutSec")) {
+                return parse_uint(origin, g, key, value, 1, 3600, &self->request_timeout_sec,
+                                  error);
+        } else if (g_str_equal(key, "StartTimeoutSec")) {
+                return parse_uint(origin, g, key, value, 0, 86400, &self->start_timeout_sec,
+                                  error);
+        } else {
+                g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
+        }
+        return TRUE;
+}
+
+gboolean config_load_data(Config *self, const char *data, gsize length, const char *origin,
+                          GError **error)
+{
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_auto(GStrv) groups = NULL;
+        g_autoptr(GError) local = NULL;
+
+        if (!g_key_file_load_from_data(kf, data, length, G_KEY_FILE_NONE, &local)) {
+                g_set_error(error, G_KEY_FILE_ERROR, local->code, "%s: %s", origin,
+                            local->message);
+                return FALSE;
+        }
+        groups = g_key_file_get_groups(kf, NULL);
+        for (char **g = groups; *g != NULL; g++) {
+                gboolean attachment = g_str_equal(*g, GROUP_ATTACHMENT);
+                g_auto(GStrv) keys = NULL;
+
+                if (!attachment && !g_str_equal(*g, GROUP_KUBERNETES)) {
+                        g_warning("%s: unknown section [%s] ignored", origin, *g);
+                        continue;
+                }
+                keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+                for (char **k = keys; k != NULL && *k != NULL; k++) {
+                        /* get_value: raw text, no escape processing surprises for paths. */
+                        g_autofree char *raw = g_key_file_get_value(kf, *g, *k, NULL);
+                        g_autofree char *value = g_strstrip(g_strdup(raw ? raw : ""));
+                        gboolean ok = attachment
+                                              ? apply_attachment(self, origin, *k, value, error)
+                                              : apply_kubernetes(self, origin, *k, value, error);
+                        if (!ok)
+                                return FALSE;
+                }
+        }
+        return TRUE;
+}
+
+static gboolean load_file(Config *self, const char *path, gboolean missing_ok, GError **error)
+{
+        g_autofree char *data = NULL;
+        gsize length = 0;
+        g_autoptr(GError) local = NULL;
+
+        if (!g_file_get_contents(path, &data, &length, &local)) {
+                if (missing_ok && g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return TRUE;
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+        }
+        return config_load_data(self, data, length, path, error);
+}
+
+static gint compare_strings(gconstpointer a, gconstpointer b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+gboolean config_load(Config *self, const char *path, GError **error)
+{
+        g_autofree char *dropin_dir = g_strconcat(path, ".d", NULL);
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GDir) dir = NULL;
+        g_autoptr(GError) local = NULL;
+        const char *name;
+
+        if (!load_file(self, path, TRUE, error))
+                return FALSE;
+
+        dir = g_dir_open(dropin_dir, 0, &local);
+        if (dir == NULL) {
+                if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                        return TRUE;
+                g_propagate_error(error, g_steal_pointer(&local));
+                return FALSE;
+        }
+        while ((name = g_dir_read_name(dir)) != NULL) {
+                if (g_str_has_suffix(name, ".conf") && name[0] != '.')
+                        g_ptr_array_add(names, g_strdup(name));
+        }
+        g_ptr_array_sort(names, compare_strings);
+        for (guint i = 0; i < names->len; i++) {
+                g_autofree char *file = g_build_filename(dropin_dir, names->pdata[i], NULL);
+                if (!load_file(self, file, FALSE, error))
+                        return FALSE;
+        }
+        return TRUE;
+}

@@ -1,3 +1,184 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include <glib.h>
+#include "dispatch.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tsan.h"
+
+typedef struct {
+        const char *key; /* points at the key owned by Dispatcher.keys */
+        gpointer job;
+} Item;
+
+struct _Dispatcher {
+        GThreadPool *pool;
+        int efd;
+        GAsyncQueue *finished; /* Item*, pushed by workers, popped by the owner */
+        /* key -> GQueue of Item*: the head is running, the rest wait. Owner thread only. */
+        GHashTable *keys;
+        guint pending;
+        guint limit;
+        DispatchWorkFunc work;
+        DispatchDoneFunc done;
+        gpointer user_data;
+};
+
+static void run_item(gpointer data, gpointer user_data)
+{
+        Dispatcher *self = user_data;
+        Item *item = data;
+        uint64_t one = 1;
+
+        /* The pool and the async queue use GMutex, which TSan cannot see: mark the hand-over
+         * of each item explicitly. */
+        TSAN_ACQUIRE(item);
+        self->work(item->job, self->user_data);
+        TSAN_RELEASE(item);
+        g_async_queue_push(self->finished, item);
+        /* Cannot fail short of a counter overflow (2^64 - 1 completions unread). */
+        while (write(self->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+                ;
+}
+
+static void start_item(Dispatcher *self, Item *item)
+{
+        TSAN_RELEASE(item);
+        /* Pushing to a non-exclusive pool only fails if a thread cannot be created, and then
+         * the task still waits in the pool's queue for an existing thread. */
+        g_thread_pool_push(self->pool, item, NULL);
+}
+
+static void free_queue(gpointer data)
+{
+        g_queue_free(data);
+}
+
+Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc work,
+                           DispatchDoneFunc done, gpointer user_data, GError **error)
+{
+        g_autofree Dispatcher *self = g_new0(Dispatcher, 1);
+
+        g_return_val_if_fail(workers > 0 && queue_limit > 0, NULL);
+
+        self->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (self->efd < 0) {
+                int e = errno;
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "eventfd: %s",
+                            g_strerror(e));
+                return NULL;
+        }
+        self->pool = g_thread_pool_new(run_item, self, (int)workers, FALSE, error);
+        if (self->pool == NULL) {
+                close(self->efd);
+                return NULL;
+        }
+        self->finished = g_async_queue_new();
+        self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_queue);
+        self->limit = queue_limit;
+        self->work = work;
+        self->done = done;
+        self->user_data = user_data;
+        return g_steal_pointer(&self);
+}
+
+int dispatcher_get_fd(Dispatcher *self)
+{
+        return self->efd;
+}
+
+gboolean dispatcher_submit(Dispatcher *self, const char *key, gpointer job, GError **error)
+{
+        gpointer stored_key = NULL;
+        GQueue *queue = NULL;
+        Item *item;
+
+        if (self->pending >= self->limit) {
+                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_LIMITS_EXCEEDED,
+                            "%u operations pending, QueueLimit=%u reached; retry later",
+                            self->pending, self->limit);
+                return FALSE;
+        }
+        if (g_hash_table_lookup_extended(self->keys, key, &stored_key, (gpointer *)&queue)) {
+                item = g_new(Item, 1);
+                *item = (Item){.key = stored_key, .job = job};
+                g_queue_push_tail(queue, item);
+        } else {
+                char *owned = g_strdup(key);
+                queue = g_queue_new();
+                g_hash_table_insert(self->keys, owned, queue);
+                item = g_new(Item, 1);
+                *item = (Item){.key = owned, .job = job};
+                g_queue_push_tail(queue, item);
+                start_item(self, item);
+        }
+        self->pending++;
+        return TRUE;
+}
+
+gboolean dispatcher_key_busy(Dispatcher *self, const char *key)
+{
+        return g_hash_table_contains(self->keys, key);
+}
+
+guint dispatcher_pending(Dispatcher *self)
+{
+        return self->pending;
+}
+
+static void finish_item(Dispatcher *self, Item *item)
+{
+        GQueue *queue = g_hash_table_lookup(self->keys, item->key);
+        Item *next;
+
+        g_assert(queue != NULL && g_queue_peek_head(queue) == item);
+        g_queue_pop_head(queue);
+        self->pending--;
+        self->done(item->job, self->user_data);
+
+        next = g_queue_peek_head(queue);
+        if (next != NULL)
+                start_item(self, next);
+        else
+                g_hash_table_remove(self->keys, item->key);
+        g_free(item);
+}
+
+guint dispatcher_process(Dispatcher *self)
+{
+        uint64_t count;
+        guint n = 0;
+        Item *item;
+
+        /* Reset the counter first: a completion pushed after this read writes again, so the
+         * fd stays readable for anything this pass misses. */
+        if (read(self->efd, &count, sizeof(count)) < 0 && errno != EAGAIN && errno != EINTR)
+                g_warning("reading the completion eventfd: %s", g_strerror(errno));
+
+        while ((item = g_async_queue_try_pop(self->finished)) != NULL) {
+                TSAN_ACQUIRE(item);
+                finish_item(self, item);
+                n++;
+        }
+        return n;
+}
+
+void dispatcher_free(Dispatcher *self)
+{
+        if (self == NULL)
+                return;
+        while (self->pending > 0) {
+                struct pollfd pfd = {.fd = self->efd, .events = POLLIN};
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                        break;
+                dispatcher_process(self);
+        }
+        g_thread_pool_free(self->pool, FALSE, TRUE);
+        g_async_queue_unref(self->finished);
+        g_hash_table_unref(self->keys);
+        close(self->efd);
+        g_free(self);
+}
