@@ -1,3 +1,416 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include <glib.h>
+#include "config-build.h"
+
+#include "manager.h"
+
+#include <string.h>
+
+/* Memory per tracked volume matters (100,000 volumes must fit in ~200 bytes each), so an entry
+ * is one allocation holding the volume inline, the hash table is a set keyed by that inline
+ * string, and node names — few, shared by many volumes — are interned and refcounted. */
+
+typedef struct {
+        guint refs; /* volumes naming this node; changed under the table's write lock */
+        char name[];
+} NodeName;
+
+typedef struct {
+        gint64 attached_at;
+        const char *node; /* NodeName.name, owned by the table's node set */
+        char volume[];
+} Entry;
+
+#define ENTRY_OF(key) ((Entry *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(Entry, volume)))
+#define NODE_OF(key) ((NodeName *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(NodeName, name)))
+
+typedef struct {
+        GHashTable *volumes; /* set of Entry.volume */
+        GHashTable *nodes;   /* set of NodeName.name */
+} Table;
+
+struct _Manager {
+        Store *store;
+        VolumeLocks *locks;
+        GRWLock lock; /* guards table; never held across store I/O */
+        Table table;
+};
+
+static void table_init(Table *t)
+{
+        t->volumes = g_hash_table_new(g_str_hash, g_str_equal);
+        t->nodes = g_hash_table_new(g_str_hash, g_str_equal);
+}
+
+static void table_clear(Table *t)
+{
+        GHashTableIter iter;
+        gpointer key;
+
+        g_hash_table_iter_init(&iter, t->volumes);
+        while (g_hash_table_iter_next(&iter, &key, NULL))
+                g_free(ENTRY_OF(key));
+        g_hash_table_iter_init(&iter, t->nodes);
+        while (g_hash_table_iter_next(&iter, &key, NULL))
+                g_free(NODE_OF(key));
+        g_clear_pointer(&t->volumes, g_hash_table_unref);
+        g_clear_pointer(&t->nodes, g_hash_table_unref);
+}
+
+static const char *node_ref(Table *t, const char *node)
+{
+        const char *key = g_hash_table_lookup(t->nodes, node);
+        NodeName *n;
+        gsize len;
+
+        if (key != NULL) {
+                NODE_OF(key)->refs++;
+                return key;
+        }
+        len = strlen(node);
+        n = g_malloc(sizeof(NodeName) + len + 1);
+        n->refs = 1;
+        memcpy(n->name, node, len + 1);
+        g_hash_table_add(t->nodes, n->name);
+        return n->name;
+}
+
+static void node_unref(Table *t, const char *key)
+{
+        NodeName *n = NODE_OF(key);
+
+        if (--n->refs > 0)
+                return;
+        g_hash_table_remove(t->nodes, n->name);
+        g_free(n);
+}
+
+static Entry *table_lookup(Table *t, const char *volume)
+{
+        const char *key = g_hash_table_lookup(t->volumes, volume);
+
+        return key != NULL ? ENTRY_OF(key) : NULL;
+}
+
+static void table_remove(Table *t, Entry *entry)
+{
+        g_hash_table_remove(t->volumes, entry->volume);
+        node_unref(t, entry->node);
+        g_free(entry);
+}
+
+static void table_insert(Table *t, const char *volume, const char *node, gint64 attached_at)
+{
+        Entry *entry = table_lookup(t, volume);
+        gsize len;
+
+        if (entry != NULL)
+                table_remove(t, entry);
+        len = strlen(volume);
+        entry = g_malloc(sizeof(Entry) + len + 1);
+        entry->attached_at = attached_at;
+        entry->node = node_ref(t, node);
+        memcpy(entry->volume, volume, len + 1);
+        g_hash_table_add(t->volumes, entry->volume);
+}
+
+void attachment_free(Attachment *a)
+{
+        if (a == NULL)
+                return;
+        g_free(a->volume);
+        g_free(a->node);
+        g_free(a);
+}
+
+void manager_result_clear(ManagerResult *r)
+{
+        g_clear_pointer(&r->node, g_free);
+        r->changed = FALSE;
+        r->attached_at = 0;
+}
+
+static void set_result(ManagerResult *r, gboolean changed, const char *node, gint64 attached_at)
+{
+        if (r == NULL)
+                return;
+        g_free(r->node);
+        r->changed = changed;
+        r->node = g_strdup(node);
+        r->attached_at = attached_at;
+}
+
+static gboolean set_already_attached(GError **error, const char *volume, const char *holder)
+{
+        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED,
+                    "volume %s already attached to node %s", volume, holder);
+        return FALSE;
+}
+
+Manager *manager_new(Store *store)
+{
+        Manager *self = g_new0(Manager, 1);
+
+        self->store = store;
+        self->locks = volume_locks_new();
+        g_rw_lock_init(&self->lock);
+        table_init(&self->table);
+        return self;
+}
+
+void manager_free(Manager *self)
+{
+        if (self == NULL)
+                return;
+        table_clear(&self->table);
+        g_rw_lock_clear(&self->lock);
+        volume_locks_free(self->locks);
+        store_free(self->store);
+        g_free(self);
+}
+
+Store *manager_get_store(Manager *self)
+{
+        return self->store;
+}
+
+VolumeLocks *manager_get_locks(Manager *self)
+{
+        return self->locks;
+}
+
+static void load_one(const char *volume, const char *node, gint64 attached_at_usec,
+                     gpointer user_data)
+{
+        table_insert(user_data, volume, node, attached_at_usec);
+}
+
+gboolean manager_load(Manager *self, GError **error)
+{
+        Table fresh, old;
+
+        /* Built aside and swapped in, so readers see the old table or the new, never half. */
+        table_init(&fresh);
+        if (!store_load(self->store, load_one, &fresh, error)) {
+                table_clear(&fresh);
+                return FALSE;
+        }
+        g_rw_lock_writer_lock(&self->lock);
+        old = self->table;
+        self->table = fresh;
+        g_rw_lock_writer_unlock(&self->lock);
+        table_clear(&old);
+        return TRUE;
+}
+
+/* Answers a track from the table when it can: the same node again, or a known conflict.
+ * NEEDS_IO means the volume is not tracked. Called with the volume lock held. */
+static ManagerTry track_from_table(Manager *self, const char *volume, const char *node,
+                                   ManagerResult *result, GError **error)
+{
+        ManagerTry answer = MANAGER_TRY_NEEDS_IO;
+        Entry *entry;
+
+        g_rw_lock_reader_lock(&self->lock);
+        entry = table_lookup(&self->table, volume);
+        if (entry != NULL && strcmp(entry->node, node) == 0) {
+                set_result(result, FALSE, entry->node, entry->attached_at);
+                answer = MANAGER_TRY_DONE;
+        } else if (entry != NULL) {
+                set_already_attached(error, volume, entry->node);
+                answer = MANAGER_TRY_FAILED;
+        }
+        g_rw_lock_reader_unlock(&self->lock);
+        return answer;
+}
+
+/* Persists a new attachment, then records it: a failed put leaves nothing tracked. */
+static gboolean track_in_store(Manager *self, const char *volume, const char *node,
+                               ManagerResult *result, GError **error)
+{
+        gint64 attached_at = g_get_real_time();
+        g_autofree char *holder = NULL;
+        g_autoptr(GError) local_error = NULL;
+
+        if (!store_put(self->store, volume, node, &attached_at, &holder, &local_error)) {
+                if (holder != NULL && g_error_matches(local_error, ATTACHMENT_ERROR,
+                                                      ATTACHMENT_ERROR_ALREADY_ATTACHED))
+                        return set_already_attached(error, volume, holder);
+                g_propagate_error(error, g_steal_pointer(&local_error));
+                return FALSE;
+        }
+        g_rw_lock_writer_lock(&self->lock);
+        table_insert(&self->table, volume, node, attached_at);
+        g_rw_lock_writer_unlock(&self->lock);
+        set_result(result, TRUE, node, attached_at);
+        return TRUE;
+}
+
+/* The one decision behind manager_track and manager_try_track. */
+static ManagerTry track_locked(Manager *self, const char *volume, const char *node,
+                               gboolean may_block, ManagerResult *result, GError **error)
+{
+        ManagerTry answer = track_from_table(self, volume, node, result, error);
+
+        if (answer != MANAGER_TRY_NEEDS_IO)
+                return answer;
+        if (!may_block && store_needs_io(self->store))
+                return MANAGER_TRY_NEEDS_IO;
+        return track_in_store(self, volume, node, result, error) ? MANAGER_TRY_DONE
+                                                                 : MANAGER_TRY_FAILED;
+}
+
+gboolean manager_track(Manager *self, const char *volume, const char *node, ManagerResult *result,
+                       GError **error)
+{
+        ManagerTry answer;
+
+        volume_lock(self->locks, volume);
+        answer = track_locked(self, volume, node, TRUE, result, error);
+        volume_unlock(self->locks, volume);
+        return answer == MANAGER_TRY_DONE;
+}
+
+ManagerTry manager_try_track(Manager *self, const char *volume, const char *node,
+                             ManagerResult *result, GError **error)
+{
+        ManagerTry answer;
+
+        if (!volume_trylock(self->locks, volume))
+                return MANAGER_TRY_NEEDS_IO;
+        answer = track_locked(self, volume, node, FALSE, result, error);
+        volume_unlock(self->locks, volume);
+        return answer;
+}
+
+/* Returns the node holding the volume (a copy), or NULL when it is not tracked. */
+static char *untrack_lookup(Manager *self, const char *volume)
+{
+        char *node = NULL;
+        Entry *entry;
+
+        g_rw_lock_reader_lock(&self->lock);
+        entry = table_lookup(&self->table, volume);
+        if (entry != NULL)
+                node = g_strdup(entry->node);
+        g_rw_lock_reader_unlock(&self->lock);
+        return node;
+}
+
+/* Removes from the store, then forgets: a failed remove leaves the volume tracked. */
+static gboolean untrack_in_store(Manager *self, const char *volume, const char *node,
+                                 ManagerResult *result, GError **error)
+{
+        Entry *entry;
+
+        if (!store_remove(self->store, volume, node, error))
+                return FALSE;
+        g_rw_lock_writer_lock(&self->lock);
+        entry = table_lookup(&self->table, volume);
+        if (entry != NULL) {
+                set_result(result, TRUE, entry->node, entry->attached_at);
+                table_remove(&self->table, entry);
+        } else {
+                set_result(result, FALSE, NULL, 0);
+        }
+        g_rw_lock_writer_unlock(&self->lock);
+        return TRUE;
+}
+
+static ManagerTry untrack_locked(Manager *self, const char *volume, gboolean may_block,
+                                 ManagerResult *result, GError **error)
+{
+        g_autofree char *node = untrack_lookup(self, volume);
+
+        if (node == NULL) {
+                set_result(result, FALSE, NULL, 0);
+                return MANAGER_TRY_DONE;
+        }
+        if (!may_block && store_needs_io(self->store))
+                return MANAGER_TRY_NEEDS_IO;
+        return untrack_in_store(self, volume, node, result, error) ? MANAGER_TRY_DONE
+                                                                   : MANAGER_TRY_FAILED;
+}
+
+gboolean manager_untrack(Manager *self, const char *volume, ManagerResult *result, GError **error)
+{
+        ManagerTry answer;
+
+        volume_lock(self->locks, volume);
+        answer = untrack_locked(self, volume, TRUE, result, error);
+        volume_unlock(self->locks, volume);
+        return answer == MANAGER_TRY_DONE;
+}
+
+ManagerTry manager_try_untrack(Manager *self, const char *volume, ManagerResult *result,
+                               GError **error)
+{
+        ManagerTry answer;
+
+        if (!volume_trylock(self->locks, volume))
+                return MANAGER_TRY_NEEDS_IO;
+        answer = untrack_locked(self, volume, FALSE, result, error);
+        volume_unlock(self->locks, volume);
+        return answer;
+}
+
+gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *attached_at,
+                     GError **error)
+{
+        Entry *entry;
+        gboolean found;
+
+        g_rw_lock_reader_lock(&self->lock);
+        entry = table_lookup(&self->table, volume);
+        found = entry != NULL;
+        if (found && node != NULL)
+                *node = g_strdup(entry->node);
+        if (found && attached_at != NULL)
+                *attached_at = entry->attached_at;
+        g_rw_lock_reader_unlock(&self->lock);
+        if (!found)
+                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_ATTACHED,
+                            "volume %s is not attached", volume);
+        return found;
+}
+
+static gint compare_attachments(gconstpointer a, gconstpointer b)
+{
+        const Attachment *x = *(Attachment *const *)a;
+        const Attachment *y = *(Attachment *const *)b;
+
+        return strcmp(x->volume, y->volume);
+}
+
+GPtrArray *manager_list(Manager *self)
+{
+        GPtrArray *list;
+        GHashTableIter iter;
+        gpointer key;
+
+        g_rw_lock_reader_lock(&self->lock);
+        list = g_ptr_array_new_full(g_hash_table_size(self->table.volumes),
+                                    (GDestroyNotify)attachment_free);
+        g_hash_table_iter_init(&iter, self->table.volumes);
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+                const Entry *entry = ENTRY_OF(key);
+                Attachment *a = g_new(Attachment, 1);
+
+                a->volume = g_strdup(entry->volume);
+                a->node = g_strdup(entry->node);
+                a->attached_at = entry->attached_at;
+                g_ptr_array_add(list, a);
+        }
+        g_rw_lock_reader_unlock(&self->lock);
+        g_ptr_array_sort(list, compare_attachments);
+        return list;
+}
+
+guint manager_count(Manager *self)
+{
+        guint n;
+
+        g_rw_lock_reader_lock(&self->lock);
+        n = g_hash_table_size(self->table.volumes);
+        g_rw_lock_reader_unlock(&self->lock);
+        return n;
+}
