@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/* attachmentctl: the operator's client of org.srvlab.Attachment1. */
+#include "config-build.h"
+#include "ctl-format.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+#define BUS_NAME "org.srvlab.Attachment1"
+#define BUS_PATH "/org/srvlab/Attachment1"
+#define BUS_INTERFACE "org.srvlab.Attachment1"
+#define ERROR_ALREADY_ATTACHED "org.srvlab.Attachment1.Error.AlreadyAttached"
+
+/* Exit codes: documented in attachmentctl(1), relied on by scripts. */
+enum {
+        EXIT_USAGE = 2,
+        EXIT_CONFLICT = 3,
+};
+
+typedef struct {
+        const char *address; /* NULL: the system bus (sd_bus_open_system honours
+                                DBUS_SYSTEM_BUS_ADDRESS) */
+        gboolean ask_password;
+        gboolean legend;
+        CtlJsonMode json;
+} CtlArgs;
+
+typedef int (*VerbFunc)(sd_bus *bus, const CtlArgs *args, char **argv);
+
+typedef struct {
+        const char *name;
+        int n_args; /* arguments after the verb, exactly */
+        VerbFunc func;
+} Verb;
+
+static void help(void)
+{
+        printf("%s [OPTIONS...] COMMAND ...\n\n"
+               "Query or change the volume attachments recorded by srvlab-attachmentd.\n\n"
+               "Commands:\n"
+               "  status                 Show the service's version, store, driver and count\n"
+               "                         (default)\n"
+               "  list                   List the attachments\n"
+               "  get VOLUME             Show the node VOLUME is attached to\n"
+               "  track VOLUME NODE      Record that VOLUME is attached to NODE\n"
+               "  untrack VOLUME         Forget the attachment of VOLUME\n\n"
+               "Options:\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show package version\n"
+               "     --system            Connect to the system bus (default)\n"
+               "     --address=ADDRESS   Connect to the bus at ADDRESS\n"
+               "     --no-ask-password   Do not ask for authorization interactively\n"
+               "     --no-legend         Do not show the headers and footers\n"
+               "     --json=MODE         Print JSON from list and get: short, pretty or off\n\n"
+               "See the attachmentctl(1) man page for details.\n",
+               g_get_prgname());
+}
+
+/* Prints why a call failed and picks the exit code: scripts tell a conflict from the rest. */
+static int report_error(const char *what, const sd_bus_error *error, int r)
+{
+        if (sd_bus_error_is_set(error) && error->message != NULL)
+                fprintf(stderr, "%s: %s\n", g_get_prgname(), error->message);
+        else
+                fprintf(stderr, "%s: %s: %s\n", g_get_prgname(), what, strerror(-r));
+        if (sd_bus_error_has_name(error, ERROR_ALREADY_ATTACHED))
+                return EXIT_CONFLICT;
+        return EXIT_FAILURE;
+}
+
+G_GNUC_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "%s: ", g_get_prgname());
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry '%s --help' for more information.\n", g_get_prgname());
+        return EXIT_USAGE;
+}
+
+static int parse_json_mode(const char *arg, CtlJsonMode *ret)
+{
+        if (g_str_equal(arg, "short"))
+                *ret = CTL_JSON_SHORT;
+        else if (g_str_equal(arg, "pretty"))
+                *ret = CTL_JSON_PRETTY;
+        else if (g_str_equal(arg, "off"))
+                *ret = CTL_JSON_OFF;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* Returns -1 to go on with a verb, or the exit code (after --help, --version, a usage error). */
+static int parse_argv(int argc, char **argv, CtlArgs *args)
+{
+        enum { ARG_VERSION = 0x100, ARG_SYSTEM, ARG_ADDRESS, ARG_NO_ASK, ARG_NO_LEGEND, ARG_JSON };
+        static const struct option options[] = {
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, ARG_VERSION},
+            {"system", no_argument, NULL, ARG_SYSTEM},
+            {"address", required_argument, NULL, ARG_ADDRESS},
+            {"no-ask-password", no_argument, NULL, ARG_NO_ASK},
+            {"no-legend", no_argument, NULL, ARG_NO_LEGEND},
+            {"json", required_argument, NULL, ARG_JSON},
+            {},
+        };
+        int c;
+
+        /* Options may follow the verb ("list --no-legend"); "--" ends them. */
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case ARG_VERSION:
+                        printf("attachmentctl %s\n", PACKAGE_VERSION);
+                        return EXIT_SUCCESS;
+                case ARG_SYSTEM:
+                        args->address = NULL;
+                        break;
+                case ARG_ADDRESS:
+                        args->address = optarg;
+                        break;
+                case ARG_NO_ASK:
+                        args->ask_password = FALSE;
+                        break;
+                case ARG_NO_LEGEND:
+                        args->legend = FALSE;
+                        break;
+                case ARG_JSON:
+                        if (parse_json_mode(optarg, &args->json) < 0)
+                                return usage_error("Unknown JSON mode '%s' (short, pretty, off).",
+                                                   optarg);
+                        break;
+                default: /* getopt_long has said what is wrong */
+                        fprintf(stderr, "Try '%s --help' for more information.\n", g_get_prgname());
+                        return EXIT_USAGE;
+                }
+        }
+        return -1;
+}
+
+static int connect_bus(const CtlArgs *args, sd_bus **ret)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (args->address == NULL) {
+                r = sd_bus_open_system(&bus);
+        } else {
+                r = sd_bus_new(&bus);
+                if (r >= 0)
+                        r = sd_bus_set_address(bus, args->address);
+                if (r >= 0)
+                        r = sd_bus_set_bus_client(bus, 1);
+                if (r >= 0)
+                        r = sd_bus_start(bus);
+        }
+        if (r < 0)
+                return r;
+        /* Only matters under polkit-style policies; the daemon itself never prompts. */
+        r = sd_bus_set_allow_interactive_authorization(bus, args->ask_password);
+        if (r < 0)
+                return r;
+        *ret = bus;
+        bus = NULL;
+        return 0;
+}
+
+/* Reads one "sv" dict entry of GetAll into the status fields we show. */
+static int read_property(sd_bus_message *m, const char **strs, const char *const *names,
+                         uint32_t *count)
+{
+        const char *name;
+        int r = sd_bus_message_read(m, "s", &name);
+
+        if (r < 0)
+                return r;
+        if (g_str_equal(name, "AttachmentCount"))
+                return sd_bus_message_read(m, "v", "u", count);
+        for (size_t i = 0; names[i] != NULL; i++)
+                if (g_str_equal(name, names[i]))
+                        return sd_bus_message_read(m, "v", "s", &strs[i]);
+        /* A property a newer daemon added: not ours to show. */
+        return sd_bus_message_skip(m, "v");
+}
+
+static int print_status(sd_bus_message *reply)
+{
+        static const char *const names[] = {"Version", "Store", "Driver", NULL};
+        const char *strs[G_N_ELEMENTS(names)] = {"n/a", "n/a", "n/a", NULL};
+        uint32_t count = 0;
+        g_autofree char *count_str = NULL;
+        g_autoptr(GString) out = g_string_new(NULL);
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                r = read_property(reply, strs, names, &count);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0)
+                return r;
+        count_str = g_strdup_printf("%" G_GUINT32_FORMAT, count);
+        const char *pairs[] = {"Version", strs[0],       "Store",   strs[1], "Driver",
+                               strs[2],   "Attachments", count_str, NULL};
+        ctl_format_fields(out, pairs);
+        fputs(out->str, stdout);
+        return 0;
+}
+
+static int verb_status(sd_bus *bus, const CtlArgs *args, char **argv)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+                               &error, &reply, "s", BUS_INTERFACE);
+        if (r < 0)
+                return report_error("Failed to read the properties", &error, r);
+        r = print_status(reply);
+        if (r < 0)
+                return report_error("Failed to parse the properties", &error, r);
+        return EXIT_SUCCESS;
+}
+
+/* Fills `rows` with pointers into `reply`, which must outlive them. */
+static int read_list(sd_bus_message *reply, GArray *rows)
+{
+        CtlAttachment row;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(sst)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(reply, "(sst)", &row.volume, &row.node,
+                                        &row.attached_at_usec)) > 0)
+                g_array_append_val(rows, row);
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(reply);
+}
+
+static void print_list(const CtlArgs *args, const GArray *rows)
+{
+        const CtlAttachment *data = (const CtlAttachment *)(void *)rows->data;
+        g_autoptr(GString) out = g_string_new(NULL);
+
+        if (args->json != CTL_JSON_OFF) {
+                g_autofree char *json = ctl_format_json_list(data, rows->len, args->json);
+                fputs(json, stdout);
+                return;
+        }
+        ctl_format_table(out, data, rows->len, args->legend, (uint64_t)g_get_real_time());
+        fputs(out->str, stdout);
+}
+
+static int verb_list(sd_bus *bus, const CtlArgs *args, char **argv)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        g_autoptr(GArray) rows = g_array_new(FALSE, FALSE, sizeof(CtlAttachment));
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error, &reply,
+                               NULL);
+        if (r < 0)
+                return report_error("Failed to list the attachments", &error, r);
+        r = read_list(reply, rows);
+        if (r < 0)
+                return report_error("Failed to parse the list", &error, r);
+        print_list(args, rows);
+        return EXIT_SUCCESS;
+}
+
+static void print_one(const CtlArgs *args, const CtlAttachment *row)
+{
+        g_autofree char *json = NULL;
+        g_autofree char *attached = NULL;
+        g_autoptr(GString) out = g_string_new(NULL);
+
+        if (args->json != CTL_JSON_OFF) {
+                json = ctl_format_json_one(row, args->json);
+                fputs(json, stdout);
+                return;
+        }
+        attached = ctl_format_timestamp_full(row->attached_at_usec, (uint64_t)g_get_real_time());
+        const char *pairs[] = {"Volume",   row->volume, "Node", row->node,
+                               "Attached", attached,    NULL};
+        ctl_format_fields(out, pairs);
+        fputs(out->str, stdout);
+}
+
+static int verb_get(sd_bus *bus, const CtlArgs *args, char **argv)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        CtlAttachment row = {.volume = argv[0]};
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Get", &error, &reply, "s",
+                               argv[0]);
+        if (r < 0)
+                return report_error("Failed to get the attachment", &error, r);
+        r = sd_bus_message_read(reply, "st", &row.node, &row.attached_at_usec);
+        if (r < 0)
+                return report_error("Failed to parse the reply", &error, r);
+        print_one(args, &row);
+        return EXIT_SUCCESS;
+}
+
+static int verb_track(sd_bus *bus, const CtlArgs *args, char **argv)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track", &error, NULL, "ss",
+                               argv[0], argv[1]);
+        if (r < 0)
+                return report_error("Failed to track the volume", &error, r);
+        return EXIT_SUCCESS;
+}
+
+static int verb_untrack(sd_bus *bus, const CtlArgs *args, char **argv)
+{
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Untrack", &error, NULL, "s",
+                               argv[0]);
+        if (r < 0)
+                return report_error("Failed to untrack the volume", &error, r);
+        return EXIT_SUCCESS;
+}
+
+static const Verb verbs[] = {
+    {"status", 0, verb_status}, {"list", 0, verb_list},       {"get", 1, verb_get},
+    {"track", 2, verb_track},   {"untrack", 1, verb_untrack},
+};
+
+/* Checks the verb and its argument count before connecting, so usage errors need no bus. */
+static int find_verb(int argc, char **argv, const Verb **ret)
+{
+        const char *name = argc > 0 ? argv[0] : "status";
+
+        for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++) {
+                if (!g_str_equal(verbs[i].name, name))
+                        continue;
+                if (argc > 0 && argc - 1 < verbs[i].n_args)
+                        return usage_error("Too few arguments for '%s'.", name);
+                if (argc > 0 && argc - 1 > verbs[i].n_args)
+                        return usage_error("Too many arguments for '%s'.", name);
+                *ret = &verbs[i];
+                return -1;
+        }
+        return usage_error("Unknown command verb '%s'.", name);
+}
+
+int main(int argc, char **argv)
+{
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        CtlArgs args = {.ask_password = TRUE, .legend = TRUE, .json = CTL_JSON_OFF};
+        const Verb *verb = NULL;
+        int r;
+
+        g_set_prgname("attachmentctl");
+        r = parse_argv(argc, argv, &args);
+        if (r >= 0)
+                return r;
+        r = find_verb(argc - optind, argv + optind, &verb);
+        if (r >= 0)
+                return r;
+        r = connect_bus(&args, &bus);
+        if (r < 0) {
+                fprintf(stderr, "%s: Failed to connect to the bus: %s\n", g_get_prgname(),
+                        strerror(-r));
+                return EXIT_FAILURE;
+        }
+        /* argv + optind + 1: the verb's own arguments; "status" alone may be implied. */
+        return verb->func(bus, &args, argv + optind + 1);
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* attachmentctl's output, byte for byte: timestamps, relative spans, table, JSON, fields. */
+#include "ctl-format.h"
+
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Thu 2026-11-26 13:07:03 UTC */
+#define T0 (UINT64_C(1795698423) * G_USEC_PER_SEC)
+#define SEC INT64_C(1000000)
+#define MINUTE (60 * SEC)
+#define HOUR (60 * MINUTE)
+#define DAY (24 * HOUR)
+
+static void set_tz(const char *tz)
+{
+        g_setenv("TZ", tz, TRUE);
+        tzset();
+}
+
+static void test_timestamp(void)
+{
+        g_autofree char *utc = NULL;
+        g_autofree char *cet = NULL;
+
+        set_tz("UTC");
+        utc = ctl_format_timestamp(T0 + 999999);
+        g_assert_cmpstr(utc, ==, "Thu 2026-11-26 13:07:03 UTC");
+        /* A POSIX TZ string needs no zoneinfo files: the test runs on minimal systems too. */
+        set_tz("CET-1");
+        cet = ctl_format_timestamp(T0);
+        g_assert_cmpstr(cet, ==, "Thu 2026-11-26 14:07:03 CET");
+        set_tz("UTC");
+}
+
+static void test_relative(void)
+{
+        static const struct {
+                int64_t offset; /* the timestamp minus now */
+                const char *expected;
+        } cases[] = {
+            {0, "now"},
+            {-7, "7us ago"},
+            {-500 * 1000, "500ms ago"},
+            {-59 * SEC, "59s ago"},
+            {-(2 * MINUTE + 3 * SEC), "2min 3s ago"},
+            {-(5 * MINUTE + 3 * SEC), "5min ago"},
+            {-(HOUR + 5 * MINUTE), "1h 5min ago"},
+            {-(7 * HOUR + 59 * MINUTE), "7h ago"},
+            {-(25 * HOUR), "1 day 1h ago"},
+            {-(3 * DAY + HOUR), "3 days ago"},
+            {-(7 * DAY), "1 week 0 days ago"},
+            {-(15 * DAY), "2 weeks 1 day ago"},
+            {-(40 * DAY), "1 month 9 days ago"},
+            {-(400 * DAY), "1 year 1 month ago"},
+            {10 * SEC, "10s left"},
+            {HOUR, "1h 0min left"},
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *got =
+                    ctl_format_timespan_relative((uint64_t)((int64_t)T0 + cases[i].offset), T0);
+                g_assert_cmpstr(got, ==, cases[i].expected);
+        }
+}
+
+static void test_full(void)
+{
+        g_autofree char *got = NULL;
+
+        set_tz("UTC");
+        got = ctl_format_timestamp_full(T0, T0 + 2 * MINUTE + 3 * SEC);
+        g_assert_cmpstr(got, ==, "Thu 2026-11-26 13:07:03 UTC; 2min 3s ago");
+}
+
+static void test_rfc3339(void)
+{
+        g_autofree char *a = ctl_format_rfc3339(T0 + 123456);
+        g_autofree char *b = ctl_format_rfc3339(T0);
+        g_autofree char *epoch = ctl_format_rfc3339(0);
+
+        g_assert_cmpstr(a, ==, "2026-11-26T13:07:03.123456Z");
+        g_assert_cmpstr(b, ==, "2026-11-26T13:07:03.000000Z");
+        g_assert_cmpstr(epoch, ==, "1970-01-01T00:00:00.000000Z");
+}
+
+static const CtlAttachment rows[] = {
+    {"pv-1", "node-2", T0},
+    {"pvc-0a1b2c3d", "n1", T0 + 63 * SEC},
+};
+
+static void test_table_legend(void)
+{
+        g_autoptr(GString) out = g_string_new(NULL);
+
+        set_tz("UTC");
+        ctl_format_table(out, rows, G_N_ELEMENTS(rows), TRUE, T0 + 2 * MINUTE + 3 * SEC);
+        g_assert_cmpstr(out->str, ==,
+                        "VOLUME       NODE   ATTACHED\n"
+                        "pv-1         node-2 Thu 2026-11-26 13:07:03 UTC; 2min 3s ago\n"
+                        "pvc-0a1b2c3d n1     Thu 2026-11-26 13:08:06 UTC; 1min 0s ago\n"
+                        "\n"
+                        "2 attachments listed.\n");
+}
+
+static void test_table_no_legend(void)
+{
+        g_autoptr(GString) out = g_string_new(NULL);
+        g_autoptr(GString) one = g_string_new(NULL);
+        g_autoptr(GString) none = g_string_new(NULL);
+        g_autoptr(GString) none_legend = g_string_new(NULL);
+
+        set_tz("UTC");
+        ctl_format_table(out, rows, G_N_ELEMENTS(rows), FALSE, T0 + 63 * SEC);
+        g_assert_cmpstr(out->str, ==,
+                        "pv-1         node-2 Thu 2026-11-26 13:07:03 UTC; 1min 3s ago\n"
+                        "pvc-0a1b2c3d n1     Thu 2026-11-26 13:08:06 UTC; now\n");
+        ctl_format_table(one, rows, 1, TRUE, T0);
+        g_assert_true(g_str_has_suffix(one->str, "\n1 attachment listed.\n"));
+        ctl_format_table(none, rows, 0, FALSE, T0);
+        g_assert_cmpstr(none->str, ==, "");
+        ctl_format_table(none_legend, rows, 0, TRUE, T0);
+        g_assert_cmpstr(none_legend->str, ==, "No attachments.\n");
+}
+
+static void test_json_short(void)
+{
+        g_autofree char *list = ctl_format_json_list(rows, 1, CTL_JSON_SHORT);
+        g_autofree char *empty = ctl_format_json_list(rows, 0, CTL_JSON_SHORT);
+        g_autofree char *one = ctl_format_json_one(&rows[0], CTL_JSON_SHORT);
+
+        g_assert_cmpstr(list, ==,
+                        "[{\"volume\":\"pv-1\",\"node\":\"node-2\","
+                        "\"attached_at_usec\":1795698423000000,"
+                        "\"attached_at\":\"2026-11-26T13:07:03.000000Z\"}]\n");
+        g_assert_cmpstr(empty, ==, "[]\n");
+        g_assert_true(g_str_has_prefix(one, "{\"volume\":\"pv-1\""));
+}
+
+/* The daemon only hands out DNS-1123 ids, but the client must not trust that to stay valid
+ * JSON: a quote, a backslash or a control character must come back out as it went in. */
+static void test_json_escaping(void)
+{
+        const CtlAttachment odd = {"a\"b\\c\n\x01", "n\td", T0};
+        g_autofree char *text = ctl_format_json_list(&odd, 1, CTL_JSON_PRETTY);
+        g_autoptr(JsonParser) parser = json_parser_new();
+        g_autoptr(GError) error = NULL;
+        JsonObject *obj;
+
+        g_assert_true(json_parser_load_from_data(parser, text, -1, &error));
+        g_assert_no_error(error);
+        obj = json_array_get_object_element(json_node_get_array(json_parser_get_root(parser)), 0);
+        g_assert_cmpstr(json_object_get_string_member(obj, "volume"), ==, odd.volume);
+        g_assert_cmpstr(json_object_get_string_member(obj, "node"), ==, odd.node);
+        g_assert_cmpint(json_object_get_int_member(obj, "attached_at_usec"), ==, (gint64)T0);
+        g_assert_nonnull(strchr(text, '\n'));
+        g_assert_null(strchr(text, '\x01'));
+}
+
+static void test_fields(void)
+{
+        g_autoptr(GString) out = g_string_new(NULL);
+        const char *const pairs[] = {"Version", "0.1.0", "Attachments", "3", NULL};
+
+        ctl_format_fields(out, pairs);
+        g_assert_cmpstr(out->str, ==,
+                        "    Version: 0.1.0\n"
+                        "Attachments: 3\n");
+}
+
+int main(int argc, char **argv)
+{
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/ctl-format/timestamp", test_timestamp);
+        g_test_add_func("/ctl-format/relative", test_relative);
+        g_test_add_func("/ctl-format/full", test_full);
+        g_test_add_func("/ctl-format/rfc3339", test_rfc3339);
+        g_test_add_func("/ctl-format/table/legend", test_table_legend);
+        g_test_add_func("/ctl-format/table/no-legend", test_table_no_legend);
+        g_test_add_func("/ctl-format/json/short", test_json_short);
+        g_test_add_func("/ctl-format/json/escaping", test_json_escaping);
+        g_test_add_func("/ctl-format/fields", test_fields);
+        return g_test_run();
+}
