@@ -1,0 +1,251 @@
+/* Shared by the emulator's tests: spawn on --port=0, wait for the port file, HTTP helpers. */
+#include "emulator-helper.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+char *emu_binary(void)
+{
+        const char *path = g_getenv("KUBE_EMULATOR");
+
+        if (path != NULL)
+                return g_strdup(path);
+        return g_build_filename(g_getenv("SRVLAB_BUILD_ROOT"), "tools", "kube-emulator",
+                                "kube-emulator", NULL);
+}
+
+static void die_with_parent(gpointer user_data)
+{
+        /* A failed assertion must not leave an emulator behind. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static guint wait_for_port(Emu *emu, const char *port_file)
+{
+        /* Generous: the machine may be loaded; we poll, never sleep a fixed time. */
+        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+        while (g_get_monotonic_time() < deadline) {
+                g_autofree char *text = NULL;
+
+                if (g_file_get_contents(port_file, &text, NULL, NULL) &&
+                    g_str_has_suffix(text, "\n"))
+                        return (guint)g_ascii_strtoull(text, NULL, 10);
+                g_assert_nonnull(g_subprocess_get_identifier(emu->proc)); /* still running */
+                g_usleep(20 * 1000);
+        }
+        g_assert_not_reached();
+        return 0;
+}
+
+Emu *emu_start(const char *first_arg, ...)
+{
+        Emu *emu = g_new0(Emu, 1);
+        g_autoptr(GSubprocessLauncher) launcher =
+            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *port_file = NULL;
+        gboolean https = FALSE;
+        va_list args;
+
+        emu->tmpdir = g_dir_make_tmp("kube-emu-XXXXXX", &error);
+        g_assert_no_error(error);
+        port_file = g_build_filename(emu->tmpdir, "port", NULL);
+        g_ptr_array_add(argv, emu_binary());
+        g_ptr_array_add(argv, g_strdup("--port=0"));
+        g_ptr_array_add(argv, g_strdup_printf("--port-file=%s", port_file));
+        g_ptr_array_add(argv, g_strdup("--quiet"));
+        va_start(args, first_arg);
+        for (const char *a = first_arg; a != NULL; a = va_arg(args, const char *)) {
+                g_ptr_array_add(argv, g_strdup(a));
+                https = https || g_str_has_prefix(a, "--tls-cert");
+        }
+        va_end(args);
+        g_ptr_array_add(argv, NULL);
+        if (https) {
+                /* LeakSanitizer's stop-the-world crashes ("Tracer caught signal 11") at exit
+                 * once glib-networking's TLS worker threads have run; leaks are still checked
+                 * by every plain-HTTP test. */
+                g_autofree char *asan =
+                    g_strconcat(g_getenv("ASAN_OPTIONS") ?: "", ":detect_leaks=0", NULL);
+
+                g_subprocess_launcher_setenv(launcher, "ASAN_OPTIONS", asan, TRUE);
+        }
+        g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+        emu->proc =
+            g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
+        g_assert_no_error(error);
+        emu->port = wait_for_port(emu, port_file);
+        emu->base = g_strdup_printf("%s://127.0.0.1:%u", https ? "https" : "http", emu->port);
+        /* More than libsoup's default 2 connections: tests keep several requests in flight. */
+        emu->session = soup_session_new_with_options("timeout", 60, "max-conns-per-host", 16,
+                                                     "max-conns", 32, "proxy-resolver", NULL, NULL);
+        return emu;
+}
+
+static void remove_tree(const char *dir)
+{
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *name;
+
+        while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+                g_autofree char *path = g_build_filename(dir, name, NULL);
+
+                if (g_file_test(path, G_FILE_TEST_IS_DIR))
+                        remove_tree(path);
+                else
+                        g_unlink(path);
+        }
+        g_rmdir(dir);
+}
+
+void emu_stop(Emu *emu)
+{
+        g_autoptr(GError) error = NULL;
+
+        g_subprocess_send_signal(emu->proc, SIGTERM);
+        g_subprocess_wait(emu->proc, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_get_if_exited(emu->proc));
+        g_assert_cmpint(g_subprocess_get_exit_status(emu->proc), ==, 0);
+        g_object_unref(emu->proc);
+        g_object_unref(emu->session);
+        remove_tree(emu->tmpdir);
+        g_free(emu->tmpdir);
+        g_free(emu->base);
+        g_free(emu->token);
+        g_free(emu);
+}
+
+void reply_free(Reply *reply)
+{
+        g_clear_pointer(&reply->body, g_bytes_unref);
+        g_clear_pointer(&reply->headers, soup_message_headers_unref);
+        g_clear_pointer(&reply->json, json_node_unref);
+        g_clear_error(&reply->error);
+        g_free(reply);
+}
+
+SoupMessage *emu_message(Emu *emu, const char *method, const char *path)
+{
+        g_autofree char *uri = g_strconcat(emu->base, path, NULL);
+        SoupMessage *msg = soup_message_new(method, uri);
+        g_autofree char *auth = NULL;
+
+        g_assert_nonnull(msg);
+        if (emu->token != NULL && !g_str_has_prefix(path, "/_emulator")) {
+                auth = g_strconcat("Bearer ", emu->token, NULL);
+                soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                             auth);
+        }
+        return msg;
+}
+
+Reply *emu_send(Emu *emu, SoupMessage *msg)
+{
+        Reply *reply = g_new0(Reply, 1);
+        g_autoptr(JsonParser) parser = json_parser_new();
+        gsize len = 0;
+        const char *data;
+
+        reply->body = soup_session_send_and_read(emu->session, msg, NULL, &reply->error);
+        if (reply->body == NULL)
+                return reply;
+        reply->status = soup_message_get_status(msg);
+        reply->headers = soup_message_headers_ref(soup_message_get_response_headers(msg));
+        data = g_bytes_get_data(reply->body, &len);
+        if (len > 0 && json_parser_load_from_data(parser, data, (gssize)len, NULL))
+                reply->json = json_node_copy(json_parser_get_root(parser));
+        return reply;
+}
+
+Reply *emu_api(Emu *emu, const char *method, const char *path, const char *content_type,
+               const char *body)
+{
+        g_autoptr(SoupMessage) msg = emu_message(emu, method, path);
+        g_autoptr(GBytes) bytes = NULL;
+
+        if (body != NULL) {
+                bytes = g_bytes_new(body, strlen(body));
+                soup_message_set_request_body_from_bytes(
+                    msg, content_type != NULL ? content_type : "application/json", bytes);
+        }
+        return emu_send(emu, msg);
+}
+
+Reply *emu_control(Emu *emu, const char *method, const char *path, const char *body)
+{
+        g_autofree char *full = g_strconcat("/_emulator", path, NULL);
+
+        return emu_api(emu, method, full, "application/json", body);
+}
+
+JsonObject *reply_object(Reply *reply)
+{
+        g_assert_nonnull(reply->json);
+        g_assert_true(JSON_NODE_HOLDS_OBJECT(reply->json));
+        return json_node_get_object(reply->json);
+}
+
+static JsonNode *reply_member(Reply *reply, const char *path)
+{
+        g_auto(GStrv) parts = g_strsplit(path, ".", -1);
+        JsonNode *node = reply->json;
+
+        for (char **p = parts; *p != NULL; p++) {
+                if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+                        return NULL;
+                node = json_object_get_member(json_node_get_object(node), *p);
+        }
+        return node;
+}
+
+const char *reply_string(Reply *reply, const char *path)
+{
+        JsonNode *node = reply_member(reply, path);
+
+        if (node == NULL || json_node_get_value_type(node) != G_TYPE_STRING)
+                return NULL;
+        return json_node_get_string(node);
+}
+
+gint64 reply_int(Reply *reply, const char *path)
+{
+        JsonNode *node = reply_member(reply, path);
+
+        g_assert_nonnull(node);
+        return json_node_get_int(node);
+}
+
+void assert_status_body(Reply *reply, guint code, const char *reason)
+{
+        g_assert_no_error(reply->error);
+        g_assert_cmpuint(reply->status, ==, code);
+        g_assert_cmpstr(reply_string(reply, "kind"), ==, "Status");
+        g_assert_cmpstr(reply_string(reply, "apiVersion"), ==, "v1");
+        g_assert_cmpstr(reply_string(reply, "status"), ==, "Failure");
+        g_assert_cmpstr(reply_string(reply, "reason"), ==, reason);
+        g_assert_cmpint(reply_int(reply, "code"), ==, code);
+        g_assert_nonnull(reply_string(reply, "message"));
+}
+
+void emu_generate(Emu *emu, guint count, guint annotated)
+{
+        g_autofree char *body = g_strdup_printf(
+            "{\"count\":%u,\"annotated\":%u,\"node\":\"node-1\"}", count, annotated);
+        g_autoptr(Reply) r = emu_control(emu, "POST", "/generate", body);
+
+        g_assert_cmpuint(r->status, ==, 200);
+        g_assert_cmpint(reply_int(r, "created"), ==, count);
+}
+
+guint64 emu_count(Emu *emu, const char *verb)
+{
+        g_autoptr(Reply) r = emu_control(emu, "GET", "/counts", NULL);
+
+        g_assert_cmpuint(r->status, ==, 200);
+        return (guint64)reply_int(r, verb);
+}

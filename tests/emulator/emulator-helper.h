@@ -1,0 +1,48 @@
+/* Starting a kube-emulator on a free port and talking to it, for the emulator's tests. */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+typedef struct {
+        GSubprocess *proc;
+        char *tmpdir;
+        char *base; /* http://127.0.0.1:PORT or https://... */
+        guint port;
+        SoupSession *session;
+        char *token; /* sent as Bearer on API requests when set */
+} Emu;
+
+/* Starts the emulator with extra NULL-terminated arguments; asserts on failure. */
+Emu *emu_start(const char *first_arg, ...);
+/* SIGTERM, asserts a clean exit 0, removes the temp dir. */
+void emu_stop(Emu *emu);
+char *emu_binary(void);
+
+typedef struct {
+        guint status;
+        GBytes *body;
+        SoupMessageHeaders *headers;
+        JsonNode *json; /* NULL when the body is not JSON */
+        GError *error;  /* transport error, status is 0 then */
+} Reply;
+
+void reply_free(Reply *reply);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Reply, reply_free)
+
+/* An API request with the bearer token if emu->token is set. */
+Reply *emu_api(Emu *emu, const char *method, const char *path, const char *content_type,
+               const char *body);
+/* A control request (no token). */
+Reply *emu_control(Emu *emu, const char *method, const char *path, const char *body);
+Reply *emu_send(Emu *emu, SoupMessage *msg);
+/* Builds a SoupMessage for async use, with the token. */
+SoupMessage *emu_message(Emu *emu, const char *method, const char *path);
+
+JsonObject *reply_object(Reply *reply);
+const char *reply_string(Reply *reply, const char *path); /* "a.b.c" */
+gint64 reply_int(Reply *reply, const char *path);
+void assert_status_body(Reply *reply, guint code, const char *reason);
+void emu_generate(Emu *emu, guint count, guint annotated);
+guint64 emu_count(Emu *emu, const char *verb);

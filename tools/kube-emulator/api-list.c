@@ -1,0 +1,287 @@
+/* LIST with limit/continue pagination, and the meta.k8s.io/v1 Table that `kubectl get` asks
+ * for. Both are built by concatenating cached per-object strings. */
+#include "emulator.h"
+
+#include <string.h>
+
+gboolean wants_table(SoupServerMessage *msg)
+{
+        const char *accept =
+            soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Accept");
+
+        return accept != NULL && strstr(accept, "as=Table") != NULL;
+}
+
+static char *encode_continue(guint64 rv, const char *last, guint64 pos)
+{
+        GString *json = g_string_new(NULL);
+        g_autofree char *text = NULL;
+
+        g_string_append_printf(
+            json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":%" G_GUINT64_FORMAT ",\"start\":", rv);
+        json_append_escaped(json, last);
+        g_string_append_printf(json, ",\"pos\":%" G_GUINT64_FORMAT "}", pos);
+        text = g_string_free(json, FALSE);
+        return g_base64_encode((const guchar *)text, strlen(text));
+}
+
+typedef struct {
+        guint64 rv;
+        char *start;
+        guint64 pos;
+} ContinueToken;
+
+static gboolean decode_continue(const char *token, ContinueToken *out)
+{
+        gsize len = 0;
+        g_autofree guchar *raw = g_base64_decode(token, &len);
+        g_autoptr(JsonNode) node = NULL;
+        JsonObject *obj;
+        const char *start;
+
+        node = json_parse_text((const char *)raw, len, NULL);
+        if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+                return FALSE;
+        obj = json_node_get_object(node);
+        start = json_get_string_member(obj, "start");
+        if (start == NULL || !json_object_has_member(obj, "rv"))
+                return FALSE;
+        out->rv = (guint64)json_object_get_int_member(obj, "rv");
+        out->pos = json_object_has_member(obj, "pos")
+                       ? (guint64)json_object_get_int_member(obj, "pos")
+                       : 0;
+        out->start = g_strdup(start);
+        return TRUE;
+}
+
+/* The list's metadata members (without braces), shared by List and Table. */
+static char *list_metadata(Store *store, StorePage *page)
+{
+        GString *meta = g_string_new(NULL);
+        const StoredPv *last;
+        g_autofree char *token = NULL;
+
+        g_string_append_printf(meta, "\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"",
+                               store_rv(store));
+        if (page->more && page->items->len > 0) {
+                last = page->items->pdata[page->items->len - 1];
+                token = encode_continue(store_rv(store), last->name, page->next_pos);
+                g_string_append_printf(
+                    meta, ",\"continue\":\"%s\",\"remainingItemCount\":%" G_GUINT64_FORMAT, token,
+                    page->remaining);
+        }
+        return g_string_free(meta, FALSE);
+}
+
+static void send_list(SoupServerMessage *msg, GPtrArray *items, const char *meta)
+{
+        gsize size = 256;
+        GString *out;
+
+        for (guint i = 0; i < items->len; i++)
+                size += ((StoredPv *)items->pdata[i])->len + 1;
+        out = g_string_sized_new(size);
+        g_string_append(out, "{\"kind\":\"PersistentVolumeList\",\"apiVersion\":\"v1\","
+                             "\"metadata\":{");
+        g_string_append(out, meta);
+        g_string_append(out, "},\"items\":[");
+        for (guint i = 0; i < items->len; i++) {
+                const StoredPv *pv = items->pdata[i];
+
+                if (i > 0)
+                        g_string_append_c(out, ',');
+                g_string_append_len(out, pv->json, (gssize)pv->len);
+        }
+        g_string_append(out, "]}");
+        send_json_take(msg, 200, out->str, out->len);
+        g_string_free(out, FALSE);
+}
+
+void api_list(Emulator *emu, SoupServerMessage *msg, GHashTable *query)
+{
+        const char *limit_text = query != NULL ? g_hash_table_lookup(query, "limit") : NULL;
+        const char *token = query != NULL ? g_hash_table_lookup(query, "continue") : NULL;
+        const char *include = query != NULL ? g_hash_table_lookup(query, "includeObject") : NULL;
+        ContinueToken cont = {0};
+        StorePage page = {0};
+        guint64 limit = 0;
+        g_autofree char *meta = NULL;
+
+        if (limit_text != NULL &&
+            !g_ascii_string_to_unsigned(limit_text, 10, 0, G_MAXUINT, &limit, NULL))
+                limit = 0;
+        if (token != NULL && *token != '\0' && !decode_continue(token, &cont)) {
+                send_status(msg, 400, "BadRequest",
+                            "continue key is not valid: incorrect encoded start resourceVersion "
+                            "(version meta.k8s.io/v1)",
+                            NULL);
+                return;
+        }
+        store_page(emu->store, cont.start, (guint)limit, cont.pos, cont.rv, &page);
+        meta = list_metadata(emu->store, &page);
+        if (wants_table(msg))
+                send_table(msg, page.items, meta, g_strcmp0(include, "Object") == 0);
+        else
+                send_list(msg, page.items, meta);
+        store_page_clear(&page);
+        g_free(cont.start);
+}
+
+static const char *abbreviate_mode(const char *mode)
+{
+        static const char *const modes[][2] = {
+            {"ReadWriteOnce", "RWO"},
+            {"ReadOnlyMany", "ROX"},
+            {"ReadWriteMany", "RWX"},
+            {"ReadWriteOncePod", "RWOP"},
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(modes); i++)
+                if (strcmp(mode, modes[i][0]) == 0)
+                        return modes[i][1];
+        return mode;
+}
+
+static char *access_modes(JsonObject *spec)
+{
+        JsonNode *node = spec != NULL ? json_object_get_member(spec, "accessModes") : NULL;
+        g_autoptr(GString) out = g_string_new(NULL);
+        JsonArray *arr;
+
+        if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+                return g_strdup("");
+        arr = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(arr); i++) {
+                const char *mode = json_array_get_string_element(arr, i);
+
+                if (mode == NULL)
+                        continue;
+                if (out->len > 0)
+                        g_string_append_c(out, ',');
+                g_string_append(out, abbreviate_mode(mode));
+        }
+        return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+static void append_cell(GString *out, const char *value)
+{
+        g_string_append_c(out, ',');
+        json_append_escaped(out, value != NULL ? value : "");
+}
+
+/* Fills the cached cells (all columns but AGE) and the row's PartialObjectMetadata. */
+static void fill_row_cache(StoredPv *pv)
+{
+        g_autoptr(JsonNode) node = store_parse(pv);
+        JsonObject *root = json_node_get_object(node);
+        JsonObject *spec = json_get_object_member(root, "spec");
+        JsonObject *claim = json_get_object_member(spec, "claimRef");
+        JsonNode *meta = json_object_get_member(root, "metadata");
+        g_autofree char *modes = access_modes(spec);
+        g_autofree char *claim_text = NULL;
+        g_autofree char *meta_json = NULL;
+        GString *cells = g_string_new(NULL);
+
+        if (claim != NULL)
+                claim_text =
+                    g_strdup_printf("%s/%s", json_get_string_member(claim, "namespace") ?: "",
+                                    json_get_string_member(claim, "name") ?: "");
+        json_append_escaped(cells, pv->name);
+        append_cell(cells,
+                    json_get_string_member(json_get_object_member(spec, "capacity"), "storage"));
+        append_cell(cells, modes);
+        append_cell(cells, json_get_string_member(spec, "persistentVolumeReclaimPolicy"));
+        append_cell(cells, json_get_string_member(json_get_object_member(root, "status"), "phase"));
+        append_cell(cells, claim_text);
+        append_cell(cells, json_get_string_member(spec, "storageClassName"));
+        append_cell(cells, json_get_string_member(spec, "volumeAttributesClassName") ?: "<unset>");
+        append_cell(cells,
+                    json_get_string_member(json_get_object_member(root, "status"), "reason"));
+        pv->cells = g_string_free(cells, FALSE);
+        meta_json = json_node_to_compact(meta, NULL);
+        pv->partial = g_strdup_printf("{\"kind\":\"PartialObjectMetadata\","
+                                      "\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":%s}",
+                                      meta_json);
+}
+
+/* kubectl's short human durations (k8s.io/apimachinery/pkg/util/duration). */
+static char *human_age(gint64 seconds)
+{
+        if (seconds < 0)
+                seconds = 0;
+        if (seconds < 120)
+                return g_strdup_printf("%" G_GINT64_FORMAT "s", seconds);
+        if (seconds < 600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "m%" G_GINT64_FORMAT "s", seconds / 60,
+                                       seconds % 60);
+        if (seconds < 3 * 3600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "m", seconds / 60);
+        if (seconds < 8 * 3600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "h%" G_GINT64_FORMAT "m", seconds / 3600,
+                                       seconds % 3600 / 60);
+        if (seconds < 48 * 3600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "h", seconds / 3600);
+        if (seconds < 8 * 86400)
+                return g_strdup_printf("%" G_GINT64_FORMAT "d%" G_GINT64_FORMAT "h",
+                                       seconds / 86400, seconds % 86400 / 3600);
+        return g_strdup_printf("%" G_GINT64_FORMAT "d", seconds / 86400);
+}
+
+static const char table_columns[] =
+    "\"columnDefinitions\":["
+    "{\"name\":\"Name\",\"type\":\"string\",\"format\":\"name\",\"description\":\"Name must "
+    "be unique within a namespace.\",\"priority\":0},"
+    "{\"name\":\"Capacity\",\"type\":\"string\",\"format\":\"\",\"description\":\"capacity "
+    "is the description of the persistent volume's resources and capacity.\",\"priority\":0},"
+    "{\"name\":\"Access Modes\",\"type\":\"string\",\"format\":\"\",\"description\":"
+    "\"accessModes contains all ways the volume can be mounted.\",\"priority\":0},"
+    "{\"name\":\"Reclaim Policy\",\"type\":\"string\",\"format\":\"\",\"description\":"
+    "\"persistentVolumeReclaimPolicy defines what happens to a persistent volume when "
+    "released from its claim.\",\"priority\":0},"
+    "{\"name\":\"Status\",\"type\":\"string\",\"format\":\"\",\"description\":\"phase "
+    "indicates if a volume is available, bound to a claim, or released by a claim.\","
+    "\"priority\":0},"
+    "{\"name\":\"Claim\",\"type\":\"string\",\"format\":\"\",\"description\":\"claimRef is "
+    "part of a bi-directional binding between PersistentVolume and PersistentVolumeClaim."
+    "\",\"priority\":0},"
+    "{\"name\":\"StorageClass\",\"type\":\"string\",\"format\":\"\",\"description\":"
+    "\"storageClassName is the name of StorageClass to which this persistent volume "
+    "belongs.\",\"priority\":0},"
+    "{\"name\":\"VolumeAttributesClass\",\"type\":\"string\",\"format\":\"\","
+    "\"description\":\"Name of VolumeAttributesClass to which this persistent volume "
+    "belongs.\",\"priority\":0},"
+    "{\"name\":\"Reason\",\"type\":\"string\",\"format\":\"\",\"description\":\"reason is "
+    "a brief CamelCase string that describes any failure.\",\"priority\":0},"
+    "{\"name\":\"Age\",\"type\":\"string\",\"format\":\"\",\"description\":"
+    "\"CreationTimestamp is a timestamp representing the server time when this object was "
+    "created.\",\"priority\":0}],";
+
+void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
+                gboolean full_object)
+{
+        gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+        GString *out = g_string_sized_new(4096 + items->len * 1024);
+
+        g_string_append(out, "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\","
+                             "\"metadata\":{");
+        g_string_append(out, list_meta != NULL ? list_meta : "");
+        g_string_append(out, "},");
+        g_string_append(out, table_columns);
+        g_string_append(out, "\"rows\":[");
+        for (guint i = 0; i < items->len; i++) {
+                StoredPv *pv = items->pdata[i];
+                g_autofree char *age = human_age(now - pv->created);
+
+                if (pv->cells == NULL)
+                        fill_row_cache(pv);
+                g_string_append(out, i > 0 ? ",{\"cells\":[" : "{\"cells\":[");
+                g_string_append(out, pv->cells);
+                append_cell(out, age);
+                g_string_append(out, "],\"object\":");
+                g_string_append(out, full_object ? pv->json : pv->partial);
+                g_string_append_c(out, '}');
+        }
+        g_string_append(out, "]}");
+        send_json_take(msg, 200, out->str, out->len);
+        g_string_free(out, FALSE);
+}

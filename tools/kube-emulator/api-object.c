@@ -1,0 +1,280 @@
+/* GET, POST, PUT, PATCH and DELETE of one PersistentVolume, with the API server's rules for
+ * resourceVersion preconditions and its Status bodies. */
+#include "emulator.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+void send_not_found(SoupServerMessage *msg, const char *name)
+{
+        g_autofree char *text = g_strdup_printf("persistentvolumes \"%s\" not found", name);
+
+        send_status(msg, 404, "NotFound", text, name);
+}
+
+void send_conflict(SoupServerMessage *msg, const char *name)
+{
+        g_autofree char *text = g_strdup_printf(
+            "Operation cannot be fulfilled on persistentvolumes \"%s\": the object has been "
+            "modified; please apply your changes to the latest version and try again",
+            name);
+
+        send_status(msg, 409, "Conflict", text, name);
+}
+
+static void send_stored(SoupServerMessage *msg, guint code, const StoredPv *pv)
+{
+        soup_server_message_set_status(msg, code, NULL);
+        soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, pv->json,
+                                         pv->len);
+}
+
+/* The request body as a JSON object; answers 400 itself when it is not one. */
+static JsonNode *read_object(SoupServerMessage *msg, gboolean any_type)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) node = NULL;
+        g_autofree char *text = NULL;
+
+        node = json_parse_text(body->data, (gsize)body->length, &error);
+        if (node == NULL) {
+                text = g_strdup_printf("error decoding request body: %s", error->message);
+                send_status(msg, 400, "BadRequest", text, NULL);
+                return NULL;
+        }
+        if (!any_type && !JSON_NODE_HOLDS_OBJECT(node)) {
+                send_status(msg, 400, "BadRequest", "the request body must be a JSON object", NULL);
+                return NULL;
+        }
+        return g_steal_pointer(&node);
+}
+
+static JsonObject *ensure_metadata(JsonNode *obj)
+{
+        JsonObject *root = json_node_get_object(obj);
+        JsonObject *meta = json_get_object_member(root, "metadata");
+
+        if (meta == NULL) {
+                meta = json_object_new();
+                json_object_set_object_member(root, "metadata", meta);
+        }
+        return meta;
+}
+
+static void remove_member(JsonObject *obj, const char *member)
+{
+        if (json_object_has_member(obj, member))
+                json_object_remove_member(obj, member);
+}
+
+void api_get(Emulator *emu, SoupServerMessage *msg, const char *name, GHashTable *query)
+{
+        StoredPv *pv = store_lookup(emu->store, name);
+        g_autoptr(GPtrArray) one = NULL;
+        const char *include;
+
+        if (pv == NULL) {
+                send_not_found(msg, name);
+                return;
+        }
+        if (!wants_table(msg)) {
+                send_stored(msg, 200, pv);
+                return;
+        }
+        one = g_ptr_array_new();
+        g_ptr_array_add(one, pv);
+        include = query != NULL ? g_hash_table_lookup(query, "includeObject") : NULL;
+        send_table(msg, one, NULL, g_strcmp0(include, "Object") == 0);
+}
+
+void api_create(Emulator *emu, SoupServerMessage *msg)
+{
+        g_autoptr(JsonNode) obj = read_object(msg, FALSE);
+        g_autofree char *text = NULL;
+        JsonObject *meta;
+        const char *name;
+
+        if (obj == NULL)
+                return;
+        meta = ensure_metadata(obj);
+        name = json_get_string_member(meta, "name");
+        if (name == NULL || *name == '\0') {
+                send_status(msg, 422, "Invalid",
+                            "PersistentVolume \"\" is invalid: metadata.name: Required value: "
+                            "name or generateName is required",
+                            NULL);
+                return;
+        }
+        if (store_lookup(emu->store, name) != NULL) {
+                text = g_strdup_printf("persistentvolumes \"%s\" already exists", name);
+                send_status(msg, 409, "AlreadyExists", text, name);
+                return;
+        }
+        /* The server, not the client, owns identity and versioning. */
+        remove_member(meta, "resourceVersion");
+        remove_member(meta, "uid");
+        remove_member(meta, "creationTimestamp");
+        send_stored(msg, 201, store_write(emu->store, obj));
+}
+
+static gboolean check_name(SoupServerMessage *msg, JsonNode *obj, const char *name)
+{
+        const char *body_name = pv_name(obj);
+        g_autofree char *text = NULL;
+
+        if (body_name == NULL) {
+                json_object_set_string_member(ensure_metadata(obj), "name", name);
+                return TRUE;
+        }
+        if (strcmp(body_name, name) == 0)
+                return TRUE;
+        text = g_strdup_printf("the name of the object (%s) does not match the name on the URL "
+                               "(%s)",
+                               body_name, name);
+        send_status(msg, 400, "BadRequest", text, NULL);
+        return FALSE;
+}
+
+/* A resourceVersion the client sent must be the current one; an empty one means "any". */
+static gboolean rv_matches(const StoredPv *pv, const char *rv)
+{
+        g_autofree char *current = NULL;
+
+        if (rv == NULL || *rv == '\0')
+                return TRUE;
+        current = g_strdup_printf("%" G_GUINT64_FORMAT, pv->rv);
+        return strcmp(current, rv) == 0;
+}
+
+void api_update(Emulator *emu, SoupServerMessage *msg, const char *name)
+{
+        g_autoptr(JsonNode) obj = read_object(msg, FALSE);
+        StoredPv *pv;
+
+        if (obj == NULL || !check_name(msg, obj, name))
+                return;
+        pv = store_lookup(emu->store, name);
+        if (pv == NULL) {
+                send_not_found(msg, name);
+                return;
+        }
+        if (!rv_matches(pv, pv_resource_version(obj))) {
+                send_conflict(msg, name);
+                return;
+        }
+        send_stored(msg, 200, store_write(emu->store, obj));
+}
+
+typedef enum {
+        PATCH_MERGE,
+        PATCH_JSON,
+        PATCH_UNSUPPORTED,
+} PatchType;
+
+static PatchType patch_type(SoupServerMessage *msg)
+{
+        const char *type = soup_message_headers_get_content_type(
+            soup_server_message_get_request_headers(msg), NULL);
+
+        if (type == NULL)
+                return PATCH_UNSUPPORTED;
+        /* A strategic merge patch of metadata is a merge patch. */
+        if (g_ascii_strcasecmp(type, "application/merge-patch+json") == 0 ||
+            g_ascii_strcasecmp(type, "application/strategic-merge-patch+json") == 0)
+                return PATCH_MERGE;
+        if (g_ascii_strcasecmp(type, "application/json-patch+json") == 0)
+                return PATCH_JSON;
+        return PATCH_UNSUPPORTED;
+}
+
+/* Applies the request's patch to @doc; answers the error itself and returns FALSE. */
+static gboolean apply_patch(SoupServerMessage *msg, PatchType type, JsonNode **doc)
+{
+        g_autoptr(JsonNode) patch = read_object(msg, type == PATCH_JSON);
+        g_autoptr(GError) error = NULL;
+        JsonNode *merged;
+
+        if (patch == NULL)
+                return FALSE;
+        if (type == PATCH_MERGE) {
+                merged = merge_patch(*doc, patch);
+                json_node_unref(*doc);
+                *doc = merged;
+                return TRUE;
+        }
+        if (json_patch_apply(doc, patch, &error))
+                return TRUE;
+        if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT))
+                send_status(msg, 400, "BadRequest", error->message, NULL);
+        else
+                send_status(msg, 422, "Invalid", error->message, NULL);
+        return FALSE;
+}
+
+void api_patch(Emulator *emu, SoupServerMessage *msg, const char *name)
+{
+        PatchType type = patch_type(msg);
+        g_autoptr(JsonNode) doc = NULL;
+        StoredPv *pv;
+
+        if (type == PATCH_UNSUPPORTED) {
+                send_status(msg, 415, "UnsupportedMediaType",
+                            "the body of the request was in an unknown format - accepted media "
+                            "types include: application/json-patch+json, "
+                            "application/merge-patch+json, application/apply-patch+yaml",
+                            NULL);
+                return;
+        }
+        pv = store_lookup(emu->store, name);
+        if (pv == NULL) {
+                send_not_found(msg, name);
+                return;
+        }
+        doc = store_parse(pv);
+        if (!apply_patch(msg, type, &doc))
+                return;
+        if (!JSON_NODE_HOLDS_OBJECT(doc) || g_strcmp0(pv_name(doc), name) != 0) {
+                send_status(msg, 422, "Invalid",
+                            "the patch may not change metadata.name or the object's type", name);
+                return;
+        }
+        /* The patched object carries the version it was based on; like the API server's
+         * update, a version other than the current one is a conflict. */
+        if (!rv_matches(pv, pv_resource_version(doc))) {
+                send_conflict(msg, name);
+                return;
+        }
+        send_stored(msg, 200, store_write(emu->store, doc));
+}
+
+/* DeleteOptions.preconditions.resourceVersion, if the client sent one. */
+static const char *delete_precondition(JsonNode *options)
+{
+        JsonObject *pre;
+
+        if (options == NULL || !JSON_NODE_HOLDS_OBJECT(options))
+                return NULL;
+        pre = json_get_object_member(json_node_get_object(options), "preconditions");
+        return json_get_string_member(pre, "resourceVersion");
+}
+
+void api_delete(Emulator *emu, SoupServerMessage *msg, const char *name)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(JsonNode) options = NULL;
+        StoredPv *pv = store_lookup(emu->store, name);
+
+        if (pv == NULL) {
+                send_not_found(msg, name);
+                return;
+        }
+        if (body->length > 0)
+                options = json_parse_text(body->data, (gsize)body->length, NULL);
+        if (!rv_matches(pv, delete_precondition(options))) {
+                send_conflict(msg, name);
+                return;
+        }
+        send_stored(msg, 200, pv);
+        store_remove(emu->store, name);
+}

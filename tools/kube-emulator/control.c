@@ -1,0 +1,274 @@
+/* The control endpoint under /_emulator/: seeding, faults, counts, latency, token. Loopback
+ * peers only, never a token, never counted. */
+#include "emulator.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+static gboolean load_one(Emulator *emu, JsonNode *obj, GError **error)
+{
+        JsonObject *meta;
+
+        if (obj == NULL || !JSON_NODE_HOLDS_OBJECT(obj) || pv_name(obj) == NULL) {
+                g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                    "every PV needs metadata.name");
+                return FALSE;
+        }
+        meta = json_get_object_member(json_node_get_object(obj), "metadata");
+        if (json_object_has_member(meta, "resourceVersion"))
+                json_object_remove_member(meta, "resourceVersion");
+        store_write(emu->store, obj);
+        return TRUE;
+}
+
+gboolean control_load_pvs(Emulator *emu, JsonNode *root, guint *n, GError **error)
+{
+        JsonArray *items = NULL;
+
+        *n = 0;
+        if (root != NULL && JSON_NODE_HOLDS_ARRAY(root)) {
+                items = json_node_get_array(root);
+        } else if (root != NULL && JSON_NODE_HOLDS_OBJECT(root) &&
+                   json_object_has_member(json_node_get_object(root), "items")) {
+                items = json_object_get_array_member(json_node_get_object(root), "items");
+        } else {
+                if (!load_one(emu, root, error))
+                        return FALSE;
+                *n = 1;
+                return TRUE;
+        }
+        for (guint i = 0; items != NULL && i < json_array_get_length(items); i++) {
+                if (!load_one(emu, json_array_get_element(items, i), error))
+                        return FALSE;
+                (*n)++;
+        }
+        return TRUE;
+}
+
+static void reply_text(SoupServerMessage *msg, guint code, const char *type, const char *text)
+{
+        soup_server_message_set_status(msg, code, NULL);
+        soup_server_message_set_response(msg, type, SOUP_MEMORY_COPY, text, strlen(text));
+}
+
+static void reply_error(SoupServerMessage *msg, guint code, const char *message)
+{
+        GString *out = g_string_new("{\"error\":");
+
+        json_append_escaped(out, message);
+        g_string_append_c(out, '}');
+        reply_text(msg, code, "application/json", out->str);
+        g_string_free(out, TRUE);
+}
+
+static void reply_printf(SoupServerMessage *msg, const char *format, ...) G_GNUC_PRINTF(2, 3);
+
+static void reply_printf(SoupServerMessage *msg, const char *format, ...)
+{
+        va_list args;
+        g_autofree char *text = NULL;
+
+        va_start(args, format);
+        text = g_strdup_vprintf(format, args);
+        va_end(args);
+        reply_text(msg, 200, "application/json", text);
+}
+
+static JsonNode *request_json(SoupServerMessage *msg)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(GError) error = NULL;
+        JsonNode *node = json_parse_text(body->data, (gsize)body->length, &error);
+
+        if (node == NULL)
+                reply_error(msg, 400, error->message);
+        return node;
+}
+
+static gint64 member_int(JsonNode *node, const char *member, gint64 fallback)
+{
+        JsonNode *value;
+
+        if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node))
+                return fallback;
+        value = json_object_get_member(json_node_get_object(node), member);
+        return value != NULL && JSON_NODE_HOLDS_VALUE(value) ? json_node_get_int(value) : fallback;
+}
+
+static void post_pvs(Emulator *emu, SoupServerMessage *msg)
+{
+        g_autoptr(JsonNode) root = request_json(msg);
+        g_autoptr(GError) error = NULL;
+        guint n = 0;
+
+        if (root == NULL)
+                return;
+        if (!control_load_pvs(emu, root, &n, &error)) {
+                reply_error(msg, 400, error->message);
+                return;
+        }
+        reply_printf(msg, "{\"created\":%u}", n);
+}
+
+static void serve_pvs(Emulator *emu, SoupServerMessage *msg, const char *method, const char *name)
+{
+        StoredPv *pv = name != NULL ? store_lookup(emu->store, name) : NULL;
+
+        if (name == NULL && method == SOUP_METHOD_POST) {
+                post_pvs(emu, msg);
+        } else if (name == NULL && method == SOUP_METHOD_DELETE) {
+                store_clear(emu->store);
+                reply_printf(msg, "{\"deleted\":true}");
+        } else if (name == NULL && method == SOUP_METHOD_GET) {
+                reply_printf(msg, "{\"count\":%u,\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
+                             store_count(emu->store), store_rv(emu->store));
+        } else if (name != NULL && pv == NULL) {
+                send_not_found(msg, name);
+        } else if (name != NULL && method == SOUP_METHOD_GET) {
+                reply_text(msg, 200, "application/json", pv->json);
+        } else if (name != NULL && method == SOUP_METHOD_DELETE) {
+                store_remove(emu->store, name);
+                reply_printf(msg, "{\"deleted\":true}");
+        } else {
+                reply_error(msg, 405, "method not allowed");
+        }
+}
+
+static void serve_counts(Emulator *emu, SoupServerMessage *msg)
+{
+        GString *out = g_string_new("{");
+
+        for (int i = 0; i < N_VERBS; i++)
+                g_string_append_printf(out, "\"%s\":%" G_GUINT64_FORMAT ",", verb_name(i),
+                                       emu->counts[i]);
+        g_string_append_printf(
+            out, "\"total\":%" G_GUINT64_FORMAT ",\"unauthorized\":%" G_GUINT64_FORMAT "}",
+            emu->total, emu->unauthorized);
+        reply_text(msg, 200, "application/json", out->str);
+        g_string_free(out, TRUE);
+}
+
+static void reset_counts(Emulator *emu, SoupServerMessage *msg)
+{
+        memset(emu->counts, 0, sizeof(emu->counts));
+        emu->total = 0;
+        emu->unauthorized = 0;
+        serve_counts(emu, msg);
+}
+
+static void post_faults(Emulator *emu, SoupServerMessage *msg)
+{
+        g_autoptr(JsonNode) root = request_json(msg);
+        g_autoptr(GError) error = NULL;
+        guint n = 0;
+
+        if (root == NULL)
+                return;
+        if (JSON_NODE_HOLDS_ARRAY(root)) {
+                JsonArray *arr = json_node_get_array(root);
+
+                for (; n < json_array_get_length(arr); n++)
+                        if (!faults_add(emu->faults, json_array_get_element(arr, n), &error))
+                                break;
+        } else if (faults_add(emu->faults, root, &error)) {
+                n = 1;
+        }
+        if (error != NULL) {
+                reply_error(msg, 400, error->message);
+                return;
+        }
+        reply_printf(msg, "{\"added\":%u}", n);
+}
+
+static void serve_faults(Emulator *emu, SoupServerMessage *msg, const char *method)
+{
+        g_autoptr(JsonNode) list = NULL;
+
+        if (method == SOUP_METHOD_POST) {
+                post_faults(emu, msg);
+        } else if (method == SOUP_METHOD_DELETE) {
+                faults_clear(emu->faults);
+                reply_printf(msg, "{\"cleared\":true}");
+        } else {
+                list = faults_to_json(emu->faults);
+                send_json_node(msg, 200, list);
+        }
+}
+
+static void post_token(Emulator *emu, SoupServerMessage *msg)
+{
+        g_autoptr(JsonNode) root = request_json(msg);
+        const char *token;
+
+        if (root == NULL)
+                return;
+        token = JSON_NODE_HOLDS_OBJECT(root)
+                    ? json_get_string_member(json_node_get_object(root), "token")
+                    : NULL;
+        g_free(emu->token);
+        emu->token = token != NULL && *token != '\0' ? g_strdup(token) : NULL;
+        reply_printf(msg, "{\"auth\":%s}", emu->token != NULL ? "true" : "false");
+}
+
+static void post_number(SoupServerMessage *msg, const char *member, gint64 fallback, guint *target)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(JsonNode) root = NULL;
+
+        /* An empty body means the default. */
+        if (body->length > 0) {
+                root = request_json(msg);
+                if (root == NULL)
+                        return;
+        }
+        *target = (guint)CLAMP(member_int(root, member, fallback), 0, G_MAXINT);
+        reply_printf(msg, "{\"%s\":%u}", member, *target);
+}
+
+static gboolean from_loopback(SoupServerMessage *msg)
+{
+        GSocketAddress *peer = soup_server_message_get_remote_address(msg);
+
+        return peer != NULL && G_IS_INET_SOCKET_ADDRESS(peer) &&
+               g_inet_address_get_is_loopback(
+                   g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(peer)));
+}
+
+static void control_handler(SoupServer *server, SoupServerMessage *msg, const char *path,
+                            GHashTable *query, gpointer user_data)
+{
+        Emulator *emu = user_data;
+        const char *method = soup_server_message_get_method(msg);
+        const char *sub = path + strlen("/_emulator");
+        gboolean post = method == SOUP_METHOD_POST;
+
+        if (!from_loopback(msg))
+                reply_error(msg, 403, "the control endpoint is for loopback peers only");
+        else if (strcmp(sub, "/health") == 0)
+                reply_text(msg, 200, "text/plain", "ok");
+        else if (strcmp(sub, "/pvs") == 0)
+                serve_pvs(emu, msg, method, NULL);
+        else if (g_str_has_prefix(sub, "/pvs/") && sub[5] != '\0')
+                serve_pvs(emu, msg, method, sub + 5);
+        else if (strcmp(sub, "/generate") == 0 && post)
+                control_generate(emu, msg);
+        else if (strcmp(sub, "/counts") == 0 && method == SOUP_METHOD_GET)
+                serve_counts(emu, msg);
+        else if (strcmp(sub, "/counts/reset") == 0 && post)
+                reset_counts(emu, msg);
+        else if (strcmp(sub, "/faults") == 0)
+                serve_faults(emu, msg, method);
+        else if (strcmp(sub, "/latency") == 0 && post)
+                post_number(msg, "ms", 0, &emu->latency_ms);
+        else if (strcmp(sub, "/expire-continue") == 0 && post)
+                post_number(msg, "count", 1, &emu->expire_continue);
+        else if (strcmp(sub, "/token") == 0 && post)
+                post_token(emu, msg);
+        else
+                reply_error(msg, 404, "unknown control path");
+}
+
+void control_register(Emulator *emu)
+{
+        soup_server_add_handler(emu->server, "/_emulator", control_handler, emu, NULL);
+}

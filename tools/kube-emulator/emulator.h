@@ -1,0 +1,170 @@
+/* kube-emulator: a small Kubernetes API server for PersistentVolumes (tests, benchmarks, demo). */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+/* ---- store.c: PVs kept as serialized JSON, sorted by name ---- */
+
+typedef struct {
+        char *name;
+        char *json; /* compact serialization of the whole object */
+        gsize len;
+        guint64 rv;
+        gint64 created; /* unix seconds, for the Table AGE column */
+        char *cells;    /* cached Table cells without AGE; NULL until a Table asks */
+        char *partial;  /* cached PartialObjectMetadata of the Table row */
+} StoredPv;
+
+typedef struct Store Store;
+
+Store *store_new(void);
+void store_free(Store *store);
+guint64 store_rv(Store *store);
+guint store_count(Store *store);
+StoredPv *store_lookup(Store *store, const char *name);
+JsonNode *store_parse(const StoredPv *pv);
+/* Stamps resourceVersion (a fresh one), uid and creationTimestamp (kept from the previous
+ * version, else new) on @obj, then stores it. @obj must carry metadata.name. */
+const StoredPv *store_write(Store *store, JsonNode *obj);
+/* Fast path for the generator: @json is taken and already carries @rv. */
+void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created);
+guint64 store_next_rv(Store *store);
+gboolean store_remove(Store *store, const char *name);
+void store_clear(Store *store);
+
+typedef struct {
+        GPtrArray *items; /* StoredPv *, borrowed */
+        gboolean more;
+        guint64 remaining;
+        guint64 next_pos;
+} StorePage;
+
+/* Items after @start_after (NULL: from the first), at most @limit (0: all). @pos is the index
+ * of the first returned item when the caller knows it and the store has not changed since
+ * (@pos_rv == current RV); it makes remainingItemCount O(1). */
+void store_page(Store *store, const char *start_after, guint limit, guint64 pos, guint64 pos_rv,
+                StorePage *page);
+void store_page_clear(StorePage *page);
+
+/* ---- json-util.c ---- */
+
+void json_append_escaped(GString *out, const char *s);
+char *json_node_to_compact(JsonNode *node, gsize *len);
+JsonNode *json_parse_text(const char *data, gsize len, GError **error);
+JsonObject *json_get_object_member(JsonObject *obj, const char *member);
+const char *json_get_string_member(JsonObject *obj, const char *member);
+const char *pv_name(JsonNode *obj);
+const char *pv_resource_version(JsonNode *obj);
+char *rfc3339_now(gboolean micro);
+/* Drops metadata.annotations / metadata.labels when empty, as the API server's omitempty. */
+void pv_drop_empty_maps(JsonNode *obj);
+
+/* ---- patch.c ---- */
+
+JsonNode *merge_patch(JsonNode *target, JsonNode *patch);
+gboolean json_patch_apply(JsonNode **doc, JsonNode *ops, GError **error);
+
+/* ---- faults.c ---- */
+
+typedef enum {
+        VERB_GET,
+        VERB_LIST,
+        VERB_CREATE,
+        VERB_UPDATE,
+        VERB_PATCH,
+        VERB_DELETE,
+        N_VERBS,
+} Verb;
+
+const char *verb_name(Verb verb);
+
+typedef enum {
+        ACTION_STATUS,
+        ACTION_CONFLICT,
+        ACTION_DELAY,
+        ACTION_DROP,
+        ACTION_MALFORMED,
+        ACTION_TRUNCATED,
+        ACTION_HUGE,
+        ACTION_GONE,
+} FaultAction;
+
+typedef struct {
+        int verb; /* Verb, or -1 for "*" */
+        char *name;
+        guint count; /* 0 with probability > 0: a standing fault */
+        double probability;
+        FaultAction action;
+        guint code;
+        char *message;
+        int retry_after; /* -1: no header */
+        guint ms;
+        guint64 bytes;
+        GRand *rand;
+        JsonNode *spec; /* as posted, for GET /_emulator/faults */
+} Fault;
+
+typedef struct Faults Faults;
+
+Faults *faults_new(void);
+void faults_free(Faults *faults);
+gboolean faults_add(Faults *faults, JsonNode *spec, GError **error);
+void faults_clear(Faults *faults);
+JsonNode *faults_to_json(Faults *faults);
+/* The fault that applies to this request, consumed; a copy the caller frees, or NULL. */
+Fault *faults_take(Faults *faults, Verb verb, const char *name);
+void fault_free(Fault *fault);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fault, fault_free)
+/* Answers @msg as the fault says (not for ACTION_DELAY or ACTION_TRUNCATED). */
+void fault_perform(const Fault *fault, SoupServerMessage *msg, const char *name);
+/* Sends the first half of the response already set on @msg, then closes the connection. */
+void fault_truncate(SoupServerMessage *msg);
+
+/* ---- the emulator ---- */
+
+typedef struct {
+        SoupServer *server;
+        GMainLoop *loop;
+        Store *store;
+        Faults *faults;
+        char *token;
+        guint latency_ms;
+        guint expire_continue; /* next N continue requests answer 410 */
+        gboolean quiet;
+        guint64 counts[N_VERBS];
+        guint64 total;
+        guint64 unauthorized;
+} Emulator;
+
+/* api.c */
+void api_register(Emulator *emu);
+void send_status(SoupServerMessage *msg, guint code, const char *reason, const char *message,
+                 const char *name);
+void send_json_take(SoupServerMessage *msg, guint code, char *body, gsize len);
+void send_json_node(SoupServerMessage *msg, guint code, JsonNode *node);
+const char *reason_for_code(guint code);
+void send_gone(SoupServerMessage *msg);
+
+/* api-object.c: the verbs on one named PV */
+void api_get(Emulator *emu, SoupServerMessage *msg, const char *name, GHashTable *query);
+void api_create(Emulator *emu, SoupServerMessage *msg);
+void api_update(Emulator *emu, SoupServerMessage *msg, const char *name);
+void api_patch(Emulator *emu, SoupServerMessage *msg, const char *name);
+void api_delete(Emulator *emu, SoupServerMessage *msg, const char *name);
+void send_not_found(SoupServerMessage *msg, const char *name);
+void send_conflict(SoupServerMessage *msg, const char *name);
+
+/* api-list.c */
+void api_list(Emulator *emu, SoupServerMessage *msg, GHashTable *query);
+gboolean wants_table(SoupServerMessage *msg);
+void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
+                gboolean full_object);
+
+/* control.c */
+void control_register(Emulator *emu);
+gboolean control_load_pvs(Emulator *emu, JsonNode *root, guint *n, GError **error);
+
+/* generate.c */
+void control_generate(Emulator *emu, SoupServerMessage *msg);

@@ -1,0 +1,194 @@
+/* The PV store: a GTree by name of serialized objects, so that a LIST page is concatenation. */
+#include "emulator.h"
+
+#include <string.h>
+
+struct Store {
+        GTree *tree; /* name -> StoredPv */
+        guint64 rv;
+};
+
+static void stored_pv_free(gpointer data)
+{
+        StoredPv *pv = data;
+
+        g_free(pv->name);
+        g_free(pv->json);
+        g_free(pv->cells);
+        g_free(pv->partial);
+        g_free(pv);
+}
+
+static int compare_names(gconstpointer a, gconstpointer b, gpointer user_data)
+{
+        return strcmp(a, b);
+}
+
+Store *store_new(void)
+{
+        Store *store = g_new0(Store, 1);
+
+        /* The key is the value's own name, so only the value is freed. */
+        store->tree = g_tree_new_full(compare_names, NULL, NULL, stored_pv_free);
+        /* A fresh server does not start at 0; neither do we, so "0" is never a valid RV. */
+        store->rv = 1000;
+        return store;
+}
+
+void store_free(Store *store)
+{
+        if (store == NULL)
+                return;
+        g_tree_destroy(store->tree);
+        g_free(store);
+}
+
+guint64 store_rv(Store *store)
+{
+        return store->rv;
+}
+
+guint64 store_next_rv(Store *store)
+{
+        return ++store->rv;
+}
+
+guint store_count(Store *store)
+{
+        return (guint)g_tree_nnodes(store->tree);
+}
+
+StoredPv *store_lookup(Store *store, const char *name)
+{
+        return g_tree_lookup(store->tree, name);
+}
+
+JsonNode *store_parse(const StoredPv *pv)
+{
+        /* Stored text was produced by us, so it always parses. */
+        return json_parse_text(pv->json, pv->len, NULL);
+}
+
+static gint64 parse_timestamp(const char *text)
+{
+        g_autoptr(GDateTime) dt = NULL;
+
+        if (text == NULL)
+                return g_get_real_time() / G_USEC_PER_SEC;
+        dt = g_date_time_new_from_iso8601(text, NULL);
+        if (dt == NULL)
+                return g_get_real_time() / G_USEC_PER_SEC;
+        return g_date_time_to_unix(dt);
+}
+
+/* uid and creationTimestamp belong to the server: an update keeps the stored ones (in place,
+ * so the member order stays), a new object gets fresh ones unless the caller supplied them. */
+static void stamp_identity(JsonObject *meta, const StoredPv *old)
+{
+        g_autoptr(JsonNode) old_node = old != NULL ? store_parse(old) : NULL;
+        JsonObject *old_meta = NULL;
+        static const char *const members[] = {"uid", "creationTimestamp"};
+
+        if (old_node != NULL)
+                old_meta = json_get_object_member(json_node_get_object(old_node), "metadata");
+        for (gsize i = 0; i < G_N_ELEMENTS(members); i++) {
+                const char *value = json_get_string_member(old_meta, members[i]);
+                g_autofree char *fresh = NULL;
+
+                if (value == NULL && json_get_string_member(meta, members[i]) != NULL)
+                        continue;
+                if (value == NULL)
+                        value = fresh = i == 0 ? g_uuid_string_random() : rfc3339_now(FALSE);
+                json_object_set_string_member(meta, members[i], value);
+        }
+}
+
+const StoredPv *store_write(Store *store, JsonNode *obj)
+{
+        JsonObject *root = json_node_get_object(obj);
+        JsonObject *meta = json_get_object_member(root, "metadata");
+        StoredPv *old = store_lookup(store, pv_name(obj));
+        StoredPv *pv = g_new0(StoredPv, 1);
+        g_autofree char *rv = NULL;
+
+        if (!json_object_has_member(root, "apiVersion"))
+                json_object_set_string_member(root, "apiVersion", "v1");
+        if (!json_object_has_member(root, "kind"))
+                json_object_set_string_member(root, "kind", "PersistentVolume");
+        stamp_identity(meta, old);
+        pv->rv = store_next_rv(store);
+        rv = g_strdup_printf("%" G_GUINT64_FORMAT, pv->rv);
+        json_object_set_string_member(meta, "resourceVersion", rv);
+        pv_drop_empty_maps(obj);
+        pv->name = g_strdup(json_get_string_member(meta, "name"));
+        pv->created = parse_timestamp(json_get_string_member(meta, "creationTimestamp"));
+        pv->json = json_node_to_compact(obj, &pv->len);
+        g_tree_replace(store->tree, pv->name, pv);
+        return pv;
+}
+
+void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created)
+{
+        StoredPv *pv = g_new0(StoredPv, 1);
+
+        pv->name = g_strdup(name);
+        pv->json = json;
+        pv->len = strlen(json);
+        pv->rv = rv;
+        pv->created = created;
+        g_tree_replace(store->tree, pv->name, pv);
+}
+
+gboolean store_remove(Store *store, const char *name)
+{
+        if (!g_tree_remove(store->tree, name))
+                return FALSE;
+        store->rv++;
+        return TRUE;
+}
+
+void store_clear(Store *store)
+{
+        g_tree_destroy(store->tree);
+        store->tree = g_tree_new_full(compare_names, NULL, NULL, stored_pv_free);
+        store->rv++;
+}
+
+static guint64 count_from(GTreeNode *node)
+{
+        guint64 n = 0;
+
+        for (; node != NULL; node = g_tree_node_next(node))
+                n++;
+        return n;
+}
+
+void store_page(Store *store, const char *start_after, guint limit, guint64 pos, guint64 pos_rv,
+                StorePage *page)
+{
+        GTreeNode *node;
+        guint64 total = (guint64)g_tree_nnodes(store->tree);
+        gboolean pos_known = start_after == NULL || pos_rv == store->rv;
+
+        if (start_after == NULL)
+                pos = 0;
+        page->items = g_ptr_array_sized_new(limit > 0 ? limit : 64);
+        node = start_after != NULL ? g_tree_upper_bound(store->tree, start_after)
+                                   : g_tree_node_first(store->tree);
+        for (; node != NULL && (limit == 0 || page->items->len < limit);
+             node = g_tree_node_next(node))
+                g_ptr_array_add(page->items, g_tree_node_value(node));
+        page->more = node != NULL;
+        page->next_pos = pos + page->items->len;
+        if (!page->more)
+                page->remaining = 0;
+        else if (pos_known && total >= page->next_pos)
+                page->remaining = total - page->next_pos;
+        else
+                page->remaining = count_from(node);
+}
+
+void store_page_clear(StorePage *page)
+{
+        g_clear_pointer(&page->items, g_ptr_array_unref);
+}
