@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+#include "fixture-private.h"
+
+#include <string.h>
+#include <sys/wait.h>
+
+#include <libsoup/soup.h>
+
+static char *emulator_send(Fixture *f, const char *method, const char *path, const char *body,
+                           guint *status, GError **error)
+{
+        g_autofree char *uri = g_strconcat(f->emulator_url, path, NULL);
+        g_autofree char *bearer = g_strconcat("Bearer ", f->emulator_token, NULL);
+        g_autoptr(SoupMessage) msg = soup_message_new(method, uri);
+        g_autoptr(GBytes) reply = NULL;
+
+        g_assert_nonnull(msg);
+        soup_message_headers_append(soup_message_get_request_headers(msg), "Authorization", bearer);
+        if (body != NULL) {
+                g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
+
+                soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
+        }
+        reply = soup_session_send_and_read(f->soup, msg, NULL, error);
+        if (reply == NULL)
+                return NULL;
+        if (status != NULL)
+                *status = soup_message_get_status(msg);
+        return g_strndup(g_bytes_get_data(reply, NULL), g_bytes_get_size(reply));
+}
+
+char *fixture_emulator_request(Fixture *f, const char *method, const char *path, const char *body,
+                               guint *status)
+{
+        g_autoptr(GError) error = NULL;
+        char *reply = emulator_send(f, method, path, body, status, &error);
+
+        g_assert_no_error(error);
+        return reply;
+}
+
+void fixture_emulator_ok(Fixture *f, const char *method, const char *path, const char *body)
+{
+        guint status = 0;
+        g_autofree char *reply = fixture_emulator_request(f, method, path, body, &status);
+
+        if (status < 200 || status >= 300)
+                g_test_message("emulator %s %s: %u %s", method, path, status, reply);
+        g_assert_cmpuint(status, >=, 200);
+        g_assert_cmpuint(status, <, 300);
+}
+
+static void pv_json(JsonBuilder *b, const char *name, const char *node, const char *at)
+{
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "apiVersion");
+        json_builder_add_string_value(b, "v1");
+        json_builder_set_member_name(b, "kind");
+        json_builder_add_string_value(b, "PersistentVolume");
+        json_builder_set_member_name(b, "metadata");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, name);
+        if (node != NULL) {
+                json_builder_set_member_name(b, "annotations");
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, FIXTURE_ANNOTATION_NODE);
+                json_builder_add_string_value(b, node);
+                json_builder_set_member_name(b, FIXTURE_ANNOTATION_AT);
+                json_builder_add_string_value(b, at);
+                json_builder_end_object(b);
+        }
+        json_builder_end_object(b);
+        json_builder_set_member_name(b, "spec");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "capacity");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "storage");
+        json_builder_add_string_value(b, "1Gi");
+        json_builder_end_object(b);
+        json_builder_set_member_name(b, "csi");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "driver");
+        json_builder_add_string_value(b, FIXTURE_DRIVER);
+        json_builder_set_member_name(b, "volumeHandle");
+        json_builder_add_string_value(b, name);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+}
+
+static void post_pvs(Fixture *f, JsonBuilder *b)
+{
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autofree char *body = json_to_string(root, FALSE);
+
+        fixture_emulator_ok(f, "POST", "/_emulator/pvs", body);
+}
+
+void fixture_emulator_add_pvs(Fixture *f, const char *prefix, guint n)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_array(b);
+        for (guint i = 0; i < n; i++) {
+                g_autofree char *name = g_strdup_printf("%s%u", prefix, i);
+
+                pv_json(b, name, NULL, NULL);
+        }
+        json_builder_end_array(b);
+        post_pvs(f, b);
+}
+
+void fixture_emulator_add_pv(Fixture *f, const char *name, const char *node, const char *at)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_array(b);
+        pv_json(b, name, node, at);
+        json_builder_end_array(b);
+        post_pvs(f, b);
+}
+
+char *fixture_emulator_annotation(Fixture *f, const char *pv, const char *key)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = g_strconcat("/_emulator/pvs/", pv, NULL);
+        guint status = 0;
+        g_autofree char *body = fixture_emulator_request(f, "GET", path, NULL, &status);
+        g_autoptr(JsonNode) root = NULL;
+        JsonObject *meta, *annotations;
+
+        g_assert_cmpuint(status, ==, 200);
+        root = json_from_string(body, &error);
+        g_assert_no_error(error);
+        g_assert_true(JSON_NODE_HOLDS_OBJECT(root));
+        meta = json_object_get_object_member(json_node_get_object(root), "metadata");
+        g_assert_nonnull(meta);
+        if (!json_object_has_member(meta, "annotations"))
+                return NULL;
+        annotations = json_object_get_object_member(meta, "annotations");
+        if (annotations == NULL || !json_object_has_member(annotations, key))
+                return NULL;
+        return g_strdup(json_object_get_string_member(annotations, key));
+}
+
+static gboolean emulator_answers(gpointer data)
+{
+        Fixture *f = data;
+        g_autofree char *port_file = g_build_filename(f->tmpdir, "emulator.port", NULL);
+        g_autofree char *text = NULL;
+        guint64 port = 0;
+        guint status = 0;
+        g_autofree char *reply = NULL;
+
+        g_assert_true(waitpid(f->emulator_pid, NULL, WNOHANG) == 0);
+        if (!g_file_get_contents(port_file, &text, NULL, NULL))
+                return FALSE;
+        g_strstrip(text);
+        if (!g_ascii_string_to_unsigned(text, 10, 1, 65535, &port, NULL))
+                return FALSE;
+        g_free(f->emulator_url);
+        f->emulator_url = g_strdup_printf("http://127.0.0.1:%" G_GUINT64_FORMAT, port);
+        reply = emulator_send(f, "GET", "/_emulator/counts", NULL, &status, NULL);
+        return reply != NULL && status == 200;
+}
+
+void fixture_priv_start_emulator(Fixture *f)
+{
+        g_autofree char *path = fixture_emulator_path();
+        g_autofree char *port_arg = g_strdup_printf("--port-file=%s/emulator.port", f->tmpdir);
+        g_autofree char *token_arg = NULL;
+        g_auto(GStrv) env = fixture_priv_environ(f);
+
+        f->emulator_token = g_strdup_printf("it-token-%08x", g_random_int());
+        token_arg = g_strconcat("--token=", f->emulator_token, NULL);
+        g_free(fixture_write_file(f, "token", f->emulator_token));
+        f->emulator_log = g_build_filename(f->tmpdir, "emulator.log", NULL);
+        /* No proxy: a proxy from the environment must never carry loopback traffic elsewhere. */
+        f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
+        {
+                char *argv[] = {path, "--port=0", port_arg, token_arg, "--quiet", NULL};
+
+                f->emulator_pid = fixture_priv_spawn(argv, env, f->emulator_log, -1);
+        }
+        if (!fixture_wait_for(emulator_answers, f, FIXTURE_WAIT_SEC))
+                fixture_dump_logs(f);
+        g_assert_nonnull(f->emulator_url);
+}

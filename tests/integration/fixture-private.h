@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "fixture.h"
+
+/* Shared between the fixture's files; not for tests. */
+
+/* Spawns `argv` with `envp`, stdout (unless `stdout_fd` >= 0) and stderr appended to
+ * `log_path`, killed with the test process (PR_SET_PDEATHSIG and the emergency handler). */
+GPid fixture_priv_spawn(char **argv, char **envp, const char *log_path, int stdout_fd);
+/* The test's environment for a child: the private bus, no systemd notification variables. */
+char **fixture_priv_environ(Fixture *f);
+void fixture_priv_start_emulator(Fixture *f);
