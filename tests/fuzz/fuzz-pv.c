@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* PV decoding: arbitrary bytes in, a PvInfo or a clean error out. Property: pv_decode and
+ * pv_parse_object + pv_decode_node agree, and a decoded PV's fields survive a merge patch. */
+#include "fuzz.h"
+
+#include <string.h>
+
+#include "pv.h"
+
+#define DRIVER "rds.csi.srvlab.io"
+
+static void check_patch_parses(const PvInfo *pv)
+{
+        g_autofree char *patch = NULL;
+        g_autoptr(JsonNode) node = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (pv->attached_node == NULL)
+                return;
+        patch = pv_patch_put(DRIVER, pv->resource_version, pv->attached_node, 0);
+        node = pv_parse_object(patch, strlen(patch), &error);
+        FUZZ_CHECK(node != NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        g_auto(PvInfo) a = {0};
+        g_auto(PvInfo) b = {0};
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) node = NULL;
+        gboolean ok;
+
+        fuzz_quiet_logs();
+        ok = pv_decode((const char *)data, size, DRIVER, &a, &error);
+        FUZZ_CHECK(ok == (error == NULL));
+        node = pv_parse_object((const char *)data, size, NULL);
+        FUZZ_CHECK((node != NULL) == ok);
+        if (!ok)
+                return 0;
+        FUZZ_CHECK(pv_decode_node(node, DRIVER, &b, NULL));
+        FUZZ_CHECK(g_strcmp0(a.name, b.name) == 0);
+        FUZZ_CHECK(g_strcmp0(a.resource_version, b.resource_version) == 0);
+        FUZZ_CHECK(g_strcmp0(a.volume_handle, b.volume_handle) == 0);
+        FUZZ_CHECK(g_strcmp0(a.attached_node, b.attached_node) == 0);
+        check_patch_parses(&a);
+        return 0;
+}

@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/* Hostile callers (issue 7 item 6): wrong signatures, 1 MiB strings, invalid UTF-8 sent raw,
+ * 10,000 calls pipelined by one client against a small QueueLimit and a slow store, clients
+ * that disconnect before their reply, 200 clients connecting and calling at once. After each:
+ * the daemon is up, answers, and (with the Kubernetes store) List == annotations. */
+#include "rel-common.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gunixsocketaddress.h>
+
+static void assert_answers(Fixture *f)
+{
+        g_assert_true(rel_daemon_up(f));
+        g_hash_table_unref(rel_daemon_list(f, NULL));
+}
+
+static void expect_invalid_args(Fixture *f, const char *method, GVariant *params)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = fixture_call(f, method, params, NULL, &error);
+
+        g_assert_null(r);
+        fixture_assert_dbus_error(error, REL_ERR_INVALID_ARGS);
+}
+
+static void test_wrong_signatures(void)
+{
+        g_autoptr(Fixture) f = fixture_new(NULL);
+
+        expect_invalid_args(f, "Track", g_variant_new("(i)", 7));
+        expect_invalid_args(f, "Track", g_variant_new("(s)", "pvc-1"));
+        expect_invalid_args(f, "Track", g_variant_new("(sss)", "pvc-1", "node-a", "x"));
+        expect_invalid_args(f, "Track", NULL);
+        expect_invalid_args(f, "Track", g_variant_new("(ay)", NULL));
+        expect_invalid_args(f, "Untrack", g_variant_new("(ss)", "pvc-1", "node-a"));
+        expect_invalid_args(f, "Untrack", g_variant_new("(u)", 1));
+        expect_invalid_args(f, "Get", g_variant_new("(o)", "/pvc"));
+        expect_invalid_args(f, "List", g_variant_new("(s)", "pvc-1"));
+        expect_invalid_args(f, "Track", g_variant_new("(vs)", g_variant_new_string("a"), "b"));
+        assert_answers(f);
+}
+
+static void test_huge_strings(void)
+{
+        g_autoptr(Fixture) f = fixture_new(NULL);
+        g_autofree char *huge = g_malloc(1024 * 1024 + 1);
+
+        memset(huge, 'a', 1024 * 1024);
+        huge[1024 * 1024] = '\0';
+        expect_invalid_args(f, "Track", g_variant_new("(ss)", huge, "node-a"));
+        expect_invalid_args(f, "Track", g_variant_new("(ss)", "pvc-1", huge));
+        expect_invalid_args(f, "Untrack", g_variant_new("(s)", huge));
+        expect_invalid_args(f, "Get", g_variant_new("(s)", huge));
+        assert_answers(f);
+}
+
+/* ---- invalid UTF-8, sent as raw bytes: GDBus and sd-bus both refuse to build it ---- */
+
+static void write_all(GOutputStream *out, const void *data, gsize size)
+{
+        g_autoptr(GError) error = NULL;
+
+        g_output_stream_write_all(out, data, size, NULL, NULL, &error);
+        g_assert_no_error(error);
+}
+
+static guchar *message_blob(GDBusMessage *msg, guint32 serial, gsize *size)
+{
+        g_autoptr(GError) error = NULL;
+        guchar *blob;
+
+        g_dbus_message_set_serial(msg, serial);
+        blob = g_dbus_message_to_blob(msg, size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+        g_assert_no_error(error);
+        return blob;
+}
+
+static GSocketConnection *raw_connect(Fixture *f)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSocketClient) client = g_socket_client_new();
+        g_autofree char *path = g_build_filename(f->tmpdir, "bus", NULL);
+        g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+        GSocketConnection *conn =
+            g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &error);
+        g_autofree char *uid = g_strdup_printf("%u", getuid());
+        g_autoptr(GString) auth = g_string_new(NULL);
+        char reply[256] = {0};
+
+        g_assert_no_error(error);
+        g_socket_set_timeout(g_socket_connection_get_socket(conn), FIXTURE_WAIT_SEC);
+        g_string_append_c(auth, '\0');
+        g_string_append(auth, "AUTH EXTERNAL ");
+        for (const char *p = uid; *p != '\0'; p++)
+                g_string_append_printf(auth, "%02x", (guchar)*p);
+        g_string_append(auth, "\r\n");
+        write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), auth->str, auth->len);
+        g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), reply,
+                            sizeof(reply) - 1, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_str_has_prefix(reply, "OK "));
+        write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), "BEGIN\r\n", 7);
+        return conn;
+}
+
+static void test_invalid_utf8(void)
+{
+        g_autoptr(Fixture) f = fixture_new(NULL);
+        g_autoptr(GSocketConnection) conn = raw_connect(f);
+        GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+        g_autoptr(GDBusMessage) hello = g_dbus_message_new_method_call(
+            "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello");
+        g_autoptr(GDBusMessage) track = g_dbus_message_new_method_call(
+            ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE, "Track");
+        g_autofree guchar *hello_blob = NULL;
+        g_autofree guchar *track_blob = NULL;
+        gsize hello_size = 0, track_size = 0, total = 0;
+        guchar *mark;
+        char buf[4096];
+        gssize n;
+
+        g_dbus_message_set_body(track, g_variant_new("(ss)", "pvc-QQQQ", "node-a"));
+        hello_blob = message_blob(hello, 1, &hello_size);
+        track_blob = message_blob(track, 2, &track_size);
+        mark = NULL;
+        for (gsize i = 0; mark == NULL && i + 4 <= track_size; i++)
+                if (memcmp(track_blob + i, "QQQQ", 4) == 0)
+                        mark = track_blob + i;
+        g_assert_nonnull(mark);
+        memcpy(mark, "\xff\xfe\xc0\x80", 4); /* never valid UTF-8, and an overlong NUL */
+        write_all(out, hello_blob, hello_size);
+        write_all(out, track_blob, track_size);
+        /* The bus must drop us: read until EOF (or the error it may send first). */
+        while ((n = g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), buf,
+                                        sizeof(buf), NULL, NULL)) > 0)
+                total += (gsize)n;
+        g_test_message("the bus answered %" G_GSIZE_FORMAT " bytes, then closed the connection",
+                       total);
+        g_assert_cmpint(n, ==, 0);
+        assert_answers(f);
+}
+
+/* ---- 10,000 calls pipelined by one client ---- */
+
+typedef struct {
+        guint pending, ok, limits, other;
+} Tally;
+
+static void tally_reply(GVariant *reply, GError *error, gpointer user_data)
+{
+        Tally *t = user_data;
+        g_autofree char *name = rel_error_name(error);
+
+        t->pending--;
+        if (error == NULL)
+                t->ok++;
+        else if (g_str_equal(name, REL_ERR_LIMITS))
+                t->limits++;
+        else
+                t->other++;
+        if (error != NULL && !g_str_equal(name, REL_ERR_LIMITS) &&
+            !g_str_equal(name, REL_ERR_ALREADY) && t->other < 5)
+                g_test_message("unexpected error: %s", error->message);
+}
+
+typedef struct {
+        GPid pid;
+        guint64 peak;
+} RssSample;
+
+static gboolean sample_rss(gpointer user_data)
+{
+        RssSample *s = user_data;
+
+        s->peak = MAX(s->peak, rel_rss_kib(s->pid));
+        return G_SOURCE_CONTINUE;
+}
+
+static void test_pipelined(void)
+{
+        FixtureOptions opts = {.kubernetes = TRUE, .queue_limit = 32, .workers = 4};
+        g_autoptr(Fixture) f = fixture_new(&opts);
+        const guint n = 10000;
+        Tally t = {0};
+        guint64 rss_before, rss_peak;
+        RssSample sample = {0};
+        guint sampler;
+
+        fixture_emulator_add_pvs(f, "pl-", n);
+        fixture_stop_daemon(f);
+        fixture_start_daemon(f);
+        rss_before = rel_rss_kib(f->daemon_pid);
+        rel_latency(f, 20);
+        for (guint i = 0; i < n; i++) {
+                g_autofree char *volume = g_strdup_printf("pl-%u", i);
+
+                t.pending++;
+                rel_call_async(f->conn, "Track", g_variant_new("(ss)", volume, "node-a"),
+                               tally_reply, &t);
+        }
+        sample.pid = f->daemon_pid;
+        sampler = g_timeout_add(50, sample_rss, &sample);
+        g_assert_true(rel_wait_zero(&t.pending, 10 * FIXTURE_WAIT_SEC));
+        g_source_remove(sampler);
+        rss_peak = sample.peak;
+        rel_latency(f, 0);
+        g_test_message("%u pipelined Tracks, QueueLimit=32: %u ok, %u LimitsExceeded, %u other; "
+                       "daemon RSS %" G_GUINT64_FORMAT " KiB before, peak %" G_GUINT64_FORMAT
+                       " KiB",
+                       n, t.ok, t.limits, t.other, rss_before, rss_peak);
+        g_assert_cmpuint(t.other, ==, 0);
+        g_assert_cmpuint(t.ok + t.limits, ==, n);
+        g_assert_cmpuint(t.limits, >, 0);
+        g_assert_cmpuint(t.ok, >=, 32);
+        /* Bounded: 10,000 queued messages would be tens of MiB if the daemon kept them all. */
+        g_assert_cmpuint(rss_peak, <, rss_before + 64 * 1024);
+        assert_answers(f);
+        rel_assert_consistent(f, NULL, NULL, NULL);
+}
+
+/* ---- clients that disconnect before their reply ---- */
+
+static void test_disconnect(void)
+{
+        FixtureOptions opts = {.kubernetes = TRUE};
+        g_autoptr(Fixture) f = fixture_new(&opts);
+        const guint n = 50;
+        Tally probes = {0};
+
+        fixture_emulator_add_pvs(f, "dc-", n);
+        rel_latency(f, 300);
+        for (guint i = 0; i < n; i++) {
+                g_autoptr(GDBusConnection) c = fixture_connect(f);
+                g_autofree char *volume = g_strdup_printf("dc-%u", i);
+                g_autoptr(GDBusMessage) m = g_dbus_message_new_method_call(
+                    ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE,
+                    i % 2 == 0 ? "Track" : "Untrack");
+
+                g_dbus_message_set_body(m, i % 2 == 0 ? g_variant_new("(ss)", volume, "node-a")
+                                                      : g_variant_new("(s)", volume));
+                g_dbus_connection_send_message(c, m, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+                g_dbus_connection_flush_sync(c, NULL, NULL);
+                g_dbus_connection_close_sync(c, NULL, NULL);
+        }
+        /* A probe queued behind each abandoned Track (per-volume FIFO) replies only after it:
+         * AlreadyAttached says the Track landed, success that it did not. Either is fine;
+         * memory and store must agree. */
+        for (guint i = 0; i < n; i += 2) {
+                g_autofree char *volume = g_strdup_printf("dc-%u", i);
+
+                probes.pending++;
+                rel_call_async(f->conn, "Track", g_variant_new("(ss)", volume, "node-probe"),
+                               tally_reply, &probes);
+        }
+        g_assert_true(rel_wait_zero(&probes.pending, 2 * FIXTURE_WAIT_SEC));
+        rel_latency(f, 0);
+        g_test_message("probes behind abandoned Tracks: %u AlreadyAttached (landed), %u won",
+                       probes.other, probes.ok);
+        assert_answers(f);
+        rel_assert_consistent(f, NULL, NULL, NULL);
+}
+
+/* ---- 200 clients at once ---- */
+
+typedef struct {
+        Fixture *f;
+        guint index;
+        Tally *tally;
+        GDBusConnection *conn;
+} Crowd;
+
+static void crowd_connected(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+        Crowd *c = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *volume = g_strdup_printf("crowd-%u", c->index);
+
+        c->conn = g_dbus_connection_new_for_address_finish(result, &error);
+        g_assert_no_error(error);
+        rel_call_async(c->conn, "Track", g_variant_new("(ss)", volume, "node-a"), tally_reply,
+                       c->tally);
+}
+
+static void test_crowd(void)
+{
+        g_autoptr(Fixture) f = fixture_new(NULL);
+        const guint n = 200;
+        Crowd *crowd = g_new0(Crowd, n);
+        Tally t = {.pending = n};
+        g_autoptr(GHashTable) list = NULL;
+
+        for (guint i = 0; i < n; i++) {
+                crowd[i] = (Crowd){.f = f, .index = i, .tally = &t};
+                g_dbus_connection_new_for_address(
+                    f->bus_address,
+                    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                        G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                    NULL, NULL, crowd_connected, &crowd[i]);
+        }
+        g_assert_true(rel_wait_zero(&t.pending, 2 * FIXTURE_WAIT_SEC));
+        g_assert_cmpuint(t.ok, ==, n);
+        list = rel_daemon_list(f, NULL);
+        g_assert_cmpuint(g_hash_table_size(list), ==, n);
+        for (guint i = 0; i < n; i++) {
+                g_dbus_connection_close_sync(crowd[i].conn, NULL, NULL);
+                g_object_unref(crowd[i].conn);
+        }
+        g_free(crowd);
+        assert_answers(f);
+}
+
+int main(int argc, char **argv)
+{
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/reliability/hostile/wrong-signatures", test_wrong_signatures);
+        g_test_add_func("/reliability/hostile/1mib-strings", test_huge_strings);
+        g_test_add_func("/reliability/hostile/invalid-utf8", test_invalid_utf8);
+        g_test_add_func("/reliability/hostile/200-clients", test_crowd);
+        if (fixture_have_emulator()) {
+                g_test_add_func("/reliability/hostile/10000-pipelined", test_pipelined);
+                g_test_add_func("/reliability/hostile/disconnect-before-reply", test_disconnect);
+        }
+        return g_test_run();
+}
