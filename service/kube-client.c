@@ -1,3 +1,468 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include <glib.h>
+#include "kube-client.h"
+
+#include <errno.h>
+#include <libsoup/soup.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config-build.h"
+#include "pv.h"
+#include "tsan.h"
+
+/* An error body is read only to find the Status message; more than this is not a Status. */
+#define MAX_ERROR_BODY_BYTES (1024u * 1024)
+#define READ_CHUNK_BYTES (64u * 1024)
+/* A Retry-After of 0 must not turn into a busy loop against a server in trouble. */
+#define MIN_RETRY_WAIT_USEC (100 * G_TIME_SPAN_MILLISECOND)
+
+G_DEFINE_QUARK(kube - client - error - quark, kube_client_error)
+
+struct _KubeClient {
+        SoupSession *session;
+        char *server;
+        char *token_file; /* NULL: no token */
+        guint timeout_sec;
+        GMutex token_lock; /* guards the fields below */
+        char *token;
+        struct stat token_stat;
+};
+
+gboolean kube_client_error_is_permanent(const GError *error)
+{
+        if (error == NULL || error->domain != KUBE_CLIENT_ERROR)
+                return FALSE;
+        switch (error->code) {
+        case KUBE_CLIENT_ERROR_UNREACHABLE:
+        case KUBE_CLIENT_ERROR_INVALID_RESPONSE:
+                return FALSE;
+        case KUBE_CLIENT_ERROR_TLS:
+        case KUBE_CLIENT_ERROR_CONFIG:
+                return TRUE;
+        default:
+                return error->code != 408 && error->code != 429 && error->code < 500;
+        }
+}
+
+static gboolean url_fail(GError **error, const char *url, const char *why)
+{
+        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG, "Server=%s: %s", url, why);
+        return FALSE;
+}
+
+/* GUri takes "exa mple" as a host; a DNS name or an IP literal never holds such bytes. */
+static gboolean host_is_plausible(const char *host)
+{
+        for (const char *p = host; *p != '\0'; p++)
+                if (!g_ascii_isalnum(*p) && strchr("-._:", *p) == NULL)
+                        return FALSE;
+        return TRUE;
+}
+
+static gboolean host_is_loopback(const char *host)
+{
+        g_autoptr(GInetAddress) address = NULL;
+
+        if (g_ascii_strcasecmp(host, "localhost") == 0)
+                return TRUE;
+        address = g_inet_address_new_from_string(host);
+        return address != NULL && g_inet_address_get_is_loopback(address);
+}
+
+gboolean kube_server_url_check(const char *url, GError **error)
+{
+        g_autoptr(GUri) uri = NULL;
+        const char *scheme, *host;
+
+        if (url == NULL || *url == '\0')
+                return url_fail(error, "", "empty URL");
+        uri = g_uri_parse(url, G_URI_FLAGS_NONE, NULL);
+        if (uri == NULL)
+                return url_fail(error, url, "not a valid URL; expected https://HOST[:PORT]");
+        scheme = g_uri_get_scheme(uri);
+        host = g_uri_get_host(uri);
+        if (g_ascii_strcasecmp(scheme, "https") != 0 && g_ascii_strcasecmp(scheme, "http") != 0)
+                return url_fail(error, url, "unsupported scheme; use https://");
+        if (host == NULL || *host == '\0')
+                return url_fail(error, url, "no host");
+        if (!host_is_plausible(host))
+                return url_fail(error, url, "not a valid URL; expected https://HOST[:PORT]");
+        if (g_uri_get_userinfo(uri) != NULL)
+                return url_fail(error, url,
+                                "credentials in the URL are not allowed; use "
+                                "TokenFile=");
+        if (g_uri_get_query(uri) != NULL || g_uri_get_fragment(uri) != NULL)
+                return url_fail(error, url, "a query or fragment is not allowed");
+        if (g_ascii_strcasecmp(scheme, "http") == 0 && !host_is_loopback(host))
+                return url_fail(error, url,
+                                "plain http is only allowed to a loopback host; "
+                                "use https://");
+        return TRUE;
+}
+
+static char *in_cluster_server(GError **error)
+{
+        const char *host = g_getenv("KUBERNETES_SERVICE_HOST");
+        const char *port = g_getenv("KUBERNETES_SERVICE_PORT");
+
+        if (host == NULL || *host == '\0') {
+                g_set_error_literal(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
+                                    "Server= is empty and KUBERNETES_SERVICE_HOST is not set: "
+                                    "not running in a cluster? Set Server=");
+                return NULL;
+        }
+        if (port == NULL || *port == '\0')
+                port = "443";
+        if (strchr(host, ':') != NULL)
+                return g_strdup_printf("https://[%s]:%s", host, port);
+        return g_strdup_printf("https://%s:%s", host, port);
+}
+
+static char *read_token(const char *path, struct stat *st, GError **error)
+{
+        g_autofree char *text = NULL;
+        g_autoptr(GError) local = NULL;
+
+        if (stat(path, st) < 0 || !g_file_get_contents(path, &text, NULL, &local)) {
+                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
+                            "TokenFile=%s: cannot read: %s", path,
+                            local != NULL ? local->message : g_strerror(errno));
+                return NULL;
+        }
+        g_strchomp(text);
+        for (const char *p = text; *p != '\0'; p++) {
+                if (g_ascii_iscntrl(*p) || (guchar)*p >= 0x80) {
+                        /* Never show the token itself, not even a part of it. */
+                        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
+                                    "TokenFile=%s: the token holds a byte that cannot go in "
+                                    "an HTTP header",
+                                    path);
+                        return NULL;
+                }
+        }
+        return g_steal_pointer(&text);
+}
+
+static gboolean same_file(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Returns a copy of the token, re-read first when `force` or when the file changed. A failed
+ * re-read keeps the old token: a rotation in progress must not break running requests. */
+static char *current_token(KubeClient *self, gboolean force)
+{
+        struct stat st;
+        char *token;
+
+        if (self->token_file == NULL)
+                return NULL;
+        tsan_mutex_lock(&self->token_lock);
+        if (force || stat(self->token_file, &st) < 0 || !same_file(&st, &self->token_stat)) {
+                g_autoptr(GError) error = NULL;
+                char *fresh = read_token(self->token_file, &st, &error);
+
+                if (fresh != NULL) {
+                        g_free(self->token);
+                        self->token = fresh;
+                        self->token_stat = st;
+                } else {
+                        g_warning("%s; keeping the previous token", error->message);
+                }
+        }
+        token = g_strdup(self->token);
+        tsan_mutex_unlock(&self->token_lock);
+        return token;
+}
+
+static SoupSession *session_new(const Config *config, GError **error)
+{
+        guint conns = MAX(config->workers + 2, 10);
+        g_autoptr(GTlsDatabase) database = NULL;
+        g_autofree char *user_agent = g_strdup_printf("srvlab-attachment/%s", PACKAGE_VERSION);
+
+        if (config->kube_ca_file != NULL && *config->kube_ca_file != '\0') {
+                g_autoptr(GError) local = NULL;
+
+                database = g_tls_file_database_new(config->kube_ca_file, &local);
+                if (database == NULL) {
+                        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
+                                    "CAFile=%s: %s", config->kube_ca_file, local->message);
+                        return NULL;
+                }
+        }
+        /* Without a CA file the session uses the system trust store; verification is never
+         * turned off. */
+        if (database != NULL)
+                return soup_session_new_with_options("max-conns", conns, "max-conns-per-host",
+                                                     conns, "timeout", config->request_timeout_sec,
+                                                     "user-agent", user_agent, "tls-database",
+                                                     database, NULL);
+        return soup_session_new_with_options("max-conns", conns, "max-conns-per-host", conns,
+                                             "timeout", config->request_timeout_sec, "user-agent",
+                                             user_agent, NULL);
+}
+
+KubeClient *kube_client_new(const Config *config, GError **error)
+{
+        g_autofree char *server = NULL;
+        g_autoptr(KubeClient) self = g_new0(KubeClient, 1);
+
+        g_mutex_init(&self->token_lock);
+        if (config->kube_server != NULL && *config->kube_server != '\0')
+                server = g_strdup(config->kube_server);
+        else
+                server = in_cluster_server(error);
+        if (server == NULL || !kube_server_url_check(server, error))
+                return NULL;
+        while (g_str_has_suffix(server, "/"))
+                server[strlen(server) - 1] = '\0';
+        self->server = g_steal_pointer(&server);
+        self->timeout_sec = MAX(config->request_timeout_sec, 1);
+        if (config->kube_token_file != NULL && *config->kube_token_file != '\0') {
+                self->token_file = g_strdup(config->kube_token_file);
+                self->token = read_token(self->token_file, &self->token_stat, error);
+                if (self->token == NULL)
+                        return NULL;
+        }
+        self->session = session_new(config, error);
+        if (self->session == NULL)
+                return NULL;
+        return g_steal_pointer(&self);
+}
+
+void kube_client_free(KubeClient *self)
+{
+        if (self == NULL)
+                return;
+        g_clear_object(&self->session);
+        g_free(self->server);
+        g_free(self->token_file);
+        if (self->token != NULL)
+                memset(self->token, 0, strlen(self->token));
+        g_free(self->token);
+        g_mutex_clear(&self->token_lock);
+        g_free(self);
+}
+
+const char *kube_client_get_server(KubeClient *self)
+{
+        return self->server;
+}
+
+static void set_transport_error(KubeClient *self, const GError *cause, GError **error)
+{
+        if (cause->domain == G_TLS_ERROR)
+                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_TLS,
+                            "TLS with %s failed: %s", self->server, cause->message);
+        else
+                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_UNREACHABLE,
+                            "cannot reach %s: %s", self->server, cause->message);
+}
+
+static gboolean too_large(KubeClient *self, gsize max_bytes, GError **error)
+{
+        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_INVALID_RESPONSE,
+                    "response from %s larger than %" G_GSIZE_FORMAT " bytes", self->server,
+                    max_bytes);
+        return FALSE;
+}
+
+/* Reads the whole body, failing as soon as it passes `max_bytes`: a huge or endless body must
+ * not take the daemon's memory. */
+static GBytes *read_body(KubeClient *self, SoupMessage *msg, GInputStream *stream, gsize max_bytes,
+                         GError **error)
+{
+        goffset declared =
+            soup_message_headers_get_content_length(soup_message_get_response_headers(msg));
+        g_autoptr(GByteArray) data = g_byte_array_new();
+        g_autoptr(GError) local = NULL;
+
+        if (declared > 0 && (guint64)declared > max_bytes) {
+                too_large(self, max_bytes, error);
+                return NULL;
+        }
+        for (;;) {
+                gsize old = data->len;
+                gssize n;
+
+                g_byte_array_set_size(data, old + READ_CHUNK_BYTES);
+                n = g_input_stream_read(stream, data->data + old, READ_CHUNK_BYTES, NULL, &local);
+                g_byte_array_set_size(data, old + (n > 0 ? (gsize)n : 0));
+                if (n < 0) {
+                        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_UNREACHABLE,
+                                    "cannot read the response from %s: %s", self->server,
+                                    local->message);
+                        return NULL;
+                }
+                if (n == 0)
+                        break;
+                if (data->len > max_bytes) {
+                        too_large(self, max_bytes, error);
+                        return NULL;
+                }
+        }
+        return g_byte_array_free_to_bytes(g_steal_pointer(&data));
+}
+
+static void set_http_error(SoupMessage *msg, GBytes *body, GError **error)
+{
+        guint status = soup_message_get_status(msg);
+        g_auto(PvStatus) decoded = {0};
+        const char *text = NULL;
+
+        if (body != NULL) {
+                gsize len;
+                const char *data = g_bytes_get_data(body, &len);
+
+                if (pv_status_decode(data != NULL ? data : "", len, &decoded))
+                        text = decoded.message != NULL ? decoded.message : decoded.reason;
+        }
+        if (text == NULL)
+                text = soup_message_get_reason_phrase(msg);
+        if (text == NULL || *text == '\0')
+                text = soup_status_get_phrase(status);
+        g_set_error(error, KUBE_CLIENT_ERROR, (gint)status, "HTTP %u: %s", status,
+                    text != NULL ? text : "");
+}
+
+/* Whole seconds only; an HTTP-date or garbage is ignored (-1). */
+static gint64 retry_after_usec(SoupMessage *msg)
+{
+        const char *value =
+            soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After");
+        guint64 seconds;
+
+        if (value == NULL || !g_ascii_string_to_unsigned(value, 10, 0, 3600, &seconds, NULL))
+                return -1;
+        return MAX((gint64)seconds * G_TIME_SPAN_SECOND, MIN_RETRY_WAIT_USEC);
+}
+
+static SoupMessage *message_new(KubeClient *self, const char *method, const char *path,
+                                const char *content_type, const char *body, const char *token,
+                                GError **error)
+{
+        g_autofree char *url = g_strconcat(self->server, path, NULL);
+        g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+        SoupMessageHeaders *headers;
+
+        if (msg == NULL) {
+                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
+                            "cannot build a request for %s%s", self->server, path);
+                return NULL;
+        }
+        /* A redirect could carry the token to another host. */
+        soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+        headers = soup_message_get_request_headers(msg);
+        soup_message_headers_replace(headers, "Accept", "application/json");
+        if (token != NULL && *token != '\0') {
+                g_autofree char *value = g_strconcat("Bearer ", token, NULL);
+
+                soup_message_headers_replace(headers, "Authorization", value);
+                memset(value, 0, strlen(value));
+        }
+        if (body != NULL) {
+                g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
+
+                soup_message_set_request_body_from_bytes(msg, content_type, bytes);
+        }
+        return g_steal_pointer(&msg);
+}
+
+typedef struct {
+        guint status;
+        gint64 retry_after_usec;
+} Attempt;
+
+static GBytes *send_once(KubeClient *self, const char *method, const char *path,
+                         const char *content_type, const char *body, const char *token,
+                         gsize max_bytes, Attempt *attempt, GError **error)
+{
+        g_autoptr(SoupMessage) msg = NULL;
+        g_autoptr(GInputStream) stream = NULL;
+        g_autoptr(GBytes) data = NULL;
+        g_autoptr(GError) local = NULL;
+
+        attempt->status = 0;
+        attempt->retry_after_usec = -1;
+        msg = message_new(self, method, path, content_type, body, token, error);
+        if (msg == NULL)
+                return NULL;
+        stream = soup_session_send(self->session, msg, NULL, &local);
+        if (stream == NULL) {
+                set_transport_error(self, local, error);
+                return NULL;
+        }
+        attempt->status = soup_message_get_status(msg);
+        if (SOUP_STATUS_IS_SUCCESSFUL(attempt->status)) {
+                data = read_body(self, msg, stream, max_bytes, error);
+                g_input_stream_close(stream, NULL, NULL);
+                return g_steal_pointer(&data);
+        }
+        /* The error body only adds the Status message: a bad one still gives the status. */
+        data = read_body(self, msg, stream, MAX_ERROR_BODY_BYTES, NULL);
+        g_input_stream_close(stream, NULL, NULL);
+        attempt->retry_after_usec = retry_after_usec(msg);
+        set_http_error(msg, data, error);
+        return NULL;
+}
+
+GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
+                         const char *content_type, const char *body, gsize max_bytes, guint *status,
+                         GError **error)
+{
+        gint64 deadline = g_get_monotonic_time() + self->timeout_sec * G_TIME_SPAN_SECOND;
+        gboolean token_reread = FALSE;
+
+        for (;;) {
+                g_autofree char *token = current_token(self, FALSE);
+                g_autoptr(GError) local = NULL;
+                Attempt attempt;
+                GBytes *data = send_once(self, method, path, content_type, body, token, max_bytes,
+                                         &attempt, &local);
+
+                if (token != NULL)
+                        memset(token, 0, strlen(token));
+                if (status != NULL)
+                        *status = attempt.status;
+                if (data != NULL)
+                        return data;
+                if (attempt.status == SOUP_STATUS_UNAUTHORIZED && !token_reread &&
+                    self->token_file != NULL) {
+                        /* The token may have rotated within the stat granularity. */
+                        g_free(current_token(self, TRUE));
+                        token_reread = TRUE;
+                        continue;
+                }
+                if ((attempt.status == 429 || attempt.status == 503) &&
+                    attempt.retry_after_usec >= 0 &&
+                    g_get_monotonic_time() + attempt.retry_after_usec < deadline) {
+                        g_usleep((gulong)attempt.retry_after_usec);
+                        continue;
+                }
+                g_propagate_error(error, g_steal_pointer(&local));
+                return NULL;
+        }
+}
+
+JsonNode *kube_client_send_json(KubeClient *self, const char *method, const char *path,
+                                const char *content_type, const char *body, guint *status,
+                                GError **error)
+{
+        g_autoptr(GBytes) data = kube_client_send(self, method, path, content_type, body,
+                                                  KUBE_CLIENT_MAX_OBJECT_BYTES, status, error);
+        g_autoptr(GError) local = NULL;
+        JsonNode *node;
+        gsize len;
+        const char *text;
+
+        if (data == NULL)
+                return NULL;
+        text = g_bytes_get_data(data, &len);
+        node = pv_parse_object(text != NULL ? text : "", len, &local);
+        if (node == NULL)
+                g_set_error_literal(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_INVALID_RESPONSE,
+                                    local->message);
+        return node;
+}

@@ -13,15 +13,7 @@
 #include "config-build.h"
 #include "config.h"
 #include "manager.h"
-#if __has_include("store-kube.h")
 #include "store-kube.h"
-#else /* TEMPORARY until store-kube lands */
-static Store *store_kube_new(const Config *c, GError **error)
-{
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "Store=kubernetes not built");
-        return NULL;
-}
-#endif
 
 #define STATUS_INTERVAL_USEC (1 * G_USEC_PER_SEC)
 

@@ -1,3 +1,435 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include <glib.h>
+#include "pv.h"
+
+#include <string.h>
+
+#include "errors.h"
+
+/* json-glib recurses once per nesting level: a few hundred KiB of "[[[[" would exhaust the
+ * stack of a worker thread. No PV, list or Status nests anywhere near this deep. */
+#define MAX_DEPTH 128
+
+#define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
+#define SEC_PER_DAY G_GINT64_CONSTANT(86400)
+
+void pv_info_clear(PvInfo *self)
+{
+        g_clear_pointer(&self->name, g_free);
+        g_clear_pointer(&self->resource_version, g_free);
+        g_clear_pointer(&self->csi_driver, g_free);
+        g_clear_pointer(&self->volume_handle, g_free);
+        g_clear_pointer(&self->attached_node, g_free);
+        g_clear_pointer(&self->attached_at, g_free);
+}
+
+void pv_status_clear(PvStatus *self)
+{
+        self->code = 0;
+        g_clear_pointer(&self->reason, g_free);
+        g_clear_pointer(&self->message, g_free);
+}
+
+char *pv_annotation_node_key(const char *driver)
+{
+        return g_strconcat(driver, "/attached-node", NULL);
+}
+
+char *pv_annotation_at_key(const char *driver)
+{
+        return g_strconcat(driver, "/attached-at", NULL);
+}
+
+/* Counts brackets outside strings; the parser itself rejects whatever else is wrong. */
+static gboolean depth_ok(const char *data, gsize length)
+{
+        gboolean in_string = FALSE;
+        guint depth = 0;
+
+        for (gsize i = 0; i < length; i++) {
+                char c = data[i];
+
+                if (in_string) {
+                        if (c == '\\')
+                                i++;
+                        else if (c == '"')
+                                in_string = FALSE;
+                } else if (c == '"') {
+                        in_string = TRUE;
+                } else if (c == '[' || c == '{') {
+                        if (++depth > MAX_DEPTH)
+                                return FALSE;
+                } else if ((c == ']' || c == '}') && depth > 0) {
+                        depth--;
+                }
+        }
+        return TRUE;
+}
+
+static JsonParser *parse(const char *data, gsize length, GError **error)
+{
+        g_autoptr(JsonParser) parser = NULL;
+        g_autoptr(GError) local = NULL;
+        JsonNode *root;
+
+        if (length > G_MAXSSIZE || !g_utf8_validate_len(data, length, NULL)) {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid JSON from the API server: not UTF-8");
+                return NULL;
+        }
+        if (!depth_ok(data, length)) {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid JSON from the API server: nested too deeply");
+                return NULL;
+        }
+        parser = json_parser_new_immutable();
+        if (!json_parser_load_from_data(parser, data, (gssize)length, &local)) {
+                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                            "invalid JSON from the API server: %s", local->message);
+                return NULL;
+        }
+        root = json_parser_get_root(parser);
+        if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid JSON from the API server: not an object");
+                return NULL;
+        }
+        return g_steal_pointer(&parser);
+}
+
+JsonNode *pv_parse_object(const char *data, gsize length, GError **error)
+{
+        g_autoptr(JsonParser) parser = parse(data, length, error);
+
+        return parser != NULL ? json_node_copy(json_parser_get_root(parser)) : NULL;
+}
+
+/* The json_object_get_*_member() accessors emit criticals on a type mismatch; input here is
+ * untrusted, so every member is type-checked first. */
+static JsonObject *member_object(JsonObject *object, const char *name)
+{
+        JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
+
+        return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+}
+
+static const char *member_string(JsonObject *object, const char *name)
+{
+        JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
+
+        if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+            json_node_get_value_type(node) != G_TYPE_STRING)
+                return NULL;
+        return json_node_get_string(node);
+}
+
+gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError **error)
+{
+        g_autofree char *node_key = pv_annotation_node_key(driver);
+        g_autofree char *at_key = pv_annotation_at_key(driver);
+        JsonObject *pv, *metadata, *annotations, *csi;
+
+        memset(out, 0, sizeof(*out));
+        if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid PersistentVolume from the API server: not an object");
+                return FALSE;
+        }
+        pv = json_node_get_object(node);
+        metadata = member_object(pv, "metadata");
+        annotations = member_object(metadata, "annotations");
+        csi = member_object(member_object(pv, "spec"), "csi");
+        out->name = g_strdup(member_string(metadata, "name"));
+        out->resource_version = g_strdup(member_string(metadata, "resourceVersion"));
+        out->csi_driver = g_strdup(member_string(csi, "driver"));
+        out->volume_handle = g_strdup(member_string(csi, "volumeHandle"));
+        out->attached_node = g_strdup(member_string(annotations, node_key));
+        out->attached_at = g_strdup(member_string(annotations, at_key));
+        return TRUE;
+}
+
+gboolean pv_decode(const char *data, gsize length, const char *driver, PvInfo *out, GError **error)
+{
+        g_autoptr(JsonParser) parser = parse(data, length, error);
+
+        memset(out, 0, sizeof(*out));
+        if (parser == NULL)
+                return FALSE;
+        return pv_decode_node(json_parser_get_root(parser), driver, out, error);
+}
+
+static gboolean walk_items(JsonArray *items, const char *driver, PvListItemFunc func,
+                           gpointer user_data, GError **error)
+{
+        guint n = json_array_get_length(items);
+
+        for (guint i = 0; i < n; i++) {
+                JsonNode *item = json_array_get_element(items, i);
+                g_auto(PvInfo) pv = {0};
+
+                if (!JSON_NODE_HOLDS_OBJECT(item))
+                        continue;
+                if (!pv_decode_node(item, driver, &pv, error) || !func(&pv, user_data, error))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+static char *nonempty_dup(const char *s)
+{
+        return s != NULL && *s != '\0' ? g_strdup(s) : NULL;
+}
+
+gboolean pv_list_decode(const char *data, gsize length, const char *driver, PvListItemFunc func,
+                        gpointer user_data, char **continue_token, char **resource_version,
+                        GError **error)
+{
+        g_autoptr(JsonParser) parser = parse(data, length, error);
+        JsonObject *list, *metadata;
+        JsonNode *items;
+
+        if (parser == NULL)
+                return FALSE;
+        list = json_node_get_object(json_parser_get_root(parser));
+        metadata = member_object(list, "metadata");
+        items = json_object_get_member(list, "items");
+        /* An empty list may come with "items": null or without the member. */
+        if (items != NULL && !JSON_NODE_HOLDS_NULL(items) && !JSON_NODE_HOLDS_ARRAY(items)) {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid PersistentVolumeList from the API server: "
+                                    "items is not an array");
+                return FALSE;
+        }
+        if (items != NULL && JSON_NODE_HOLDS_ARRAY(items) &&
+            !walk_items(json_node_get_array(items), driver, func, user_data, error))
+                return FALSE;
+        if (continue_token != NULL)
+                *continue_token = nonempty_dup(member_string(metadata, "continue"));
+        if (resource_version != NULL)
+                *resource_version = nonempty_dup(member_string(metadata, "resourceVersion"));
+        return TRUE;
+}
+
+static guint status_code(JsonObject *status)
+{
+        JsonNode *node = json_object_get_member(status, "code");
+        gint64 code;
+
+        if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+            json_node_get_value_type(node) != G_TYPE_INT64)
+                return 0;
+        code = json_node_get_int(node);
+        return code > 0 && code < 1000 ? (guint)code : 0;
+}
+
+gboolean pv_status_decode(const char *data, gsize length, PvStatus *out)
+{
+        g_autoptr(JsonParser) parser = parse(data, length, NULL);
+        JsonObject *status;
+        const char *kind;
+
+        memset(out, 0, sizeof(*out));
+        if (parser == NULL)
+                return FALSE;
+        status = json_node_get_object(json_parser_get_root(parser));
+        kind = member_string(status, "kind");
+        out->code = status_code(status);
+        out->reason = g_strdup(member_string(status, "reason"));
+        out->message = g_strdup(member_string(status, "message"));
+        if (g_strcmp0(kind, "Status") == 0 || out->code != 0 || out->reason != NULL ||
+            out->message != NULL)
+                return TRUE;
+        return FALSE;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static gint64 days_from_civil(gint64 y, guint m, guint d)
+{
+        gint64 era, yoe, doy, doe;
+
+        y -= m <= 2;
+        era = (y >= 0 ? y : y - 399) / 400;
+        yoe = y - era * 400;
+        doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(gint64 z, gint64 *y, guint *m, guint *d)
+{
+        gint64 era, doe, yoe, doy, mp;
+
+        z += 719468;
+        era = (z >= 0 ? z : z - 146096) / 146097;
+        doe = z - era * 146097;
+        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        mp = (5 * doy + 2) / 153;
+        *d = (guint)(doy - (153 * mp + 2) / 5 + 1);
+        *m = (guint)(mp < 10 ? mp + 3 : mp - 9);
+        *y = yoe + era * 400 + (*m <= 2);
+}
+
+char *pv_time_format(gint64 usec)
+{
+        gint64 secs = usec / USEC_PER_SEC, frac = usec % USEC_PER_SEC, days, rem, year;
+        guint month, day;
+
+        if (frac < 0) {
+                frac += USEC_PER_SEC;
+                secs--;
+        }
+        days = secs / SEC_PER_DAY;
+        rem = secs % SEC_PER_DAY;
+        if (rem < 0) {
+                rem += SEC_PER_DAY;
+                days--;
+        }
+        civil_from_days(days, &year, &month, &day);
+        if (year < 0 || year > 9999)
+                return NULL;
+        return g_strdup_printf("%04" G_GINT64_FORMAT "-%02u-%02uT%02u:%02u:%02u.%06uZ", year, month,
+                               day, (guint)(rem / 3600), (guint)(rem / 60 % 60), (guint)(rem % 60),
+                               (guint)frac);
+}
+
+/* Reads exactly `n` digits. */
+static gboolean digits(const char **p, guint n, guint *value)
+{
+        *value = 0;
+        for (guint i = 0; i < n; i++) {
+                if (!g_ascii_isdigit((*p)[i]))
+                        return FALSE;
+                *value = *value * 10 + (guint)((*p)[i] - '0');
+        }
+        *p += n;
+        return TRUE;
+}
+
+static gboolean expect(const char **p, char c)
+{
+        if (**p != c)
+                return FALSE;
+        (*p)++;
+        return TRUE;
+}
+
+static guint days_in_month(guint year, guint month)
+{
+        static const guint8 days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        gboolean leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+        return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* ".123456789": up to 9 digits, truncated to microseconds like Go's time.Truncate. */
+static gboolean fraction(const char **p, guint *usec)
+{
+        guint n = 0, scale = 100000;
+
+        *usec = 0;
+        if (**p != '.')
+                return TRUE;
+        (*p)++;
+        for (; g_ascii_isdigit(**p); (*p)++, n++) {
+                if (n >= 9)
+                        return FALSE;
+                *usec += (guint)(**p - '0') * scale;
+                scale /= 10;
+        }
+        return n > 0;
+}
+
+/* 'Z' or +HH:MM / -HH:MM, as seconds east of UTC. */
+static gboolean offset(const char **p, gint64 *seconds)
+{
+        guint hh, mm;
+        int sign;
+
+        if (expect(p, 'Z')) {
+                *seconds = 0;
+                return TRUE;
+        }
+        if (**p != '+' && **p != '-')
+                return FALSE;
+        sign = **p == '-' ? -1 : 1;
+        (*p)++;
+        if (!digits(p, 2, &hh) || !expect(p, ':') || !digits(p, 2, &mm) || hh > 23 || mm > 59)
+                return FALSE;
+        *seconds = sign * (gint64)(hh * 3600 + mm * 60);
+        return TRUE;
+}
+
+gboolean pv_time_parse(const char *text, gint64 *usec)
+{
+        const char *p = text;
+        guint year, month, day, hour, minute, second, frac;
+        gint64 off, secs;
+
+        if (text == NULL)
+                return FALSE;
+        if (!digits(&p, 4, &year) || !expect(&p, '-') || !digits(&p, 2, &month) ||
+            !expect(&p, '-') || !digits(&p, 2, &day) || !expect(&p, 'T') || !digits(&p, 2, &hour) ||
+            !expect(&p, ':') || !digits(&p, 2, &minute) || !expect(&p, ':') ||
+            !digits(&p, 2, &second) || !fraction(&p, &frac) || !offset(&p, &off) || *p != '\0')
+                return FALSE;
+        if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
+            minute > 59 || second > 59)
+                return FALSE;
+        secs = days_from_civil(year, month, day) * SEC_PER_DAY + hour * 3600 + minute * 60 +
+               second - off;
+        *usec = secs * USEC_PER_SEC + frac;
+        return TRUE;
+}
+
+static void add_string_or_null(JsonBuilder *builder, const char *value)
+{
+        if (value != NULL)
+                json_builder_add_string_value(builder, value);
+        else
+                json_builder_add_null_value(builder);
+}
+
+static char *build_patch(const char *driver, const char *resource_version, const char *node,
+                         const char *at)
+{
+        g_autoptr(JsonBuilder) builder = json_builder_new_immutable();
+        g_autofree char *node_key = pv_annotation_node_key(driver);
+        g_autofree char *at_key = pv_annotation_at_key(driver);
+        g_autoptr(JsonNode) root = NULL;
+
+        json_builder_begin_object(builder);
+        json_builder_set_member_name(builder, "metadata");
+        json_builder_begin_object(builder);
+        if (resource_version != NULL) {
+                json_builder_set_member_name(builder, "resourceVersion");
+                json_builder_add_string_value(builder, resource_version);
+        }
+        json_builder_set_member_name(builder, "annotations");
+        json_builder_begin_object(builder);
+        json_builder_set_member_name(builder, node_key);
+        add_string_or_null(builder, node);
+        json_builder_set_member_name(builder, at_key);
+        add_string_or_null(builder, at);
+        json_builder_end_object(builder);
+        json_builder_end_object(builder);
+        json_builder_end_object(builder);
+        root = json_builder_get_root(builder);
+        return json_to_string(root, FALSE);
+}
+
+char *pv_patch_put(const char *driver, const char *resource_version, const char *node,
+                   gint64 attached_at_usec)
+{
+        g_autofree char *at = pv_time_format(attached_at_usec);
+
+        /* A time the format cannot hold is a caller bug; record it as the epoch rather than
+         * writing an annotation the Go driver could not read. */
+        if (at == NULL)
+                at = pv_time_format(0);
+        return build_patch(driver, resource_version, node, at);
+}
+
+char *pv_patch_remove(const char *driver, const char *resource_version)
+{
+        return build_patch(driver, resource_version, NULL, NULL);
+}

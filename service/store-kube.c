@@ -1,3 +1,549 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include <glib.h>
+#include "store-kube.h"
+
+#include <string.h>
+
+#include "kube-client.h"
+#include "pv.h"
+#include "tsan.h"
+
+#define PV_PATH "/api/v1/persistentvolumes"
+#define MERGE_PATCH "application/merge-patch+json"
+#define LIST_PAGE_SIZE 500
+/* Writes: a 409 means someone else wrote the PV; re-read and retry, a few times. */
+#define MAX_WRITE_ATTEMPTS 5
+#define MIN_CONFLICT_WAIT_USEC (10 * G_TIME_SPAN_MILLISECOND)
+#define MAX_CONFLICT_WAIT_USEC (100 * G_TIME_SPAN_MILLISECOND)
+/* A continue token expires (410) when compaction passes it; a list that keeps expiring is a
+ * server problem, not something to loop on. */
+#define MAX_LIST_RESTARTS 5
+#define FIRST_START_WAIT_USEC (250 * G_TIME_SPAN_MILLISECOND)
+#define MAX_START_WAIT_USEC (5 * G_TIME_SPAN_SECOND)
+
+/* What the store last saw of a PV of ours. Held only in memory. */
+typedef struct {
+        char *pv_name;          /* NULL: the PV is named like the volume */
+        char *resource_version; /* of the last read or write */
+        char *node;             /* the attached-node annotation then; NULL: none */
+} Known;
+
+typedef struct {
+        Store parent;
+        KubeClient *client;
+        char *driver;
+        guint start_timeout_sec;
+        GMutex lock;       /* guards `known` */
+        GHashTable *known; /* volume id -> Known */
+} StoreKube;
+
+static void known_free(Known *known)
+{
+        g_free(known->pv_name);
+        g_free(known->resource_version);
+        g_free(known->node);
+        g_free(known);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Known, known_free)
+
+static GHashTable *known_table_new(void)
+{
+        return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)known_free);
+}
+
+static Known *known_from_pv(const char *volume, const PvInfo *pv)
+{
+        Known *known = g_new0(Known, 1);
+
+        if (pv->name != NULL && strcmp(pv->name, volume) != 0)
+                known->pv_name = g_strdup(pv->name);
+        known->resource_version = g_strdup(pv->resource_version);
+        if (pv->attached_node != NULL && *pv->attached_node != '\0')
+                known->node = g_strdup(pv->attached_node);
+        return known;
+}
+
+/* A copy of what is known of `volume`, or NULL. */
+static Known *known_get(StoreKube *self, const char *volume)
+{
+        Known *copy = NULL;
+        const Known *known;
+
+        tsan_mutex_lock(&self->lock);
+        known = g_hash_table_lookup(self->known, volume);
+        if (known != NULL) {
+                copy = g_new0(Known, 1);
+                copy->pv_name = g_strdup(known->pv_name);
+                copy->resource_version = g_strdup(known->resource_version);
+                copy->node = g_strdup(known->node);
+        }
+        tsan_mutex_unlock(&self->lock);
+        return copy;
+}
+
+static void known_set(StoreKube *self, const char *volume, const PvInfo *pv)
+{
+        Known *known = known_from_pv(volume, pv);
+
+        tsan_mutex_lock(&self->lock);
+        g_hash_table_replace(self->known, g_strdup(volume), known);
+        tsan_mutex_unlock(&self->lock);
+}
+
+static void known_forget(StoreKube *self, const char *volume)
+{
+        tsan_mutex_lock(&self->lock);
+        g_hash_table_remove(self->known, volume);
+        tsan_mutex_unlock(&self->lock);
+}
+
+static char *pv_path(const char *pv_name)
+{
+        g_autofree char *escaped = g_uri_escape_string(pv_name, NULL, FALSE);
+
+        return g_strconcat(PV_PATH "/", escaped, NULL);
+}
+
+static gboolean failed(GError **error, const char *what, const char *pv_name, const GError *cause)
+{
+        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                    "cannot %s PersistentVolume %s: %s", what, pv_name, cause->message);
+        return FALSE;
+}
+
+static gboolean not_found(GError **error, const char *pv_name)
+{
+        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND,
+                    "no PersistentVolume named %s", pv_name);
+        return FALSE;
+}
+
+static gboolean decode_response(StoreKube *self, GBytes *data, const char *pv_name, PvInfo *pv,
+                                GError **error)
+{
+        g_autoptr(GError) local = NULL;
+        gsize len;
+        const char *text = g_bytes_get_data(data, &len);
+
+        if (!pv_decode(text != NULL ? text : "", len, self->driver, pv, &local))
+                return failed(error, "read", pv_name, local);
+        return TRUE;
+}
+
+/* Reads the PV. 404 fails with ATTACHMENT_ERROR_NOT_FOUND. */
+static gboolean get_pv(StoreKube *self, const char *pv_name, PvInfo *pv, GError **error)
+{
+        g_autofree char *path = pv_path(pv_name);
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GBytes) data = kube_client_send(self->client, "GET", path, NULL, NULL,
+                                                  KUBE_CLIENT_MAX_OBJECT_BYTES, NULL, &local);
+
+        if (data == NULL) {
+                if (g_error_matches(local, KUBE_CLIENT_ERROR, 404))
+                        return not_found(error, pv_name);
+                return failed(error, "read", pv_name, local);
+        }
+        if (!decode_response(self, data, pv_name, pv, error))
+                return FALSE;
+        if (pv->resource_version == NULL || *pv->resource_version == '\0') {
+                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                            "PersistentVolume %s from the API server has no resourceVersion",
+                            pv_name);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+/* Sends a merge patch. The client's error is returned as is (KUBE_CLIENT_ERROR, the HTTP
+ * status as code) so the caller can tell 404 and 409 apart. */
+static gboolean patch_pv(StoreKube *self, const char *pv_name, const char *body, PvInfo *pv,
+                         GError **error)
+{
+        g_autofree char *path = pv_path(pv_name);
+        g_autoptr(GBytes) data = kube_client_send(self->client, "PATCH", path, MERGE_PATCH, body,
+                                                  KUBE_CLIENT_MAX_OBJECT_BYTES, NULL, error);
+
+        return data != NULL && decode_response(self, data, pv_name, pv, error);
+}
+
+/* Jittered and growing, so that daemons racing for one PV drift apart. */
+static void conflict_wait(guint attempt)
+{
+        gint64 upper = MIN(MIN_CONFLICT_WAIT_USEC << MIN(attempt, 4), MAX_CONFLICT_WAIT_USEC);
+
+        g_usleep((gulong)g_random_int_range((gint32)MIN_CONFLICT_WAIT_USEC, (gint32)upper + 1));
+}
+
+typedef enum {
+        CHECK_WRITE,  /* the PV needs the patch */
+        CHECK_DONE,   /* nothing to write: success */
+        CHECK_FAILED, /* error set */
+} WriteCheck;
+
+/* One put or remove. */
+typedef struct {
+        const char *volume;
+        const char *node;
+        gboolean remove;
+        gint64 *attached_at_usec; /* put only */
+        char **holder;            /* put only, may be NULL */
+} Write;
+
+static WriteCheck put_check(const Write *w, const PvInfo *pv, GError **error)
+{
+        gint64 at;
+
+        if (pv->attached_node == NULL || *pv->attached_node == '\0')
+                return CHECK_WRITE;
+        if (strcmp(pv->attached_node, w->node) != 0) {
+                if (w->holder != NULL)
+                        *w->holder = g_strdup(pv->attached_node);
+                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED,
+                            "volume %s already attached to node %s", w->volume, pv->attached_node);
+                return CHECK_FAILED;
+        }
+        /* Same node: keep the original time, unless it is unreadable; then rewrite it. */
+        if (!pv_time_parse(pv->attached_at, &at))
+                return CHECK_WRITE;
+        *w->attached_at_usec = at;
+        return CHECK_DONE;
+}
+
+static void nothing_to_clear(const Write *w, const char *pv_name, const char *holder)
+{
+        gboolean none = holder == NULL || *holder == '\0';
+
+        g_message("Untrack %s from %s: PersistentVolume %s names %s%s; nothing to clear", w->volume,
+                  w->node, pv_name, none ? "no node" : "node ", none ? "" : holder);
+}
+
+static WriteCheck remove_check(const Write *w, const char *pv_name, const PvInfo *pv)
+{
+        if (g_strcmp0(pv->attached_node, w->node) == 0)
+                return CHECK_WRITE;
+        nothing_to_clear(w, pv_name, pv->attached_node);
+        return CHECK_DONE;
+}
+
+/* The PV is gone: nothing to remove, nowhere to put. */
+static WriteCheck gone(StoreKube *self, const Write *w, const char *pv_name, GError **error)
+{
+        known_forget(self, w->volume);
+        if (w->remove)
+                return CHECK_DONE;
+        not_found(error, pv_name);
+        return CHECK_FAILED;
+}
+
+/* Reads the PV afresh and decides; on CHECK_WRITE, *rv receives its resourceVersion. */
+static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, char **rv,
+                          GError **error)
+{
+        g_auto(PvInfo) pv = {0};
+        g_autoptr(GError) local = NULL;
+        WriteCheck check;
+
+        if (!get_pv(self, pv_name, &pv, &local)) {
+                if (g_error_matches(local, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
+                        return gone(self, w, pv_name, error);
+                g_propagate_error(error, g_steal_pointer(&local));
+                return CHECK_FAILED;
+        }
+        known_set(self, w->volume, &pv);
+        check = w->remove ? remove_check(w, pv_name, &pv) : put_check(w, &pv, error);
+        if (check == CHECK_WRITE)
+                *rv = g_strdup(pv.resource_version);
+        return check;
+}
+
+static char *write_body(StoreKube *self, const Write *w, const char *rv)
+{
+        if (w->remove)
+                return pv_patch_remove(self->driver, rv);
+        return pv_patch_put(self->driver, rv, w->node, *w->attached_at_usec);
+}
+
+/* The conditional write: patch with `rv` (taken; NULL: read the PV first), and on 409 read,
+ * re-check and retry, at most MAX_WRITE_ATTEMPTS patches. */
+static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, char *rv_taken,
+                         GError **error)
+{
+        g_autofree char *rv = rv_taken;
+
+        for (guint attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+                g_autofree char *body = NULL;
+                g_autoptr(GError) local = NULL;
+                g_auto(PvInfo) pv = {0};
+
+                if (rv == NULL) {
+                        WriteCheck check;
+
+                        if (attempt > 0)
+                                conflict_wait(attempt);
+                        check = refresh(self, w, pv_name, &rv, error);
+                        if (check != CHECK_WRITE)
+                                return check == CHECK_DONE;
+                }
+                body = write_body(self, w, rv);
+                if (patch_pv(self, pv_name, body, &pv, &local)) {
+                        known_set(self, w->volume, &pv);
+                        return TRUE;
+                }
+                g_clear_pointer(&rv, g_free);
+                if (g_error_matches(local, KUBE_CLIENT_ERROR, 404))
+                        return gone(self, w, pv_name, error) == CHECK_DONE;
+                if (!g_error_matches(local, KUBE_CLIENT_ERROR, 409))
+                        return failed(error, "update", pv_name, local);
+        }
+        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                    "cannot update PersistentVolume %s: still conflicting after %d attempts",
+                    pv_name, MAX_WRITE_ATTEMPTS);
+        return FALSE;
+}
+
+static gboolean kube_put(Store *store, const char *volume, const char *node,
+                         gint64 *attached_at_usec, char **holder, GError **error)
+{
+        StoreKube *self = (StoreKube *)store;
+        g_autoptr(Known) known = known_get(self, volume);
+        const Write w = {volume, node, FALSE, attached_at_usec, holder};
+        const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
+
+        /* A remembered holder may be stale: only a PV known to be free is patched blind. */
+        if (known != NULL && known->node == NULL)
+                return write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
+        return write_pv(self, &w, pv_name, NULL, error);
+}
+
+static gboolean kube_remove(Store *store, const char *volume, const char *node, GError **error)
+{
+        StoreKube *self = (StoreKube *)store;
+        g_autoptr(Known) known = known_get(self, volume);
+        const Write w = {volume, node, TRUE, NULL, NULL};
+        const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
+
+        if (known == NULL)
+                return write_pv(self, &w, pv_name, NULL, error);
+        if (g_strcmp0(known->node, node) != 0) {
+                nothing_to_clear(&w, pv_name, known->node);
+                return TRUE;
+        }
+        return write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
+}
+
+/* One attachment found by the rebuild, reported once the whole LIST succeeded. */
+typedef struct {
+        char *volume;
+        char *node;
+        gint64 attached_at_usec;
+} Found;
+
+static void found_clear(Found *found)
+{
+        g_free(found->volume);
+        g_free(found->node);
+}
+
+/* The state of one LIST pass; a restarted pass starts from an empty one. */
+typedef struct {
+        const char *driver;
+        GHashTable *known;
+        GArray *found;
+} Rebuild;
+
+static void rebuild_reset(Rebuild *rebuild)
+{
+        g_clear_pointer(&rebuild->known, g_hash_table_unref);
+        g_clear_pointer(&rebuild->found, g_array_unref);
+        rebuild->known = known_table_new();
+        rebuild->found = g_array_new(FALSE, FALSE, sizeof(Found));
+        g_array_set_clear_func(rebuild->found, (GDestroyNotify)found_clear);
+}
+
+static void rebuild_clear(Rebuild *rebuild)
+{
+        g_clear_pointer(&rebuild->known, g_hash_table_unref);
+        g_clear_pointer(&rebuild->found, g_array_unref);
+}
+
+static gint64 found_time(const PvInfo *pv)
+{
+        gint64 at;
+
+        if (pv_time_parse(pv->attached_at, &at))
+                return at;
+        g_warning("PersistentVolume %s: unreadable attached-at annotation '%s'; using the "
+                  "current time",
+                  pv->name != NULL ? pv->name : "(unnamed)",
+                  pv->attached_at != NULL ? pv->attached_at : "");
+        return g_get_real_time();
+}
+
+static gboolean rebuild_item(const PvInfo *pv, gpointer user_data, GError **error)
+{
+        Rebuild *rebuild = user_data;
+        const char *volume = pv->volume_handle;
+        Found found;
+
+        if (g_strcmp0(pv->csi_driver, rebuild->driver) != 0 || volume == NULL || *volume == '\0')
+                return TRUE;
+        if (g_hash_table_contains(rebuild->known, volume)) {
+                g_warning("PersistentVolume %s: volume %s is already served by another "
+                          "PersistentVolume; ignored",
+                          pv->name != NULL ? pv->name : "(unnamed)", volume);
+                return TRUE;
+        }
+        g_hash_table_insert(rebuild->known, g_strdup(volume), known_from_pv(volume, pv));
+        if (pv->attached_node == NULL || *pv->attached_node == '\0')
+                return TRUE;
+        found.volume = g_strdup(volume);
+        found.node = g_strdup(pv->attached_node);
+        found.attached_at_usec = found_time(pv);
+        g_array_append_val(rebuild->found, found);
+        return TRUE;
+}
+
+static char *list_path(const char *continue_token)
+{
+        g_autofree char *escaped = NULL;
+
+        if (continue_token == NULL)
+                return g_strdup_printf(PV_PATH "?limit=%d", LIST_PAGE_SIZE);
+        escaped = g_uri_escape_string(continue_token, NULL, FALSE);
+        return g_strdup_printf(PV_PATH "?limit=%d&continue=%s", LIST_PAGE_SIZE, escaped);
+}
+
+/* Fetches and walks one page; the page's bytes and tree are gone when this returns. */
+static gboolean list_page(StoreKube *self, Rebuild *rebuild, char **continue_token, GError **error)
+{
+        g_autofree char *path = list_path(*continue_token);
+        g_autoptr(GBytes) data = kube_client_send(self->client, "GET", path, NULL, NULL,
+                                                  KUBE_CLIENT_MAX_LIST_BYTES, NULL, error);
+        gsize len;
+        const char *text;
+
+        g_clear_pointer(continue_token, g_free);
+        if (data == NULL)
+                return FALSE;
+        text = g_bytes_get_data(data, &len);
+        return pv_list_decode(text != NULL ? text : "", len, self->driver, rebuild_item, rebuild,
+                              continue_token, NULL, error);
+}
+
+static gboolean list_all(StoreKube *self, Rebuild *rebuild, GError **error)
+{
+        for (guint restarts = 0;; restarts++) {
+                g_autofree char *continue_token = NULL;
+                g_autoptr(GError) local = NULL;
+
+                rebuild_reset(rebuild);
+                do {
+                        if (!list_page(self, rebuild, &continue_token, &local))
+                                break;
+                } while (continue_token != NULL);
+                if (local == NULL)
+                        return TRUE;
+                if (!g_error_matches(local, KUBE_CLIENT_ERROR, 410) ||
+                    restarts >= MAX_LIST_RESTARTS) {
+                        g_propagate_error(error, g_steal_pointer(&local));
+                        return FALSE;
+                }
+                g_message("Listing PersistentVolumes: %s; restarting the list", local->message);
+        }
+}
+
+static gboolean kube_load_once(StoreKube *self, StoreLoadFunc func, gpointer user_data,
+                               GError **error)
+{
+        Rebuild rebuild = {.driver = self->driver};
+        GHashTable *old;
+
+        if (!list_all(self, &rebuild, error)) {
+                rebuild_clear(&rebuild);
+                return FALSE;
+        }
+        tsan_mutex_lock(&self->lock);
+        old = self->known;
+        self->known = g_steal_pointer(&rebuild.known);
+        tsan_mutex_unlock(&self->lock);
+        g_hash_table_unref(old);
+        for (guint i = 0; i < rebuild.found->len; i++) {
+                const Found *found = &g_array_index(rebuild.found, Found, i);
+
+                func(found->volume, found->node, found->attached_at_usec, user_data);
+        }
+        rebuild_clear(&rebuild);
+        return TRUE;
+}
+
+static gboolean kube_load(Store *store, StoreLoadFunc func, gpointer user_data, GError **error)
+{
+        StoreKube *self = (StoreKube *)store;
+        gint64 start = g_get_monotonic_time();
+        gint64 deadline = start + self->start_timeout_sec * G_TIME_SPAN_SECOND;
+        gint64 wait = FIRST_START_WAIT_USEC;
+
+        for (;;) {
+                g_autoptr(GError) local = NULL;
+                gint64 now;
+
+                if (kube_load_once(self, func, user_data, &local))
+                        return TRUE;
+                now = g_get_monotonic_time();
+                if (kube_client_error_is_permanent(local) || now >= deadline) {
+                        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "cannot list PersistentVolumes%s: %s",
+                                    kube_client_error_is_permanent(local) ? ""
+                                                                          : " before the "
+                                                                            "start timeout",
+                                    local->message);
+                        return FALSE;
+                }
+                g_message("Listing PersistentVolumes failed, retrying: %s", local->message);
+                g_usleep((gulong)MIN(wait, deadline - now));
+                wait = MIN(wait * 2, MAX_START_WAIT_USEC);
+        }
+}
+
+static void kube_free(Store *store)
+{
+        StoreKube *self = (StoreKube *)store;
+
+        kube_client_free(self->client);
+        g_free(self->driver);
+        g_hash_table_unref(self->known);
+        g_mutex_clear(&self->lock);
+        g_free(self);
+}
+
+static const StoreClass store_kube_class = {
+    .name = "kubernetes",
+    .needs_io = TRUE,
+    .load = kube_load,
+    .put = kube_put,
+    .remove = kube_remove,
+    .free = kube_free,
+};
+
+Store *store_kube_new(const Config *config, GError **error)
+{
+        g_autoptr(KubeClient) client = NULL;
+        StoreKube *self;
+
+        if (config->driver == NULL || *config->driver == '\0') {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "Driver= is empty");
+                return NULL;
+        }
+        client = kube_client_new(config, error);
+        if (client == NULL)
+                return NULL;
+        self = g_new0(StoreKube, 1);
+        self->parent.klass = &store_kube_class;
+        self->client = g_steal_pointer(&client);
+        self->driver = g_strdup(config->driver);
+        self->start_timeout_sec = config->start_timeout_sec;
+        g_mutex_init(&self->lock);
+        self->known = known_table_new();
+        return &self->parent;
+}

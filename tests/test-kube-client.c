@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+#include "service/kube-client.h"
+
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+/* ---- the emulator (tools/kube-emulator), one per test ---- */
+
+typedef struct {
+        GSubprocess *process;
+        char *dir;
+        char *url;
+        SoupSession *control;
+} Emulator;
+
+static char *emulator_binary(void)
+{
+        const char *root = g_getenv("SRVLAB_BUILD_ROOT");
+
+        return root != NULL
+                   ? g_build_filename(root, "tools", "kube-emulator", "kube-emulator", NULL)
+                   : NULL;
+}
+
+static gboolean emulator_available(void)
+{
+        g_autofree char *binary = emulator_binary();
+
+        if (binary != NULL && g_file_test(binary, G_FILE_TEST_IS_EXECUTABLE))
+                return TRUE;
+        g_test_skip("kube-emulator not built (SRVLAB_BUILD_ROOT/tools/kube-emulator)");
+        return FALSE;
+}
+
+static guint wait_port(const char *port_file, GSubprocess *process)
+{
+        for (guint i = 0; i < 3000; i++) {
+                g_autofree char *text = NULL;
+                guint64 port;
+
+                if (g_file_get_contents(port_file, &text, NULL, NULL) &&
+                    g_str_has_suffix(text, "\n") &&
+                    g_ascii_string_to_unsigned(g_strchomp(text), 10, 1, 65535, &port, NULL))
+                        return (guint)port;
+                g_assert_nonnull(g_subprocess_get_identifier(process));
+                g_usleep(10 * G_TIME_SPAN_MILLISECOND);
+        }
+        g_assert_not_reached();
+}
+
+/* A test that fails aborts: the emulator must not outlive it. */
+static void die_with_parent(gpointer user_data)
+{
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static GSubprocess *spawn(GError **error, const char *const *argv)
+{
+        g_autoptr(GSubprocessLauncher) launcher =
+            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+
+        g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+        return g_subprocess_launcher_spawnv(launcher, argv, error);
+}
+
+/* `tls_dir` (may be NULL) holds cert.pem and key.pem: the emulator then serves https. */
+static Emulator *emulator_start_full(const char *token, guint port, const char *tls_dir)
+{
+        Emulator *emu = g_new0(Emulator, 1);
+        g_autofree char *binary = emulator_binary();
+        g_autofree char *port_file = NULL, *port_arg = NULL, *port_file_arg = NULL;
+        g_autofree char *token_arg = token != NULL ? g_strdup_printf("--token=%s", token) : NULL;
+        g_autofree char *cert_arg = NULL, *key_arg = NULL;
+        g_autoptr(GError) error = NULL;
+
+        emu->dir = g_dir_make_tmp("test-kube-XXXXXX", &error);
+        g_assert_no_error(error);
+        port_file = g_build_filename(emu->dir, "port", NULL);
+        port_file_arg = g_strdup_printf("--port-file=%s", port_file);
+        port_arg = g_strdup_printf("--port=%u", port);
+        if (tls_dir != NULL) {
+                cert_arg = g_strdup_printf("--tls-cert=%s/cert.pem", tls_dir);
+                key_arg = g_strdup_printf("--tls-key=%s/key.pem", tls_dir);
+        }
+        const char *argv[] = {binary,    "--listen=127.0.0.1",
+                              port_arg,  port_file_arg,
+                              "--quiet", token_arg != NULL ? token_arg : "--quiet",
+                              cert_arg,  key_arg,
+                              NULL};
+
+        emu->process = spawn(&error, argv);
+        g_assert_no_error(error);
+        emu->url = g_strdup_printf("%s://127.0.0.1:%u", tls_dir != NULL ? "https" : "http",
+                                   wait_port(port_file, emu->process));
+        emu->control = soup_session_new();
+        return emu;
+}
+
+static Emulator *emulator_start(const char *token, guint port)
+{
+        return emulator_start_full(token, port, NULL);
+}
+
+static void emulator_stop(Emulator *emu)
+{
+        g_autofree char *port_file = g_build_filename(emu->dir, "port", NULL);
+
+        g_subprocess_send_signal(emu->process, SIGTERM);
+        g_subprocess_wait(emu->process, NULL, NULL);
+        g_object_unref(emu->process);
+        g_object_unref(emu->control);
+        g_unlink(port_file);
+        g_rmdir(emu->dir);
+        g_free(emu->dir);
+        g_free(emu->url);
+        g_free(emu);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Emulator, emulator_stop)
+
+/* A control request; returns the parsed answer (NULL for an empty one). */
+static JsonNode *emulator_call(Emulator *emu, const char *method, const char *path,
+                               const char *body)
+{
+        g_autofree char *url = g_strconcat(emu->url, path, NULL);
+        g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+        g_autoptr(GBytes) answer = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        gsize len;
+        const char *data;
+
+        if (body != NULL) {
+                g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
+
+                soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
+        }
+        answer = soup_session_send_and_read(emu->control, msg, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(soup_message_get_status(msg), <, 300);
+        data = g_bytes_get_data(answer, &len);
+        if (len == 0 || !json_parser_load_from_data(parser, data, (gssize)len, NULL))
+                return NULL;
+        return json_node_copy(json_parser_get_root(parser));
+}
+
+static void emulator_post(Emulator *emu, const char *path, const char *body)
+{
+        JsonNode *answer = emulator_call(emu, "POST", path, body);
+
+        if (answer != NULL)
+                json_node_unref(answer);
+}
+
+static gint64 emulator_count(Emulator *emu, const char *verb)
+{
+        g_autoptr(JsonNode) counts = emulator_call(emu, "GET", "/_emulator/counts", NULL);
+
+        g_assert_nonnull(counts);
+        return json_object_get_int_member(json_node_get_object(counts), verb);
+}
+
+/* ---- fixtures ---- */
+
+#define DRIVER "rds.csi.srvlab.io"
+
+static void config_for(Config *config, const char *server, const char *token_file,
+                       guint timeout_sec)
+{
+        config_init(config);
+        g_free(config->kube_server);
+        config->kube_server = g_strdup(server);
+        g_free(config->kube_token_file);
+        config->kube_token_file = g_strdup(token_file != NULL ? token_file : "");
+        g_free(config->kube_ca_file);
+        config->kube_ca_file = g_strdup("");
+        config->workers = 8;
+        config->request_timeout_sec = timeout_sec;
+        config->start_timeout_sec = 5;
+}
+
+static KubeClient *client_for(const char *server, const char *token_file, guint timeout_sec)
+{
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+        KubeClient *client;
+
+        config_for(&config, server, token_file, timeout_sec);
+        client = kube_client_new(&config, &error);
+        g_assert_no_error(error);
+        return client;
+}
+
+static void seed_pv(Emulator *emu, const char *name)
+{
+        g_autofree char *body = g_strdup_printf(
+            "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":"
+            "\"%s\"},\"spec\":{\"capacity\":{\"storage\":\"1Gi\"},\"csi\":{\"driver\":\"%s\","
+            "\"volumeHandle\":\"%s\"}}}",
+            name, DRIVER, name);
+
+        emulator_post(emu, "/_emulator/pvs", body);
+}
+
+static void add_fault(Emulator *emu, const char *json)
+{
+        emulator_post(emu, "/_emulator/faults", json);
+}
+
+/* ---- Server= checks (pure: never connects) ---- */
+
+static void test_url_check_accepts(void)
+{
+        const char *urls[] = {
+            "https://10.0.0.1:6443", "https://example.com",
+            "https://[fe80::1]:443", "https://api.example.com/prefix",
+            "http://127.0.0.1:8080", "http://127.8.9.10",
+            "http://[::1]:6443",     "http://localhost:8001",
+            "HTTP://LOCALHOST",      "https://kubernetes.default.svc/",
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(urls); i++) {
+                g_autoptr(GError) error = NULL;
+
+                g_test_message("%s", urls[i]);
+                g_assert_true(kube_server_url_check(urls[i], &error));
+                g_assert_no_error(error);
+        }
+}
+
+static void test_url_check_rejects(void)
+{
+        const struct {
+                const char *url;
+                const char *why;
+        } cases[] = {
+            {"http://10.0.0.1:6443", "plain http is only allowed to a loopback host"},
+            {"http://example.com", "plain http is only allowed to a loopback host"},
+            {"http://[fe80::1]", "plain http is only allowed to a loopback host"},
+            {"http://[::ffff:10.0.0.1]", "plain http is only allowed to a loopback host"},
+            {"http://127.0.0.1.example.com", "plain http is only allowed"},
+            {"http://localhost.example.com", "plain http is only allowed"},
+            {"ftp://127.0.0.1", "unsupported scheme"},
+            {"unix:///run/k8s.sock", "unsupported scheme"},
+            {"garbage", "not a valid URL"},
+            {"http://", "no host"},
+            {"https://", "no host"},
+            {"", "empty URL"},
+            {"https://user:secret@example.com", "credentials in the URL"},
+            {"http://user@127.0.0.1", "credentials in the URL"},
+            {"https://example.com/?a=b", "query or fragment"},
+            {"https://example.com/#x", "query or fragment"},
+            {"https://exa mple.com", "not a valid URL"},
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(GError) error = NULL;
+
+                g_test_message("%s", cases[i].url);
+                g_assert_false(kube_server_url_check(cases[i].url, &error));
+                g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
+                g_assert_true(g_str_has_prefix(error->message, "Server="));
+                g_assert_nonnull(strstr(error->message, cases[i].why));
+                g_assert_true(kube_client_error_is_permanent(error));
+        }
+}
+
+static void test_url_check_message(void)
+{
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(kube_server_url_check("http://10.0.0.1:6443", &error));
+        g_assert_cmpstr(error->message, ==,
+                        "Server=http://10.0.0.1:6443: plain http is only allowed to a loopback "
+                        "host; use https://");
+}
+
+static void test_new_rejects_bad_server(void)
+{
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+
+        config_for(&config, "http://192.0.2.1:6443", NULL, 5);
+        g_assert_null(kube_client_new(&config, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
+}
+
+static void test_new_missing_token_file(void)
+{
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+
+        config_for(&config, "http://127.0.0.1:1", "/nonexistent/token", 5);
+        g_assert_null(kube_client_new(&config, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
+        g_assert_nonnull(strstr(error->message, "TokenFile=/nonexistent/token"));
+}
+
+static void test_new_bad_ca_file(void)
+{
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+
+        config_for(&config, "https://127.0.0.1:1", NULL, 5);
+        g_free(config.kube_ca_file);
+        config.kube_ca_file = g_strdup("/nonexistent/ca.crt");
+        g_assert_null(kube_client_new(&config, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
+        g_assert_nonnull(strstr(error->message, "CAFile=/nonexistent/ca.crt"));
+}
+
+static void test_in_cluster_url(void)
+{
+        g_auto(Config) config = {0};
+        g_autoptr(KubeClient) v4 = NULL, v6 = NULL;
+        g_autoptr(GError) error = NULL;
+
+        config_for(&config, "", NULL, 5);
+        g_setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", TRUE);
+        g_setenv("KUBERNETES_SERVICE_PORT", "443", TRUE);
+        v4 = kube_client_new(&config, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(kube_client_get_server(v4), ==, "https://10.96.0.1:443");
+        g_setenv("KUBERNETES_SERVICE_HOST", "fd00::1", TRUE);
+        v6 = kube_client_new(&config, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(kube_client_get_server(v6), ==, "https://[fd00::1]:443");
+        g_unsetenv("KUBERNETES_SERVICE_HOST");
+        g_assert_null(kube_client_new(&config, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
+}
+
+static void test_permanence(void)
+{
+        const struct {
+                gint code;
+                gboolean permanent;
+        } cases[] = {
+            {KUBE_CLIENT_ERROR_UNREACHABLE, FALSE},
+            {KUBE_CLIENT_ERROR_INVALID_RESPONSE, FALSE},
+            {KUBE_CLIENT_ERROR_TLS, TRUE},
+            {KUBE_CLIENT_ERROR_CONFIG, TRUE},
+            {401, TRUE},
+            {403, TRUE},
+            {404, TRUE},
+            {422, TRUE},
+            {408, FALSE},
+            {429, FALSE},
+            {500, FALSE},
+            {503, FALSE},
+            {504, FALSE},
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(GError) error =
+                    g_error_new_literal(KUBE_CLIENT_ERROR, cases[i].code, "x");
+
+                g_assert_cmpint(kube_client_error_is_permanent(error), ==, cases[i].permanent);
+        }
+        g_assert_false(kube_client_error_is_permanent(NULL));
+}
+
+/* ---- against the emulator ---- */
+
+static void test_connection_refused(void)
+{
+        g_autoptr(GSocket) socket = NULL;
+        g_autoptr(GSocketAddress) bound = NULL;
+        g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+        g_autofree char *url = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) data = NULL;
+        guint status = 99;
+
+        /* A port that was just free and has no listener: bound, never listened on. */
+        socket = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_socket_bind(socket, any, FALSE, &error));
+        bound = g_socket_get_local_address(socket, &error);
+        url = g_strdup_printf("http://127.0.0.1:%u",
+                              g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+        client = client_for(url, NULL, 5);
+        data = kube_client_send(client, "GET", "/api/v1/persistentvolumes", NULL, NULL, 1024,
+                                &status, &error);
+        g_assert_null(data);
+        g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_UNREACHABLE);
+        g_assert_true(g_str_has_prefix(error->message, "cannot reach http://127.0.0.1:"));
+        g_assert_cmpuint(status, ==, 0);
+        g_assert_false(kube_client_error_is_permanent(error));
+}
+
+static void test_get_and_404_status(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autoptr(GError) error = NULL;
+        guint status = 0;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start(NULL, 0);
+        seed_pv(emu, "pv-1");
+        client = client_for(emu->url, NULL, 10);
+        pv = kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL, NULL,
+                                   &status, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(pv);
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-9", NULL,
+                                            NULL, &status, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, 404);
+        g_assert_cmpuint(status, ==, 404);
+        g_assert_cmpstr(error->message, ==, "HTTP 404: persistentvolumes \"pv-9\" not found");
+}
+
+static void test_status_500_message(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start(NULL, 0);
+        seed_pv(emu, "pv-1");
+        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
+                       "\"code\":500,\"message\":\"etcdserver: request timed out\"}");
+        client = client_for(emu->url, NULL, 10);
+        g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
+                                            NULL, NULL, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, 500);
+        g_assert_cmpstr(error->message, ==, "HTTP 500: etcdserver: request timed out");
+        g_assert_false(kube_client_error_is_permanent(error));
+}
+
+static char *write_token(const char *dir, const char *token)
+{
+        g_autofree char *path = g_build_filename(dir, "token", NULL);
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_file_set_contents(path, token, -1, &error));
+        return g_steal_pointer(&path);
+}
+
+/* The token changes in place, same size, same mtime: stat cannot see it; only the 401 can. */
+static void overwrite_keeping_stat(const char *path, const char *token)
+{
+        struct stat before;
+        struct timespec times[2];
+        int fd;
+
+        g_assert_cmpint(stat(path, &before), ==, 0);
+        fd = open(path, O_WRONLY);
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(write(fd, token, strlen(token)), ==, (gssize)strlen(token));
+        times[0] = before.st_atim;
+        times[1] = before.st_mtim;
+        g_assert_cmpint(futimens(fd, times), ==, 0);
+        close(fd);
+}
+
+static void test_token_rotated_after_401(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start("token-aaaa", 0);
+        seed_pv(emu, "pv-1");
+        path = write_token(emu->dir, "token-aaaa\n");
+        client = client_for(emu->url, path, 10);
+        emulator_post(emu, "/_emulator/token", "{\"token\":\"token-bbbb\"}");
+        overwrite_keeping_stat(path, "token-bbbb\n");
+        pv = kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL, NULL,
+                                   NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(emulator_count(emu, "unauthorized"), ==, 1);
+        g_unlink(path);
+}
+
+static void test_token_file_replaced(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start("token-aaaa", 0);
+        seed_pv(emu, "pv-1");
+        path = write_token(emu->dir, "token-aaaa");
+        client = client_for(emu->url, path, 10);
+        emulator_post(emu, "/_emulator/token", "{\"token\":\"token-cccccc\"}");
+        /* Atomic replacement (a new inode), as the kubelet rotates projected tokens. */
+        g_free(write_token(emu->dir, "token-cccccc  \n"));
+        pv = kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL, NULL,
+                                   NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(emulator_count(emu, "unauthorized"), ==, 0);
+        g_unlink(path);
+}
+
+static void test_wrong_token_permanent(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = NULL;
+        guint status = 0;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start("right", 0);
+        path = write_token(emu->dir, "wrong");
+        client = client_for(emu->url, path, 10);
+        g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
+                                            NULL, &status, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, 401);
+        g_assert_cmpuint(status, ==, 401);
+        g_assert_true(kube_client_error_is_permanent(error));
+        g_assert_null(strstr(error->message, "wrong"));
+        /* Sent once, re-read, sent once more: never a loop. */
+        g_assert_cmpint(emulator_count(emu, "unauthorized"), ==, 2);
+        g_unlink(path);
+}
+
+static void test_retry_after_honoured(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autoptr(GError) error = NULL;
+        gint64 start;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start(NULL, 0);
+        seed_pv(emu, "pv-1");
+        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
+                       "\"code\":429,\"message\":\"slow down\",\"retry_after\":1}");
+        client = client_for(emu->url, NULL, 30);
+        start = g_get_monotonic_time();
+        pv = kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL, NULL,
+                                   NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(emulator_count(emu, "get"), ==, 2);
+        /* A lower bound only: the client must have waited what the server asked. */
+        g_assert_cmpint(g_get_monotonic_time() - start, >=, G_TIME_SPAN_SECOND * 9 / 10);
+}
+
+static void test_retry_after_beyond_budget(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start(NULL, 0);
+        seed_pv(emu, "pv-1");
+        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
+                       "\"code\":503,\"message\":\"busy\",\"retry_after\":60}");
+        client = client_for(emu->url, NULL, 2);
+        g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
+                                            NULL, NULL, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, 503);
+        g_assert_cmpstr(error->message, ==, "HTTP 503: busy");
+        g_assert_cmpint(emulator_count(emu, "get"), ==, 1);
+}
+
+static void test_timeout(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start(NULL, 0);
+        seed_pv(emu, "pv-1");
+        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"delay\","
+                       "\"ms\":4000}");
+        client = client_for(emu->url, NULL, 1);
+        g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
+                                            NULL, NULL, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_UNREACHABLE);
+        g_assert_false(kube_client_error_is_permanent(error));
+}
+
+/* A bad answer of each kind fails the request with a transient error, nothing worse. */
+static void check_bad_answer(const char *fault, gint code, const char *message_part)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start(NULL, 0);
+        seed_pv(emu, "pv-1");
+        add_fault(emu, fault);
+        client = client_for(emu->url, NULL, 10);
+        g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
+                                            NULL, NULL, &error));
+        g_assert_nonnull(error);
+        g_test_message("%s", error->message);
+        if (code != 0)
+                g_assert_error(error, KUBE_CLIENT_ERROR, code);
+        g_assert_nonnull(strstr(error->message, message_part));
+        g_assert_false(kube_client_error_is_permanent(error));
+        /* The client is fine afterwards. */
+        g_clear_error(&error);
+        pv = kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL, NULL,
+                                   NULL, &error);
+        g_assert_no_error(error);
+}
+
+static void test_dropped_connection(void)
+{
+        check_bad_answer("{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"drop\"}",
+                         KUBE_CLIENT_ERROR_UNREACHABLE, "cannot reach");
+}
+
+static void test_malformed_body(void)
+{
+        check_bad_answer("{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"malformed\"}",
+                         KUBE_CLIENT_ERROR_INVALID_RESPONSE, "invalid JSON from the API server");
+}
+
+static void test_truncated_body(void)
+{
+        check_bad_answer("{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"truncated\"}", 0,
+                         "");
+}
+
+static void test_huge_body(void)
+{
+        check_bad_answer("{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"huge\","
+                         "\"bytes\":40000000}",
+                         KUBE_CLIENT_ERROR_INVALID_RESPONSE, "larger than");
+}
+
+/* A self-signed certificate for 127.0.0.1 in `dir` (cert.pem, key.pem). */
+static void make_certificate(const char *dir)
+{
+        g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
+        g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
+        const char *argv[] = {"openssl",
+                              "req",
+                              "-x509",
+                              "-newkey",
+                              "ec",
+                              "-pkeyopt",
+                              "ec_paramgen_curve:prime256v1",
+                              "-nodes",
+                              "-keyout",
+                              key,
+                              "-out",
+                              cert,
+                              "-days",
+                              "2",
+                              "-subj",
+                              "/CN=127.0.0.1",
+                              "-addext",
+                              "subjectAltName=IP:127.0.0.1",
+                              NULL};
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSubprocess) openssl = g_subprocess_newv(
+            argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_wait_check(openssl, NULL, &error));
+        g_assert_no_error(error);
+}
+
+static void remove_certificate(const char *dir)
+{
+        g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
+        g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
+
+        g_unlink(cert);
+        g_unlink(key);
+        g_rmdir(dir);
+}
+
+static void check_tls(gboolean trust)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dir = NULL, *ca = NULL;
+        g_auto(Config) config = {0};
+
+        if (!emulator_available())
+                return;
+        dir = g_dir_make_tmp("test-kube-tls-XXXXXX", &error);
+        g_assert_no_error(error);
+        make_certificate(dir);
+        emu = emulator_start_full(NULL, 0, dir);
+        config_for(&config, emu->url, NULL, 10);
+        g_free(config.kube_ca_file);
+        ca = g_build_filename(dir, "cert.pem", NULL);
+        config.kube_ca_file = g_strdup(trust ? ca : "");
+        client = kube_client_new(&config, &error);
+        g_assert_no_error(error);
+        g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-9", NULL,
+                                            NULL, NULL, &error));
+        g_test_message("%s", error->message);
+        if (trust) {
+                /* An HTTP answer came back through TLS. */
+                g_assert_error(error, KUBE_CLIENT_ERROR, 404);
+        } else {
+                g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_TLS);
+                g_assert_true(kube_client_error_is_permanent(error));
+        }
+        remove_certificate(dir);
+}
+
+static void test_tls_trusted_ca(void)
+{
+        check_tls(TRUE);
+}
+
+static void test_tls_unknown_ca(void)
+{
+        check_tls(FALSE);
+}
+
+typedef struct {
+        KubeClient *client;
+        guint index;
+        gint failures;
+} Worker;
+
+static gpointer worker_run(gpointer user_data)
+{
+        Worker *w = user_data;
+
+        for (guint i = 0; i < 20; i++) {
+                g_autofree char *path =
+                    g_strdup_printf("/api/v1/persistentvolumes/pv-%u", w->index);
+                g_autofree char *body =
+                    g_strdup_printf("{\"metadata\":{\"annotations\":{\"n\":\"%u\"}}}", i);
+                g_autoptr(GError) error = NULL;
+                g_autoptr(JsonNode) pv = kube_client_send_json(
+                    w->client, "PATCH", path, "application/merge-patch+json", body, NULL, &error);
+
+                if (pv == NULL)
+                        g_atomic_int_inc(&w->failures);
+        }
+        return NULL;
+}
+
+static void test_concurrent_workers(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        Worker workers[8];
+        GThread *threads[8];
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start(NULL, 0);
+        client = client_for(emu->url, NULL, 30);
+        for (guint i = 0; i < G_N_ELEMENTS(threads); i++) {
+                g_autofree char *name = g_strdup_printf("pv-%u", i);
+
+                seed_pv(emu, name);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(threads); i++) {
+                workers[i] = (Worker){client, i, 0};
+                threads[i] = g_thread_new("worker", worker_run, &workers[i]);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(threads); i++) {
+                g_thread_join(threads[i]);
+                g_assert_cmpint(workers[i].failures, ==, 0);
+        }
+        g_assert_cmpint(emulator_count(emu, "patch"), ==, 8 * 20);
+}
+
+int main(int argc, char **argv)
+{
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/kube-client/url/accepts", test_url_check_accepts);
+        g_test_add_func("/kube-client/url/rejects", test_url_check_rejects);
+        g_test_add_func("/kube-client/url/message", test_url_check_message);
+        g_test_add_func("/kube-client/new/bad-server", test_new_rejects_bad_server);
+        g_test_add_func("/kube-client/new/missing-token-file", test_new_missing_token_file);
+        g_test_add_func("/kube-client/new/bad-ca-file", test_new_bad_ca_file);
+        g_test_add_func("/kube-client/new/in-cluster", test_in_cluster_url);
+        g_test_add_func("/kube-client/error/permanence", test_permanence);
+        g_test_add_func("/kube-client/connection-refused", test_connection_refused);
+        g_test_add_func("/kube-client/get-and-404", test_get_and_404_status);
+        g_test_add_func("/kube-client/status-500", test_status_500_message);
+        g_test_add_func("/kube-client/token/rotated-after-401", test_token_rotated_after_401);
+        g_test_add_func("/kube-client/token/file-replaced", test_token_file_replaced);
+        g_test_add_func("/kube-client/token/wrong-is-permanent", test_wrong_token_permanent);
+        g_test_add_func("/kube-client/retry-after/honoured", test_retry_after_honoured);
+        g_test_add_func("/kube-client/retry-after/beyond-budget", test_retry_after_beyond_budget);
+        g_test_add_func("/kube-client/timeout", test_timeout);
+        g_test_add_func("/kube-client/bad-answer/dropped", test_dropped_connection);
+        g_test_add_func("/kube-client/bad-answer/malformed", test_malformed_body);
+        g_test_add_func("/kube-client/bad-answer/truncated", test_truncated_body);
+        g_test_add_func("/kube-client/bad-answer/huge", test_huge_body);
+        g_test_add_func("/kube-client/concurrent-workers", test_concurrent_workers);
+        g_test_add_func("/kube-client/tls/trusted-ca", test_tls_trusted_ca);
+        g_test_add_func("/kube-client/tls/unknown-ca", test_tls_unknown_ca);
+        return g_test_run();
+}

@@ -1,0 +1,955 @@
+/* SPDX-License-Identifier: MIT */
+#include "service/store-kube.h"
+
+#include <json-glib/json-glib.h>
+
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+/* ---- the emulator (tools/kube-emulator), one per test ---- */
+
+typedef struct {
+        GSubprocess *process;
+        char *dir;
+        char *url;
+        SoupSession *control;
+} Emulator;
+
+static char *emulator_binary(void)
+{
+        const char *root = g_getenv("SRVLAB_BUILD_ROOT");
+
+        return root != NULL
+                   ? g_build_filename(root, "tools", "kube-emulator", "kube-emulator", NULL)
+                   : NULL;
+}
+
+static gboolean emulator_available(void)
+{
+        g_autofree char *binary = emulator_binary();
+
+        if (binary != NULL && g_file_test(binary, G_FILE_TEST_IS_EXECUTABLE))
+                return TRUE;
+        g_test_skip("kube-emulator not built (SRVLAB_BUILD_ROOT/tools/kube-emulator)");
+        return FALSE;
+}
+
+static guint wait_port(const char *port_file, GSubprocess *process)
+{
+        for (guint i = 0; i < 3000; i++) {
+                g_autofree char *text = NULL;
+                guint64 port;
+
+                if (g_file_get_contents(port_file, &text, NULL, NULL) &&
+                    g_str_has_suffix(text, "\n") &&
+                    g_ascii_string_to_unsigned(g_strchomp(text), 10, 1, 65535, &port, NULL))
+                        return (guint)port;
+                g_assert_nonnull(g_subprocess_get_identifier(process));
+                g_usleep(10 * G_TIME_SPAN_MILLISECOND);
+        }
+        g_assert_not_reached();
+}
+
+/* A test that fails aborts: the emulator must not outlive it. */
+static void die_with_parent(gpointer user_data)
+{
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static GSubprocess *spawn(GError **error, const char *const *argv)
+{
+        g_autoptr(GSubprocessLauncher) launcher =
+            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+
+        g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+        return g_subprocess_launcher_spawnv(launcher, argv, error);
+}
+
+static Emulator *emulator_start_full(const char *token, guint port, const char *seed)
+{
+        Emulator *emu = g_new0(Emulator, 1);
+        g_autofree char *binary = emulator_binary();
+        g_autofree char *port_file = NULL, *port_arg = NULL, *port_file_arg = NULL;
+        g_autofree char *token_arg = token != NULL ? g_strdup_printf("--token=%s", token) : NULL;
+        g_autofree char *seed_arg = seed != NULL ? g_strdup_printf("--seed=%s", seed) : NULL;
+        g_autoptr(GError) error = NULL;
+
+        emu->dir = g_dir_make_tmp("test-kube-XXXXXX", &error);
+        g_assert_no_error(error);
+        port_file = g_build_filename(emu->dir, "port", NULL);
+        port_file_arg = g_strdup_printf("--port-file=%s", port_file);
+        port_arg = g_strdup_printf("--port=%u", port);
+        const char *argv[] = {binary,    "--listen=127.0.0.1",
+                              port_arg,  port_file_arg,
+                              "--quiet", token_arg != NULL ? token_arg : "--quiet",
+                              seed_arg,  NULL};
+
+        emu->process = spawn(&error, argv);
+        g_assert_no_error(error);
+        emu->url = g_strdup_printf("http://127.0.0.1:%u", wait_port(port_file, emu->process));
+        emu->control = soup_session_new();
+        return emu;
+}
+
+static Emulator *emulator_start(void)
+{
+        return emulator_start_full(NULL, 0, NULL);
+}
+
+static void emulator_stop(Emulator *emu)
+{
+        g_autofree char *port_file = g_build_filename(emu->dir, "port", NULL);
+
+        g_subprocess_send_signal(emu->process, SIGTERM);
+        g_subprocess_wait(emu->process, NULL, NULL);
+        g_object_unref(emu->process);
+        g_object_unref(emu->control);
+        g_unlink(port_file);
+        g_rmdir(emu->dir);
+        g_free(emu->dir);
+        g_free(emu->url);
+        g_free(emu);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Emulator, emulator_stop)
+
+/* A control request; returns the parsed answer (NULL for an empty one). */
+static JsonNode *emulator_call(Emulator *emu, const char *method, const char *path,
+                               const char *body)
+{
+        g_autofree char *url = g_strconcat(emu->url, path, NULL);
+        g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+        g_autoptr(GBytes) answer = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        gsize len;
+        const char *data;
+
+        if (body != NULL) {
+                g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
+
+                soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
+        }
+        answer = soup_session_send_and_read(emu->control, msg, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(soup_message_get_status(msg), <, 300);
+        data = g_bytes_get_data(answer, &len);
+        if (len == 0 || !json_parser_load_from_data(parser, data, (gssize)len, NULL))
+                return NULL;
+        return json_node_copy(json_parser_get_root(parser));
+}
+
+static void emulator_post(Emulator *emu, const char *path, const char *body)
+{
+        JsonNode *answer = emulator_call(emu, "POST", path, body);
+
+        if (answer != NULL)
+                json_node_unref(answer);
+}
+
+static gint64 emulator_count(Emulator *emu, const char *verb)
+{
+        g_autoptr(JsonNode) counts = emulator_call(emu, "GET", "/_emulator/counts", NULL);
+
+        g_assert_nonnull(counts);
+        return json_object_get_int_member(json_node_get_object(counts), verb);
+}
+
+/* ---- captured warnings ---- */
+
+/* Structured logging bypasses g_test_expect_message(): a writer captures warnings while a
+ * test expects them; any other warning stays fatal. */
+static GMutex warnings_lock;
+static GPtrArray *warnings; /* NULL: warnings are not expected */
+
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,
+                                   gpointer user_data)
+{
+        gboolean captured = FALSE;
+
+        g_mutex_lock(&warnings_lock);
+        if (warnings != NULL && (level & G_LOG_LEVEL_WARNING) != 0) {
+                for (gsize i = 0; i < n_fields; i++)
+                        if (strcmp(fields[i].key, "MESSAGE") == 0)
+                                g_ptr_array_add(warnings, g_strdup(fields[i].value));
+                captured = TRUE;
+        }
+        g_mutex_unlock(&warnings_lock);
+        if (captured)
+                return G_LOG_WRITER_HANDLED;
+        return g_log_writer_default(level, fields, n_fields, user_data);
+}
+
+static void expect_warnings(void)
+{
+        g_mutex_lock(&warnings_lock);
+        warnings = g_ptr_array_new_with_free_func(g_free);
+        g_mutex_unlock(&warnings_lock);
+}
+
+static GPtrArray *take_warnings(void)
+{
+        GPtrArray *taken;
+
+        g_mutex_lock(&warnings_lock);
+        taken = g_steal_pointer(&warnings);
+        g_mutex_unlock(&warnings_lock);
+        return taken;
+}
+
+/* ---- fixtures ---- */
+
+#define DRIVER "rds.csi.srvlab.io"
+#define NODE_KEY DRIVER "/attached-node"
+#define AT_KEY DRIVER "/attached-at"
+
+static void config_for(Config *config, const char *server, const char *token_file,
+                       guint start_timeout_sec)
+{
+        config_init(config);
+        g_free(config->kube_server);
+        config->kube_server = g_strdup(server);
+        g_free(config->kube_token_file);
+        config->kube_token_file = g_strdup(token_file != NULL ? token_file : "");
+        g_free(config->kube_ca_file);
+        config->kube_ca_file = g_strdup("");
+        config->workers = 4;
+        config->request_timeout_sec = 10;
+        config->start_timeout_sec = start_timeout_sec;
+}
+
+static Store *store_for(Emulator *emu)
+{
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+        Store *store;
+
+        config_for(&config, emu->url, NULL, 10);
+        store = store_kube_new(&config, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(store_name(store), ==, "kubernetes");
+        g_assert_true(store_needs_io(store));
+        return store;
+}
+
+static char *pv_json(const char *name, const char *driver, const char *handle, const char *node,
+                     const char *at)
+{
+        g_autofree char *annotations = NULL;
+
+        if (node != NULL)
+                annotations = g_strdup_printf(",\"annotations\":{\"%s\":\"%s\",\"%s\":\"%s\"}",
+                                              NODE_KEY, node, AT_KEY, at);
+        return g_strdup_printf(
+            "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":"
+            "\"%s\"%s},\"spec\":{\"capacity\":{\"storage\":\"1Gi\"},\"accessModes\":["
+            "\"ReadWriteOnce\"],\"csi\":{\"driver\":\"%s\",\"volumeHandle\":\"%s\"}}}",
+            name, annotations != NULL ? annotations : "", driver, handle);
+}
+
+static void seed(Emulator *emu, const char *name, const char *node, const char *at)
+{
+        g_autofree char *body = pv_json(name, DRIVER, name, node, at);
+
+        emulator_post(emu, "/_emulator/pvs", body);
+}
+
+/* The stored object as the emulator holds it (not counted as a request). */
+static JsonObject *annotations_of(Emulator *emu, const char *name, JsonNode **holder)
+{
+        g_autofree char *path = g_strconcat("/_emulator/pvs/", name, NULL);
+        JsonObject *metadata;
+
+        *holder = emulator_call(emu, "GET", path, NULL);
+        g_assert_nonnull(*holder);
+        metadata = json_object_get_object_member(json_node_get_object(*holder), "metadata");
+        if (!json_object_has_member(metadata, "annotations"))
+                return NULL;
+        return json_object_get_object_member(metadata, "annotations");
+}
+
+static void add_fault(Emulator *emu, const char *json)
+{
+        emulator_post(emu, "/_emulator/faults", json);
+}
+
+static void reset_counts(Emulator *emu)
+{
+        emulator_post(emu, "/_emulator/counts/reset", "{}");
+}
+
+typedef struct {
+        char *volume;
+        char *node;
+        gint64 at;
+} Loaded;
+
+static void loaded_free(Loaded *l)
+{
+        g_free(l->volume);
+        g_free(l->node);
+        g_free(l);
+}
+
+static void collect(const char *volume, const char *node, gint64 at, gpointer user_data)
+{
+        GHashTable *loaded = user_data;
+        Loaded *l = g_new0(Loaded, 1);
+
+        l->volume = g_strdup(volume);
+        l->node = g_strdup(node);
+        l->at = at;
+        /* Each volume exactly once. */
+        g_assert_false(g_hash_table_contains(loaded, volume));
+        g_hash_table_insert(loaded, l->volume, l);
+}
+
+static GHashTable *loaded_new(void)
+{
+        return g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)loaded_free);
+}
+
+static GHashTable *load_ok(Store *store)
+{
+        GHashTable *loaded = loaded_new();
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(store_load(store, collect, loaded, &error));
+        g_assert_no_error(error);
+        return loaded;
+}
+
+#define T1 G_GINT64_CONSTANT(1795698423123456) /* 2026-11-26T13:07:03.123456Z */
+
+/* ---- put ---- */
+
+static void test_persist_attachment(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *holder = NULL;
+        JsonObject *annotations;
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", NULL, NULL);
+        store = store_for(emu);
+        g_assert_true(store_put(store, "pv-1", "node-1", &at, &holder, &error));
+        g_assert_no_error(error);
+        g_assert_null(holder);
+        g_assert_cmpint(at, ==, T1);
+        annotations = annotations_of(emu, "pv-1", &pv);
+        g_assert_nonnull(annotations);
+        g_assert_cmpstr(json_object_get_string_member(annotations, NODE_KEY), ==, "node-1");
+        g_assert_cmpstr(json_object_get_string_member(annotations, AT_KEY), ==,
+                        "2026-11-26T13:07:03.123456Z");
+        g_assert_cmpuint(json_object_get_size(annotations), ==, 2);
+}
+
+static void test_persist_same_node_keeps_time(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        gint64 at = T1 + 5 * G_TIME_SPAN_SECOND;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
+        store = store_for(emu);
+        g_assert_true(store_put(store, "pv-1", "node-1", &at, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(at, ==, T1);
+        g_assert_cmpint(emulator_count(emu, "patch"), ==, 0);
+}
+
+static void test_persist_held_by_other_node(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autofree char *holder = NULL;
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", "node-2", "2026-01-01T00:00:00.000000Z");
+        store = store_for(emu);
+        g_assert_false(store_put(store, "pv-1", "node-1", &at, &holder, &error));
+        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED);
+        g_assert_cmpstr(holder, ==, "node-2");
+        g_assert_cmpstr(error->message, ==, "volume pv-1 already attached to node node-2");
+        g_assert_cmpint(emulator_count(emu, "patch"), ==, 0);
+        g_assert_cmpstr(json_object_get_string_member(annotations_of(emu, "pv-1", &pv), NODE_KEY),
+                        ==, "node-2");
+}
+
+/* Another daemon attaches the volume after our LIST: the stale RV gives 409, the re-read
+ * shows the holder, and nothing is overwritten. */
+static void test_persist_raced_by_other_daemon(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autofree char *holder = NULL;
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", NULL, NULL);
+        store = store_for(emu);
+        loaded = load_ok(store);
+        seed(emu, "pv-1", "node-2", "2026-01-01T00:00:00.000000Z");
+        g_assert_false(store_put(store, "pv-1", "node-1", &at, &holder, &error));
+        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED);
+        g_assert_cmpstr(holder, ==, "node-2");
+        g_assert_cmpstr(json_object_get_string_member(annotations_of(emu, "pv-1", &pv), NODE_KEY),
+                        ==, "node-2");
+}
+
+static void test_persist_rollback_missing_pv(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        store = store_for(emu);
+        g_assert_false(store_put(store, "pv-9", "node-1", &at, NULL, &error));
+        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND);
+        g_assert_cmpstr(error->message, ==, "no PersistentVolume named pv-9");
+}
+
+static void check_conflicts(guint conflicts, gboolean succeeds)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autofree char *fault = NULL;
+        JsonObject *annotations;
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", NULL, NULL);
+        store = store_for(emu);
+        loaded = load_ok(store);
+        fault = g_strdup_printf("{\"match\":{\"verb\":\"patch\",\"name\":\"pv-1\"},\"count\":%u,"
+                                "\"action\":\"conflict\"}",
+                                conflicts);
+        add_fault(emu, fault);
+        g_assert_cmpint(store_put(store, "pv-1", "node-1", &at, NULL, &error), ==, succeeds);
+        annotations = annotations_of(emu, "pv-1", &pv);
+        if (succeeds) {
+                g_assert_no_error(error);
+                g_assert_cmpstr(json_object_get_string_member(annotations, NODE_KEY), ==, "node-1");
+        } else {
+                g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
+                g_assert_nonnull(strstr(error->message, "conflict"));
+                g_assert_null(annotations);
+        }
+        g_assert_cmpint(emulator_count(emu, "patch"), ==, MIN(conflicts + 1, 5));
+}
+
+static void test_conflict_once(void)
+{
+        check_conflicts(1, TRUE);
+}
+
+static void test_conflict_four_times(void)
+{
+        check_conflicts(4, TRUE);
+}
+
+static void test_conflict_six_times(void)
+{
+        check_conflicts(6, FALSE);
+}
+
+static void test_put_500(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", NULL, NULL);
+        store = store_for(emu);
+        add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"status\","
+                       "\"code\":500,\"message\":\"etcdserver: request timed out\"}");
+        g_assert_false(store_put(store, "pv-1", "node-1", &at, NULL, &error));
+        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
+        g_assert_nonnull(strstr(error->message, "HTTP 500: etcdserver: request timed out"));
+}
+
+/* ---- remove ---- */
+
+static void test_clear_attachment(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", NULL, NULL);
+        store = store_for(emu);
+        g_assert_true(store_put(store, "pv-1", "node-1", &at, NULL, &error));
+        g_assert_true(store_remove(store, "pv-1", "node-1", &error));
+        g_assert_no_error(error);
+        g_assert_null(annotations_of(emu, "pv-1", &pv));
+}
+
+static void test_clear_other_node_untouched(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", "node-2", "2026-01-01T00:00:00.000000Z");
+        store = store_for(emu);
+        g_assert_true(store_remove(store, "pv-1", "node-1", &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(emulator_count(emu, "patch"), ==, 0);
+        g_assert_cmpstr(json_object_get_string_member(annotations_of(emu, "pv-1", &pv), NODE_KEY),
+                        ==, "node-2");
+}
+
+static void test_clear_gone_pv(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(JsonNode) answer = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", "node-1", "2026-01-01T00:00:00.000000Z");
+        store = store_for(emu);
+        loaded = load_ok(store);
+        answer = emulator_call(emu, "DELETE", "/_emulator/pvs", NULL);
+        g_assert_true(store_remove(store, "pv-1", "node-1", &error));
+        g_assert_no_error(error);
+}
+
+/* The PV changed under us (another writer): 409, re-read, retry. */
+static void test_clear_after_conflict(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", "node-1", "2026-01-01T00:00:00.000000Z");
+        store = store_for(emu);
+        loaded = load_ok(store);
+        add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":2,\"action\":\"conflict\"}");
+        g_assert_true(store_remove(store, "pv-1", "node-1", &error));
+        g_assert_no_error(error);
+        g_assert_null(annotations_of(emu, "pv-1", &pv));
+        g_assert_cmpint(emulator_count(emu, "patch"), ==, 3);
+}
+
+static void test_clear_500(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", "node-1", "2026-01-01T00:00:00.000000Z");
+        store = store_for(emu);
+        loaded = load_ok(store);
+        add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"status\","
+                       "\"code\":500,\"message\":\"etcdserver: leader changed\"}");
+        g_assert_false(store_remove(store, "pv-1", "node-1", &error));
+        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
+        g_assert_nonnull(strstr(error->message, "HTTP 500: etcdserver: leader changed"));
+        g_assert_cmpstr(json_object_get_string_member(annotations_of(emu, "pv-1", &pv), NODE_KEY),
+                        ==, "node-1");
+}
+
+/* ---- steady state ---- */
+
+static void test_one_request_per_operation(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        emulator_post(emu, "/_emulator/generate",
+                      "{\"count\":20,\"prefix\":\"pv-\",\"driver\":\"" DRIVER "\"}");
+        store = store_for(emu);
+        loaded = load_ok(store);
+        for (guint round = 0; round < 3; round++) {
+                for (guint i = 0; i < 20; i++) {
+                        g_autofree char *volume = g_strdup_printf("pv-%06u", i);
+                        g_autoptr(GError) error = NULL;
+                        gint64 at = T1 + round;
+
+                        reset_counts(emu);
+                        g_assert_true(store_put(store, volume, "node-1", &at, NULL, &error));
+                        g_assert_no_error(error);
+                        g_assert_cmpint(emulator_count(emu, "total"), ==, 1);
+                        g_assert_cmpint(emulator_count(emu, "patch"), ==, 1);
+                        reset_counts(emu);
+                        g_assert_true(store_remove(store, volume, "node-1", &error));
+                        g_assert_no_error(error);
+                        g_assert_cmpint(emulator_count(emu, "total"), ==, 1);
+                        g_assert_cmpint(emulator_count(emu, "patch"), ==, 1);
+                }
+        }
+}
+
+/* ---- load ---- */
+
+static void test_rebuild_state(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        const Loaded *a, *b;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        seed(emu, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
+        seed(emu, "pv-2", NULL, NULL);
+        seed(emu, "pv-3", "node-2", "2026-11-26T15:07:03.5+02:00");
+        store = store_for(emu);
+        loaded = load_ok(store);
+        g_assert_cmpuint(g_hash_table_size(loaded), ==, 2);
+        a = g_hash_table_lookup(loaded, "pv-1");
+        b = g_hash_table_lookup(loaded, "pv-3");
+        g_assert_nonnull(a);
+        g_assert_nonnull(b);
+        g_assert_cmpstr(a->node, ==, "node-1");
+        g_assert_cmpint(a->at, ==, T1);
+        g_assert_cmpstr(b->node, ==, "node-2");
+        g_assert_cmpint(b->at, ==, T1 - 123456 + 500000);
+}
+
+static void test_rebuild_ignores_other_drivers(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autofree char *other =
+            pv_json("pv-o", "other.csi.io", "pv-o", "node-1", "2026-11-26T13:07:03.123456Z");
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        emulator_post(emu, "/_emulator/pvs", other);
+        seed(emu, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
+        store = store_for(emu);
+        loaded = load_ok(store);
+        g_assert_cmpuint(g_hash_table_size(loaded), ==, 1);
+        g_assert_true(g_hash_table_contains(loaded, "pv-1"));
+}
+
+static void test_rebuild_odd_pvs(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autofree char *no_handle = pv_json("pv-a", DRIVER, "", "node-1", "2026-11-26T13:07:03Z");
+        g_autofree char *renamed =
+            pv_json("pv-b", DRIVER, "vol-b", "node-2", "2026-11-26T13:07:03Z");
+        g_autofree char *garbage_at = pv_json("pv-c", DRIVER, "pv-c", "node-3", "yesterday");
+        g_autofree char *empty_node = pv_json("pv-d", DRIVER, "pv-d", "", "2026-11-26T13:07:03Z");
+        const char *no_csi = "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":"
+                             "{\"name\":\"pv-e\",\"annotations\":{\"" NODE_KEY "\":\"n\"}},"
+                             "\"spec\":{\"hostPath\":{\"path\":\"/tmp\"}}}";
+        g_autoptr(GPtrArray) logged = NULL;
+        gint64 before, after;
+        const Loaded *c;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        emulator_post(emu, "/_emulator/pvs", no_handle);
+        emulator_post(emu, "/_emulator/pvs", renamed);
+        emulator_post(emu, "/_emulator/pvs", garbage_at);
+        emulator_post(emu, "/_emulator/pvs", empty_node);
+        emulator_post(emu, "/_emulator/pvs", no_csi);
+        store = store_for(emu);
+        before = g_get_real_time();
+        expect_warnings();
+        loaded = load_ok(store);
+        logged = take_warnings();
+        g_assert_cmpuint(logged->len, ==, 1);
+        g_assert_true(g_pattern_match_simple("*pv-c*'yesterday'*", logged->pdata[0]));
+        after = g_get_real_time();
+        g_assert_cmpuint(g_hash_table_size(loaded), ==, 2);
+        g_assert_cmpstr(((Loaded *)g_hash_table_lookup(loaded, "vol-b"))->node, ==, "node-2");
+        c = g_hash_table_lookup(loaded, "pv-c");
+        g_assert_cmpstr(c->node, ==, "node-3");
+        g_assert_cmpint(c->at, >=, before);
+        g_assert_cmpint(c->at, <=, after);
+}
+
+/* The rebuild maps a volume handle to its PV: writes go to that PV, not to one named like
+ * the volume. */
+static void test_writes_follow_volume_handle(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autofree char *renamed = pv_json("pv-b", DRIVER, "vol-b", NULL, NULL);
+        gint64 at = T1;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        emulator_post(emu, "/_emulator/pvs", renamed);
+        store = store_for(emu);
+        loaded = load_ok(store);
+        g_assert_true(store_put(store, "vol-b", "node-1", &at, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_cmpstr(json_object_get_string_member(annotations_of(emu, "pv-b", &pv), NODE_KEY),
+                        ==, "node-1");
+}
+
+static void test_rebuild_paginates(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        emulator_post(emu, "/_emulator/generate",
+                      "{\"count\":1200,\"prefix\":\"pv-\",\"driver\":\"" DRIVER "\","
+                      "\"annotated\":7,\"node\":\"node-1\",\"realistic\":true}");
+        store = store_for(emu);
+        reset_counts(emu);
+        loaded = load_ok(store);
+        g_assert_cmpint(emulator_count(emu, "list"), ==, 3);
+        g_assert_cmpuint(g_hash_table_size(loaded), ==, 7);
+}
+
+static void test_rebuild_restarts_on_410(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start();
+        emulator_post(emu, "/_emulator/generate",
+                      "{\"count\":1200,\"prefix\":\"pv-\",\"driver\":\"" DRIVER "\","
+                      "\"annotated\":1200,\"node\":\"node-1\"}");
+        store = store_for(emu);
+        reset_counts(emu);
+        emulator_post(emu, "/_emulator/expire-continue", "{\"count\":1}");
+        /* collect() asserts that no volume is reported twice. */
+        loaded = load_ok(store);
+        g_assert_cmpuint(g_hash_table_size(loaded), ==, 1200);
+        /* Page 1, page 2 (410), then pages 1-3 again. */
+        g_assert_cmpint(emulator_count(emu, "list"), ==, 5);
+}
+
+typedef struct {
+        Store *store;
+        GHashTable *loaded;
+        gboolean ok;
+        GError *error;
+} LoadThread;
+
+static gpointer load_thread(gpointer user_data)
+{
+        LoadThread *t = user_data;
+
+        t->ok = store_load(t->store, collect, t->loaded, &t->error);
+        return NULL;
+}
+
+static guint free_port(void)
+{
+        g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+        g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+        g_autoptr(GSocket) socket =
+            g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, NULL);
+        g_autoptr(GSocketAddress) bound = NULL;
+
+        g_assert_true(g_socket_bind(socket, any, TRUE, NULL));
+        bound = g_socket_get_local_address(socket, NULL);
+        return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+static void test_load_waits_for_api(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = loaded_new();
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+        g_autofree char *url = NULL, *dir = NULL, *seed_file = NULL, *pvs = NULL;
+        g_autofree char *pv1 =
+            pv_json("pv-1", DRIVER, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
+        LoadThread t = {0};
+        GThread *thread;
+        guint port;
+
+        if (!emulator_available())
+                return;
+        port = free_port();
+        url = g_strdup_printf("http://127.0.0.1:%u", port);
+        config_for(&config, url, NULL, 60);
+        store = store_kube_new(&config, &error);
+        g_assert_no_error(error);
+        dir = g_dir_make_tmp("test-store-kube-XXXXXX", &error);
+        seed_file = g_build_filename(dir, "seed.json", NULL);
+        pvs = g_strdup_printf("[%s]", pv1);
+        g_assert_true(g_file_set_contents(seed_file, pvs, -1, &error));
+        t = (LoadThread){store, loaded, FALSE, NULL};
+        thread = g_thread_new("load", load_thread, &t);
+        /* The API server comes up while load() retries. */
+        g_usleep(2 * G_TIME_SPAN_SECOND);
+        emu = emulator_start_full(NULL, port, seed_file);
+        g_thread_join(thread);
+        g_assert_no_error(t.error);
+        g_assert_true(t.ok);
+        g_assert_cmpuint(g_hash_table_size(loaded), ==, 1);
+        g_unlink(seed_file);
+        g_rmdir(dir);
+}
+
+static void test_load_gives_up(void)
+{
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = loaded_new();
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+        g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u", free_port());
+
+        config_for(&config, url, NULL, 2);
+        store = store_kube_new(&config, &error);
+        g_assert_no_error(error);
+        g_assert_false(store_load(store, collect, loaded, &error));
+        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
+        g_assert_nonnull(strstr(error->message, "cannot reach"));
+        g_assert_nonnull(strstr(error->message, "start timeout"));
+}
+
+static void test_load_401_is_permanent(void)
+{
+        g_autoptr(Emulator) emu = NULL;
+        g_autoptr(Store) store = NULL;
+        g_autoptr(GHashTable) loaded = loaded_new();
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+        g_autofree char *token_file = NULL;
+
+        if (!emulator_available())
+                return;
+        emu = emulator_start_full("right-token", 0, NULL);
+        token_file = g_build_filename(emu->dir, "token", NULL);
+        g_assert_true(g_file_set_contents(token_file, "wrong-token\n", -1, NULL));
+        config_for(&config, emu->url, token_file, 60);
+        store = store_kube_new(&config, &error);
+        g_assert_no_error(error);
+        g_assert_false(store_load(store, collect, loaded, &error));
+        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
+        g_assert_nonnull(strstr(error->message, "HTTP 401"));
+        /* One request, one retry after re-reading the token; no start-up retry loop. */
+        g_assert_cmpint(emulator_count(emu, "unauthorized"), ==, 2);
+        g_unlink(token_file);
+}
+
+static void test_new_rejects_bad_server(void)
+{
+        g_auto(Config) config = {0};
+        g_autoptr(GError) error = NULL;
+
+        config_for(&config, "http://10.0.0.1:6443", NULL, 1);
+        g_assert_null(store_kube_new(&config, &error));
+        g_assert_nonnull(error);
+        g_assert_cmpstr(error->message, ==,
+                        "Server=http://10.0.0.1:6443: plain http is only allowed to a loopback "
+                        "host; use https://");
+}
+
+int main(int argc, char **argv)
+{
+        g_log_set_writer_func(log_writer, NULL, NULL);
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/store-kube/new/bad-server", test_new_rejects_bad_server);
+        g_test_add_func("/store-kube/put/persist", test_persist_attachment);
+        g_test_add_func("/store-kube/put/same-node-keeps-time", test_persist_same_node_keeps_time);
+        g_test_add_func("/store-kube/put/held-by-other-node", test_persist_held_by_other_node);
+        g_test_add_func("/store-kube/put/raced-by-other-daemon",
+                        test_persist_raced_by_other_daemon);
+        g_test_add_func("/store-kube/put/rollback-missing-pv", test_persist_rollback_missing_pv);
+        g_test_add_func("/store-kube/put/conflict-once", test_conflict_once);
+        g_test_add_func("/store-kube/put/conflict-four-times", test_conflict_four_times);
+        g_test_add_func("/store-kube/put/conflict-six-times", test_conflict_six_times);
+        g_test_add_func("/store-kube/put/http-500", test_put_500);
+        g_test_add_func("/store-kube/remove/clear", test_clear_attachment);
+        g_test_add_func("/store-kube/remove/other-node-untouched", test_clear_other_node_untouched);
+        g_test_add_func("/store-kube/remove/gone-pv", test_clear_gone_pv);
+        g_test_add_func("/store-kube/remove/after-conflict", test_clear_after_conflict);
+        g_test_add_func("/store-kube/remove/http-500", test_clear_500);
+        g_test_add_func("/store-kube/steady-state/one-request", test_one_request_per_operation);
+        g_test_add_func("/store-kube/load/rebuild", test_rebuild_state);
+        g_test_add_func("/store-kube/load/ignores-other-drivers",
+                        test_rebuild_ignores_other_drivers);
+        g_test_add_func("/store-kube/load/odd-pvs", test_rebuild_odd_pvs);
+        g_test_add_func("/store-kube/load/writes-follow-volume-handle",
+                        test_writes_follow_volume_handle);
+        g_test_add_func("/store-kube/load/paginates", test_rebuild_paginates);
+        g_test_add_func("/store-kube/load/restarts-on-410", test_rebuild_restarts_on_410);
+        g_test_add_func("/store-kube/load/waits-for-api", test_load_waits_for_api);
+        g_test_add_func("/store-kube/load/gives-up", test_load_gives_up);
+        g_test_add_func("/store-kube/load/401-is-permanent", test_load_401_is_permanent);
+        return g_test_run();
+}
