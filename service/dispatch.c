@@ -71,7 +71,7 @@ Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc wo
                             g_strerror(e));
                 return NULL;
         }
-        self->pool = g_thread_pool_new(run_item, self, (int)workers, FALSE, error);
+        self->pool = g_thread_pool_new(run_item, self, (int)workers, TRUE, error);
         if (self->pool == NULL) {
                 close(self->efd);
                 return NULL;

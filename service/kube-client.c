@@ -181,6 +181,7 @@ static SoupSession *session_new(const Config *config, GError **error)
         guint conns = MAX(config->workers + 2, 10);
         g_autoptr(GTlsDatabase) database = NULL;
         g_autofree char *user_agent = g_strdup_printf("srvlab-attachment/%s", PACKAGE_VERSION);
+        SoupSession *session;
 
         if (config->kube_ca_file != NULL && *config->kube_ca_file != '\0') {
                 g_autoptr(GError) local = NULL;
@@ -192,16 +193,17 @@ static SoupSession *session_new(const Config *config, GError **error)
                         return NULL;
                 }
         }
+        session = soup_session_new_with_options(
+                "max-conns", conns, "max-conns-per-host", conns, "timeout",
+                config->request_timeout_sec, "user-agent", user_agent,
+                /* Straight to the API server: no proxy lookup (glib-networking's libproxy
+                 * resolver would run on every new connection; it also breaks ASan). */
+                "proxy-resolver", NULL, NULL);
         /* Without a CA file the session uses the system trust store; verification is never
          * turned off. */
         if (database != NULL)
-                return soup_session_new_with_options("max-conns", conns, "max-conns-per-host",
-                                                     conns, "timeout", config->request_timeout_sec,
-                                                     "user-agent", user_agent, "tls-database",
-                                                     database, NULL);
-        return soup_session_new_with_options("max-conns", conns, "max-conns-per-host", conns,
-                                             "timeout", config->request_timeout_sec, "user-agent",
-                                             user_agent, NULL);
+                soup_session_set_tls_database(session, database);
+        return session;
 }
 
 KubeClient *kube_client_new(const Config *config, GError **error)
@@ -352,8 +354,12 @@ static SoupMessage *message_new(KubeClient *self, const char *method, const char
                             "cannot build a request for %s%s", self->server, path);
                 return NULL;
         }
-        /* A redirect could carry the token to another host. */
-        soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+        /* A redirect could carry the token to another host. IDEMPOTENT lets writes reuse idle
+         * connections (libsoup otherwise opens a new connection for every PATCH and PUT, and
+         * Debian's libsoup 3.2 servers leak the closed ones): every write we send is
+         * conditional on a resourceVersion, so a replay can only fail with 409, never apply
+         * twice. */
+        soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
         headers = soup_message_get_request_headers(msg);
         soup_message_headers_replace(headers, "Accept", "application/json");
         if (token != NULL && *token != '\0') {

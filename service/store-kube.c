@@ -12,6 +12,8 @@
 #define LIST_PAGE_SIZE 500
 /* Writes: a 409 means someone else wrote the PV; re-read and retry, a few times. */
 #define MAX_WRITE_ATTEMPTS 5
+#define MAX_VERIFY_ATTEMPTS 2
+#define MAX_REPLAYS 1
 #define MIN_CONFLICT_WAIT_USEC (10 * G_TIME_SPAN_MILLISECOND)
 #define MAX_CONFLICT_WAIT_USEC (100 * G_TIME_SPAN_MILLISECOND)
 /* A continue token expires (410) when compaction passes it; a list that keeps expiring is a
@@ -256,6 +258,39 @@ static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, 
         return check;
 }
 
+/* A write whose outcome is unknown — timeout, dropped connection, garbled answer, 5xx — may
+ * have been applied. Reads the PV (a few times, if the read fails too) and answers from what
+ * it holds, so that memory never disagrees with the API server: the write's own error is
+ * returned only when the PV shows it was not applied or cannot be read. */
+static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_name,
+                               const GError *cause, GError **error)
+{
+        for (guint attempt = 0; attempt < MAX_VERIFY_ATTEMPTS; attempt++) {
+                g_autofree char *rv = NULL;
+                g_autoptr(GError) local = NULL;
+                WriteCheck check;
+
+                if (attempt > 0)
+                        conflict_wait(attempt);
+                check = refresh(self, w, pv_name, &rv, &local);
+                if (check == CHECK_DONE) {
+                        g_message("%s %s: the answer to the write was lost (%s), but "
+                                  "PersistentVolume %s shows it applied",
+                                  w->remove ? "Untrack" : "Track", w->volume, cause->message,
+                                  pv_name);
+                        return TRUE;
+                }
+                if (check == CHECK_WRITE)
+                        break;
+                if (local->domain == ATTACHMENT_ERROR &&
+                    local->code != ATTACHMENT_ERROR_FAILED) {
+                        g_propagate_error(error, g_steal_pointer(&local));
+                        return FALSE;
+                }
+        }
+        return failed(error, "update", pv_name, cause);
+}
+
 static char *write_body(StoreKube *self, const Write *w, const char *rv)
 {
         if (w->remove)
@@ -263,12 +298,26 @@ static char *write_body(StoreKube *self, const Write *w, const char *rv)
         return pv_patch_put(self->driver, rv, w->node, *w->attached_at_usec);
 }
 
+/* A transport failure (timeout, dropped connection, garbled answer): the request may or may
+ * not have reached the API server. */
+static gboolean outcome_unknown(const GError *error)
+{
+        return error->domain == KUBE_CLIENT_ERROR &&
+               (error->code == KUBE_CLIENT_ERROR_UNREACHABLE ||
+                error->code == KUBE_CLIENT_ERROR_INVALID_RESPONSE);
+}
+
 /* The conditional write: patch with `rv` (taken; NULL: read the PV first), and on 409 read,
- * re-check and retry, at most MAX_WRITE_ATTEMPTS patches. */
+ * re-check and retry, at most MAX_WRITE_ATTEMPTS patches. A write lost in transport is
+ * replayed as it was (MAX_REPLAYS times): conditional on the same resourceVersion it applies
+ * at most once, and a replay that lands first makes a late original fail its precondition.
+ * What stays unknown is settled by reading the PV (verify_unknown). */
 static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, char *rv_taken,
                          GError **error)
 {
         g_autofree char *rv = rv_taken;
+        g_autoptr(GError) unknown = NULL;
+        guint replays = 0;
 
         for (guint attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
                 g_autofree char *body = NULL;
@@ -289,12 +338,23 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                         known_set(self, w->volume, &pv);
                         return TRUE;
                 }
+                if (outcome_unknown(local) && replays++ < MAX_REPLAYS) {
+                        g_clear_error(&unknown);
+                        unknown = g_steal_pointer(&local);
+                        continue;
+                }
                 g_clear_pointer(&rv, g_free);
                 if (g_error_matches(local, KUBE_CLIENT_ERROR, 404))
                         return gone(self, w, pv_name, error) == CHECK_DONE;
-                if (!g_error_matches(local, KUBE_CLIENT_ERROR, 409))
-                        return failed(error, "update", pv_name, local);
+                if (g_error_matches(local, KUBE_CLIENT_ERROR, 409))
+                        continue;
+                /* 5xx, 408, 429 and transport failures: the server may have applied it. */
+                if (!kube_client_error_is_permanent(local))
+                        return verify_unknown(self, w, pv_name, local, error);
+                return failed(error, "update", pv_name, local);
         }
+        if (unknown != NULL)
+                return verify_unknown(self, w, pv_name, unknown, error);
         g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
                     "cannot update PersistentVolume %s: still conflicting after %d attempts",
                     pv_name, MAX_WRITE_ATTEMPTS);
@@ -324,10 +384,10 @@ static gboolean kube_remove(Store *store, const char *volume, const char *node, 
 
         if (known == NULL)
                 return write_pv(self, &w, pv_name, NULL, error);
-        if (g_strcmp0(known->node, node) != 0) {
-                nothing_to_clear(&w, pv_name, known->node);
-                return TRUE;
-        }
+        /* Our memory says `node` holds it: a remembered PV that disagrees is stale, so it is
+         * read again rather than trusted. */
+        if (g_strcmp0(known->node, node) != 0)
+                return write_pv(self, &w, pv_name, NULL, error);
         return write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
 }
 
