@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "service/store-kube.h"
+#include "kube-emulator-helper.h"
 
 #include <json-glib/json-glib.h>
 
@@ -11,153 +12,9 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
-/* ---- the emulator (tools/kube-emulator), one per test ---- */
-
-typedef struct {
-        GSubprocess *process;
-        char *dir;
-        char *url;
-        SoupSession *control;
-} Emulator;
-
-static char *emulator_binary(void)
-{
-        const char *root = g_getenv("SRVLAB_BUILD_ROOT");
-
-        return root != NULL
-                   ? g_build_filename(root, "tools", "kube-emulator", "kube-emulator", NULL)
-                   : NULL;
-}
-
-static gboolean emulator_available(void)
-{
-        g_autofree char *binary = emulator_binary();
-
-        if (binary != NULL && g_file_test(binary, G_FILE_TEST_IS_EXECUTABLE))
-                return TRUE;
-        g_test_skip("kube-emulator not built (SRVLAB_BUILD_ROOT/tools/kube-emulator)");
-        return FALSE;
-}
-
-static guint wait_port(const char *port_file, GSubprocess *process)
-{
-        for (guint i = 0; i < 3000; i++) {
-                g_autofree char *text = NULL;
-                guint64 port;
-
-                if (g_file_get_contents(port_file, &text, NULL, NULL) &&
-                    g_str_has_suffix(text, "\n") &&
-                    g_ascii_string_to_unsigned(g_strchomp(text), 10, 1, 65535, &port, NULL))
-                        return (guint)port;
-                g_assert_nonnull(g_subprocess_get_identifier(process));
-                g_usleep(10 * G_TIME_SPAN_MILLISECOND);
-        }
-        g_assert_not_reached();
-}
-
-/* A test that fails aborts: the emulator must not outlive it. */
-static void die_with_parent(gpointer user_data)
-{
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *spawn(GError **error, const char *const *argv)
-{
-        g_autoptr(GSubprocessLauncher) launcher =
-            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-
-        g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
-        return g_subprocess_launcher_spawnv(launcher, argv, error);
-}
-
-static Emulator *emulator_start_full(const char *token, guint port, const char *seed)
-{
-        Emulator *emu = g_new0(Emulator, 1);
-        g_autofree char *binary = emulator_binary();
-        g_autofree char *port_file = NULL, *port_arg = NULL, *port_file_arg = NULL;
-        g_autofree char *token_arg = token != NULL ? g_strdup_printf("--token=%s", token) : NULL;
-        g_autofree char *seed_arg = seed != NULL ? g_strdup_printf("--seed=%s", seed) : NULL;
-        g_autoptr(GError) error = NULL;
-
-        emu->dir = g_dir_make_tmp("test-kube-XXXXXX", &error);
-        g_assert_no_error(error);
-        port_file = g_build_filename(emu->dir, "port", NULL);
-        port_file_arg = g_strdup_printf("--port-file=%s", port_file);
-        port_arg = g_strdup_printf("--port=%u", port);
-        const char *argv[] = {binary,    "--listen=127.0.0.1",
-                              port_arg,  port_file_arg,
-                              "--quiet", token_arg != NULL ? token_arg : "--quiet",
-                              seed_arg,  NULL};
-
-        emu->process = spawn(&error, argv);
-        g_assert_no_error(error);
-        emu->url = g_strdup_printf("http://127.0.0.1:%u", wait_port(port_file, emu->process));
-        emu->control = soup_session_new();
-        return emu;
-}
-
 static Emulator *emulator_start(void)
 {
-        return emulator_start_full(NULL, 0, NULL);
-}
-
-static void emulator_stop(Emulator *emu)
-{
-        g_autofree char *port_file = g_build_filename(emu->dir, "port", NULL);
-
-        g_subprocess_send_signal(emu->process, SIGTERM);
-        g_subprocess_wait(emu->process, NULL, NULL);
-        g_object_unref(emu->process);
-        g_object_unref(emu->control);
-        g_unlink(port_file);
-        g_rmdir(emu->dir);
-        g_free(emu->dir);
-        g_free(emu->url);
-        g_free(emu);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Emulator, emulator_stop)
-
-/* A control request; returns the parsed answer (NULL for an empty one). */
-static JsonNode *emulator_call(Emulator *emu, const char *method, const char *path,
-                               const char *body)
-{
-        g_autofree char *url = g_strconcat(emu->url, path, NULL);
-        g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-        g_autoptr(GBytes) answer = NULL;
-        g_autoptr(GError) error = NULL;
-        g_autoptr(JsonParser) parser = json_parser_new();
-        gsize len;
-        const char *data;
-
-        if (body != NULL) {
-                g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
-
-                soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
-        }
-        answer = soup_session_send_and_read(emu->control, msg, NULL, &error);
-        g_assert_no_error(error);
-        g_assert_cmpuint(soup_message_get_status(msg), <, 300);
-        data = g_bytes_get_data(answer, &len);
-        if (len == 0 || !json_parser_load_from_data(parser, data, (gssize)len, NULL))
-                return NULL;
-        return json_node_copy(json_parser_get_root(parser));
-}
-
-static void emulator_post(Emulator *emu, const char *path, const char *body)
-{
-        JsonNode *answer = emulator_call(emu, "POST", path, body);
-
-        if (answer != NULL)
-                json_node_unref(answer);
-}
-
-static gint64 emulator_count(Emulator *emu, const char *verb)
-{
-        g_autoptr(JsonNode) counts = emulator_call(emu, "GET", "/_emulator/counts", NULL);
-
-        g_assert_nonnull(counts);
-        return json_object_get_int_member(json_node_get_object(counts), verb);
+        return emulator_start_full(NULL, 0, NULL, NULL);
 }
 
 /* ---- captured warnings ---- */
@@ -855,7 +712,7 @@ static void test_load_waits_for_api(void)
         thread = g_thread_new("load", load_thread, &t);
         /* The API server comes up while load() retries. */
         g_usleep(2 * G_TIME_SPAN_SECOND);
-        emu = emulator_start_full(NULL, port, seed_file);
+        emu = emulator_start_full(NULL, port, seed_file, NULL);
         g_thread_join(thread);
         g_assert_no_error(t.error);
         g_assert_true(t.ok);
@@ -892,7 +749,7 @@ static void test_load_401_is_permanent(void)
 
         if (!emulator_available())
                 return;
-        emu = emulator_start_full("right-token", 0, NULL);
+        emu = emulator_start_full("right-token", 0, NULL, NULL);
         token_file = g_build_filename(emu->dir, "token", NULL);
         g_assert_true(g_file_set_contents(token_file, "wrong-token\n", -1, NULL));
         config_for(&config, emu->url, token_file, 60);

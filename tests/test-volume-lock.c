@@ -4,44 +4,11 @@
 #include <glib.h>
 
 #include "service/volume-lock.h"
+#include "log-capture.h"
 
 /* Generous: the machine may be loaded, and a waiting test only costs time when it fails. */
 #define WAIT_USEC (30 * G_USEC_PER_SEC)
 
-/* g_test_expect_message() does not see structured logging (G_LOG_USE_STRUCTURED) in GLib
- * 2.74, so a log writer captures the one warning a test expects; every other message goes
- * to the default writer, where warnings stay fatal. */
-static struct {
-        char *pattern;
-        guint matched;
-} expected;
-
-static GLogWriterOutput capture_writer(GLogLevelFlags level, const GLogField *fields,
-                                       gsize n_fields, gpointer user_data)
-{
-        for (gsize i = 0; expected.pattern != NULL && i < n_fields; i++) {
-                if (g_strcmp0(fields[i].key, "MESSAGE") == 0 && fields[i].length < 0 &&
-                    (level & G_LOG_LEVEL_WARNING) &&
-                    g_pattern_match_simple(expected.pattern, fields[i].value)) {
-                        expected.matched++;
-                        return G_LOG_WRITER_HANDLED;
-                }
-        }
-        return g_log_writer_default(level, fields, n_fields, user_data);
-}
-
-static void expect_warning(const char *pattern)
-{
-        g_free(expected.pattern);
-        expected.pattern = g_strdup(pattern);
-        expected.matched = 0;
-}
-
-static void assert_warned_once(void)
-{
-        g_assert_cmpuint(expected.matched, ==, 1);
-        g_clear_pointer(&expected.pattern, g_free);
-}
 
 typedef struct {
         VolumeLocks *locks;
@@ -160,16 +127,16 @@ static void test_unlock_nonexistent(void)
 {
         g_autoptr(VolumeLocks) locks = volume_locks_new();
 
-        expect_warning("*'never-locked'*not locked*");
+        log_capture_expect("*'never-locked'*not locked*");
         volume_unlock(locks, "never-locked");
-        assert_warned_once();
+        log_capture_assert_all_seen();
 
         /* A second unlock of a lock released once is just as stray. */
         volume_lock(locks, "vol-a");
         volume_unlock(locks, "vol-a");
-        expect_warning("*'vol-a'*not locked*");
+        log_capture_expect("*'vol-a'*not locked*");
         volume_unlock(locks, "vol-a");
-        assert_warned_once();
+        log_capture_assert_all_seen();
         g_assert_cmpuint(volume_locks_count(locks), ==, 0);
 
         /* The registry still works afterwards. */
@@ -304,7 +271,7 @@ static void test_free_null(void)
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
-        g_log_set_writer_func(capture_writer, NULL, NULL);
+        log_capture_install();
         g_test_add_func("/volume-lock/lock-unlock", test_lock_unlock);
         g_test_add_func("/volume-lock/different-volumes", test_different_volumes);
         g_test_add_func("/volume-lock/concurrent-same-volume", test_concurrent_same_volume);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+typedef struct {
+        GSubprocess *process;
+        char *dir;
+        char *url;
+        SoupSession *control;
+} Emulator;
+
+char *emulator_binary(void);
+/* FALSE (and the test skipped) when the emulator is not built. */
+gboolean emulator_available(void);
+/* token, seed (a --seed file) and tls_dir (holding cert.pem and key.pem: https) may be NULL;
+ * port 0 picks a free one. */
+Emulator *emulator_start_full(const char *token, guint port, const char *seed, const char *tls_dir);
+void emulator_stop(Emulator *emu);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Emulator, emulator_stop)
+/* A control request; returns the parsed answer (NULL for an empty one). */
+JsonNode *emulator_call(Emulator *emu, const char *method, const char *path, const char *body);
+void emulator_post(Emulator *emu, const char *path, const char *body);
+gint64 emulator_count(Emulator *emu, const char *verb);
