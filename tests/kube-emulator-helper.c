@@ -48,12 +48,14 @@ static void die_with_parent(gpointer user_data)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static GSubprocess *spawn(GError **error, const char *const *argv)
+static GSubprocess *spawn(GError **error, gboolean tls, const char *const *argv)
 {
         g_autoptr(GSubprocessLauncher) launcher =
             g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
 
         g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
+        if (tls)
+                g_subprocess_launcher_setenv(launcher, "ASAN_OPTIONS", TLS_ASAN_OPTIONS, TRUE);
         return g_subprocess_launcher_spawnv(launcher, argv, error);
 }
 
@@ -87,7 +89,7 @@ Emulator *emulator_start_full(const char *token, guint port, const char *seed, c
                               key_arg,
                               NULL};
 
-        emu->process = spawn(&error, argv);
+        emu->process = spawn(&error, tls_dir != NULL, argv);
         g_assert_no_error(error);
         emu->url = g_strdup_printf("%s://127.0.0.1:%u", tls_dir != NULL ? "https" : "http",
                                    wait_port(port_file, emu->process));
