@@ -6,12 +6,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "bus.h"
 #include "config-build.h"
 #include "config.h"
+#include "log.h"
 #include "manager.h"
 #include "store-kube.h"
 
@@ -158,6 +160,8 @@ int main(int argc, char **argv)
         sigset_t mask;
         int r;
 
+        g_log_set_writer_func(log_writer,
+                              GINT_TO_POINTER(g_log_writer_is_journald(STDERR_FILENO)), NULL);
         if (!parse_args(&argc, &argv, &config_path, &error)) {
                 fprintf(stderr, "srvlab-attachmentd: %s (see --help)\n", error->message);
                 return 2;
