@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "errors.h"
+#include "json-scan.h"
 
 /* json-glib recurses once per nesting level: a few hundred KiB of "[[[[" would exhaust the
  * stack of a worker thread. No PV, list or Status nests anywhere near this deep. */
-#define MAX_DEPTH 128
+#define MAX_DEPTH JSON_SCAN_MAX_DEPTH
 
 #define USEC_PER_SEC G_GINT64_CONSTANT(1000000)
 #define SEC_PER_DAY G_GINT64_CONSTANT(86400)
@@ -179,9 +180,9 @@ static char *nonempty_dup(const char *s)
         return s != NULL && *s != '\0' ? g_strdup(s) : NULL;
 }
 
-gboolean pv_list_decode(const char *data, gsize length, const char *driver, PvListItemFunc func,
-                        gpointer user_data, char **continue_token, char **resource_version,
-                        GError **error)
+gboolean pv_list_decode_reference(const char *data, gsize length, const char *driver,
+                                  PvListItemFunc func, gpointer user_data, char **continue_token,
+                                  char **resource_version, GError **error)
 {
         g_autoptr(JsonParser) parser = parse(data, length, error);
         JsonObject *list, *metadata;
@@ -206,6 +207,224 @@ gboolean pv_list_decode(const char *data, gsize length, const char *driver, PvLi
                 *continue_token = nonempty_dup(member_string(metadata, "continue"));
         if (resource_version != NULL)
                 *resource_version = nonempty_dup(member_string(metadata, "resourceVersion"));
+        return TRUE;
+}
+
+/* pv_list_decode walks the page with json-scan.c instead of building a json-glib tree: a page
+ * is ~1 MB of which six strings per item are needed, and building then freeing the tree was
+ * most of a rebuild. The walk only records where the wanted strings are; the items are handed
+ * out after the whole page has been validated, so a malformed page reaches no callback, as
+ * with json-glib. A later duplicate member replaces an earlier one, as in json-glib. */
+enum { F_NAME, F_RV, F_NODE, F_AT, F_DRIVER, F_HANDLE, N_FIELDS };
+
+typedef struct {
+        JsonSpan field[N_FIELDS];
+} ItemSpans;
+
+typedef enum { ITEMS_ABSENT, ITEMS_NULL, ITEMS_ARRAY, ITEMS_OTHER } ItemsKind;
+
+typedef struct {
+        const char *node_key, *at_key;
+        gsize node_key_length, at_key_length;
+        ItemSpans item; /* the item being read */
+        GArray *items;  /* ItemSpans */
+        ItemsKind items_kind;
+        JsonSpan continue_token, resource_version;
+} ListWalk;
+
+#define KEY_IS(key, literal) json_span_equal((key), (literal), sizeof(literal) - 1)
+
+/* A member holding fields [first, last] starts them afresh: the last duplicate wins whole. */
+static void forget(ListWalk *walk, guint first, guint last)
+{
+        memset(&walk->item.field[first], 0, (last - first + 1) * sizeof(JsonSpan));
+}
+
+static gboolean annotations_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+
+        if (json_span_equal(key, walk->node_key, walk->node_key_length))
+                return json_scan_string_member(s, &walk->item.field[F_NODE], error);
+        if (json_span_equal(key, walk->at_key, walk->at_key_length))
+                return json_scan_string_member(s, &walk->item.field[F_AT], error);
+        return json_scan_skip(s, error);
+}
+
+static gboolean metadata_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+
+        if (KEY_IS(key, "name"))
+                return json_scan_string_member(s, &walk->item.field[F_NAME], error);
+        if (KEY_IS(key, "resourceVersion"))
+                return json_scan_string_member(s, &walk->item.field[F_RV], error);
+        if (!KEY_IS(key, "annotations"))
+                return json_scan_skip(s, error);
+        forget(walk, F_NODE, F_AT);
+        return json_scan_object_member(s, annotations_member, walk, error);
+}
+
+static gboolean csi_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+
+        if (KEY_IS(key, "driver"))
+                return json_scan_string_member(s, &walk->item.field[F_DRIVER], error);
+        if (KEY_IS(key, "volumeHandle"))
+                return json_scan_string_member(s, &walk->item.field[F_HANDLE], error);
+        return json_scan_skip(s, error);
+}
+
+static gboolean spec_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        if (!KEY_IS(key, "csi"))
+                return json_scan_skip(s, error);
+        forget(data, F_DRIVER, F_HANDLE);
+        return json_scan_object_member(s, csi_member, data, error);
+}
+
+static gboolean item_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        if (KEY_IS(key, "metadata")) {
+                forget(data, F_NAME, F_AT);
+                return json_scan_object_member(s, metadata_member, data, error);
+        }
+        if (KEY_IS(key, "spec")) {
+                forget(data, F_DRIVER, F_HANDLE);
+                return json_scan_object_member(s, spec_member, data, error);
+        }
+        return json_scan_skip(s, error);
+}
+
+/* Items that are not objects are skipped, as walk_items() does. */
+static gboolean item_element(JsonScan *s, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+
+        if (json_scan_peek(s) != '{')
+                return json_scan_skip(s, error);
+        forget(walk, 0, N_FIELDS - 1);
+        if (!json_scan_object(s, item_member, walk, error))
+                return FALSE;
+        g_array_append_val(walk->items, walk->item);
+        return TRUE;
+}
+
+static gboolean list_metadata_member(JsonScan *s, const JsonSpan *key, gpointer data,
+                                     GError **error)
+{
+        ListWalk *walk = data;
+
+        if (KEY_IS(key, "continue"))
+                return json_scan_string_member(s, &walk->continue_token, error);
+        if (KEY_IS(key, "resourceVersion"))
+                return json_scan_string_member(s, &walk->resource_version, error);
+        return json_scan_skip(s, error);
+}
+
+static gboolean list_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+        char c;
+
+        if (KEY_IS(key, "metadata")) {
+                memset(&walk->continue_token, 0, sizeof(JsonSpan));
+                memset(&walk->resource_version, 0, sizeof(JsonSpan));
+                return json_scan_object_member(s, list_metadata_member, walk, error);
+        }
+        if (!KEY_IS(key, "items"))
+                return json_scan_skip(s, error);
+        g_array_set_size(walk->items, 0);
+        c = json_scan_peek(s);
+        if (c == '[') {
+                walk->items_kind = ITEMS_ARRAY;
+                return json_scan_array(s, item_element, walk, error);
+        }
+        walk->items_kind = c == 'n' ? ITEMS_NULL : ITEMS_OTHER;
+        return json_scan_skip(s, error);
+}
+
+static gboolean scan_list(const char *data, gsize length, ListWalk *walk, GError **error)
+{
+        JsonScan s;
+
+        json_scan_init(&s, data, length);
+        if (json_scan_peek(&s) != '{') {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid JSON from the API server: not an object");
+                return FALSE;
+        }
+        if (!json_scan_object(&s, list_member, walk, error) || !json_scan_finish(&s, error))
+                return FALSE;
+        if (walk->items_kind == ITEMS_OTHER) {
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid PersistentVolumeList from the API server: "
+                                    "items is not an array");
+                return FALSE;
+        }
+        return TRUE;
+}
+
+/* Every item's strings go into one reused buffer: no allocation per item. */
+static gboolean call_items(const ListWalk *walk, PvListItemFunc func, gpointer user_data,
+                           GError **error)
+{
+        g_autoptr(GString) buf = g_string_sized_new(512);
+
+        for (guint i = 0; i < walk->items->len; i++) {
+                const JsonSpan *field = g_array_index(walk->items, ItemSpans, i).field;
+                char *value[N_FIELDS];
+                gssize offset[N_FIELDS];
+
+                g_string_truncate(buf, 0);
+                for (guint f = 0; f < N_FIELDS; f++) {
+                        offset[f] = field[f].start != NULL ? (gssize)buf->len : -1;
+                        if (field[f].start != NULL)
+                                json_span_append(&field[f], buf);
+                }
+                for (guint f = 0; f < N_FIELDS; f++)
+                        value[f] = offset[f] >= 0 ? buf->str + offset[f] : NULL;
+                if (!func(&(PvInfo){value[F_NAME], value[F_RV], value[F_DRIVER], value[F_HANDLE],
+                                    value[F_NODE], value[F_AT]},
+                          user_data, error))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+static char *span_dup_nonempty(const JsonSpan *span)
+{
+        g_autoptr(GString) buf = NULL;
+
+        if (span->start == NULL)
+                return NULL;
+        buf = g_string_new(NULL);
+        json_span_append(span, buf);
+        return buf->str[0] != '\0' ? g_strdup(buf->str) : NULL;
+}
+
+gboolean pv_list_decode(const char *data, gsize length, const char *driver, PvListItemFunc func,
+                        gpointer user_data, char **continue_token, char **resource_version,
+                        GError **error)
+{
+        g_autofree char *node_key = pv_annotation_node_key(driver);
+        g_autofree char *at_key = pv_annotation_at_key(driver);
+        g_autoptr(GArray) items = g_array_sized_new(FALSE, FALSE, sizeof(ItemSpans), 512);
+        ListWalk walk = {
+            .node_key = node_key,
+            .at_key = at_key,
+            .node_key_length = strlen(node_key),
+            .at_key_length = strlen(at_key),
+            .items = items,
+        };
+
+        if (!scan_list(data, length, &walk, error) || !call_items(&walk, func, user_data, error))
+                return FALSE;
+        if (continue_token != NULL)
+                *continue_token = span_dup_nonempty(&walk.continue_token);
+        if (resource_version != NULL)
+                *resource_version = span_dup_nonempty(&walk.resource_version);
         return TRUE;
 }
 
