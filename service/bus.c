@@ -118,8 +118,8 @@ static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Bus *self = userdata;
 
-        (void)sd_bus_emit_properties_changed(self->bus, BUS_PATH, BUS_INTERFACE,
-                                             "AttachmentCount", NULL);
+        (void)sd_bus_emit_properties_changed(self->bus, BUS_PATH, BUS_INTERFACE, "AttachmentCount",
+                                             NULL);
         return 0;
 }
 
@@ -127,8 +127,7 @@ static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
  * emitted COUNT_CHANGED_DELAY_USEC after the first change of a burst, with the count of then —
  * one message per burst instead of one per operation (a fifth of the bus traffic per Track
  * under load), and a watcher still sees every settled value. */
-static void emit_changes(Bus *self, gboolean untrack, const char *volume,
-                         const ManagerResult *r)
+static void emit_changes(Bus *self, gboolean untrack, const char *volume, const ManagerResult *r)
 {
         int enabled = SD_EVENT_OFF;
 
@@ -147,9 +146,9 @@ static void emit_changes(Bus *self, gboolean untrack, const char *volume,
 }
 
 /* Reply, signal and log for a finished Track/Untrack, on the bus thread. */
-static int finish_operation(Bus *self, sd_bus_message *call, gboolean untrack,
-                            const char *volume, const char *node, uid_t uid,
-                            const ManagerResult *result, const GError *error)
+static int finish_operation(Bus *self, sd_bus_message *call, gboolean untrack, const char *volume,
+                            const char *node, uid_t uid, const ManagerResult *result,
+                            const GError *error)
 {
         const char *what = untrack ? "Untrack" : "Track";
 
@@ -206,8 +205,7 @@ static gboolean creds_allowed(Bus *self, sd_bus_creds *creds, uid_t uid)
                 return TRUE;
         if (!self->have_group)
                 return FALSE;
-        if ((sd_bus_creds_get_egid(creds, &egid) >= 0 ||
-             sd_bus_creds_get_gid(creds, &egid) >= 0) &&
+        if ((sd_bus_creds_get_egid(creds, &egid) >= 0 || sd_bus_creds_get_gid(creds, &egid) >= 0) &&
             egid == self->allowed_gid)
                 return TRUE;
         n = sd_bus_creds_get_supplementary_gids(creds, &gids);
@@ -232,9 +230,8 @@ static const Caller *lookup_caller(Bus *self, sd_bus_message *m, GError **error)
 
         r = sd_bus_query_sender_creds(m,
                                       SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID |
-                                              SD_BUS_CREDS_GID |
-                                              SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-                                              SD_BUS_CREDS_AUGMENT,
+                                          SD_BUS_CREDS_GID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                                          SD_BUS_CREDS_AUGMENT,
                                       &creds);
         if (r >= 0 && sd_bus_creds_get_euid(creds, &uid) < 0)
                 r = sd_bus_creds_get_uid(creds, &uid);
@@ -252,8 +249,8 @@ static const Caller *lookup_caller(Bus *self, sd_bus_message *m, GError **error)
 
 /* read -> validate -> authorize, common to Track and Untrack. Returns FALSE with the error to
  * reply with. */
-static gboolean check_mutation(Bus *self, sd_bus_message *m, const char *volume,
-                               const char *node, uid_t *uid, GError **error)
+static gboolean check_mutation(Bus *self, sd_bus_message *m, const char *volume, const char *node,
+                               uid_t *uid, GError **error)
 {
         const Caller *caller;
 
@@ -373,9 +370,8 @@ static int method_list(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int property_get(sd_bus *bus, const char *path, const char *interface,
-                        const char *property, sd_bus_message *reply, void *userdata,
-                        sd_bus_error *ret_error)
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
         Bus *self = userdata;
 
@@ -391,27 +387,24 @@ static int property_get(sd_bus *bus, const char *path, const char *interface,
 /* The interface, in the order of dbus/org.srvlab.Attachment1.xml. Access is checked by us
  * (uid 0 or AllowedGroup), not by sd-bus's capability check: hence UNPRIVILEGED. */
 static const sd_bus_vtable attachment_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD_WITH_ARGS("Track", SD_BUS_ARGS("s", volume_id, "s", node_id),
-                                SD_BUS_NO_RESULT, method_track, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Untrack", SD_BUS_ARGS("s", volume_id), SD_BUS_NO_RESULT,
-                                method_untrack, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Get", SD_BUS_ARGS("s", volume_id),
-                                SD_BUS_RESULT("s", node_id, "t", attached_at_usec), method_get,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("List", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sst)", attachments),
-                                method_list, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_SIGNAL_WITH_ARGS("Attached",
-                                SD_BUS_ARGS("s", volume_id, "s", node_id, "t",
-                                            attached_at_usec),
-                                0),
-        SD_BUS_SIGNAL_WITH_ARGS("Detached", SD_BUS_ARGS("s", volume_id, "s", node_id), 0),
-        SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Driver", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Store", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("AttachmentCount", "u", property_get, 0,
-                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_VTABLE_END,
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD_WITH_ARGS("Track", SD_BUS_ARGS("s", volume_id, "s", node_id), SD_BUS_NO_RESULT,
+                            method_track, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Untrack", SD_BUS_ARGS("s", volume_id), SD_BUS_NO_RESULT,
+                            method_untrack, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Get", SD_BUS_ARGS("s", volume_id),
+                            SD_BUS_RESULT("s", node_id, "t", attached_at_usec), method_get,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("List", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sst)", attachments),
+                            method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_SIGNAL_WITH_ARGS("Attached",
+                            SD_BUS_ARGS("s", volume_id, "s", node_id, "t", attached_at_usec), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("Detached", SD_BUS_ARGS("s", volume_id, "s", node_id), 0),
+    SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Driver", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("Store", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("AttachmentCount", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END,
 };
 
 /* Drops the cached credentials of a connection that left the bus. */
@@ -439,15 +432,13 @@ static void resolve_group(Bus *self)
                 self->have_group = TRUE;
                 self->allowed_gid = result->gr_gid;
         } else {
-                g_warning("AllowedGroup=%s: no such group; only root may Track and Untrack",
-                          name);
+                g_warning("AllowedGroup=%s: no such group; only root may Track and Untrack", name);
         }
 }
 
 static gboolean fail_errno(GError **error, int r, const char *what)
 {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-r), "%s: %s", what,
-                    g_strerror(-r));
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-r), "%s: %s", what, g_strerror(-r));
         return FALSE;
 }
 
@@ -465,12 +456,12 @@ static gboolean bus_setup(Bus *self, GError **error)
         if (r < 0)
                 return fail_errno(error, r, "cannot export " BUS_PATH);
         r = sd_bus_match_signal(self->bus, &self->owner_match, "org.freedesktop.DBus",
-                                "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                "NameOwnerChanged", on_name_owner_changed, self);
+                                "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+                                on_name_owner_changed, self);
         if (r < 0)
                 return fail_errno(error, r, "cannot watch NameOwnerChanged");
-        r = sd_event_add_io(self->event, &self->completions,
-                            dispatcher_get_fd(self->dispatcher), EPOLLIN, on_completions, self);
+        r = sd_event_add_io(self->event, &self->completions, dispatcher_get_fd(self->dispatcher),
+                            EPOLLIN, on_completions, self);
         if (r < 0)
                 return fail_errno(error, r, "cannot watch the completion queue");
         r = sd_event_add_time_relative(self->event, &self->count_changed, CLOCK_MONOTONIC,
@@ -491,8 +482,8 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
         self->config = config;
         self->callers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         resolve_group(self);
-        self->dispatcher = dispatcher_new(config->workers, config->queue_limit, job_work,
-                                          job_done, self, error);
+        self->dispatcher =
+            dispatcher_new(config->workers, config->queue_limit, job_work, job_done, self, error);
         if (self->dispatcher == NULL || !bus_setup(self, error))
                 return NULL;
         return g_steal_pointer(&self);
@@ -503,8 +494,7 @@ gboolean bus_request_name(Bus *self, GError **error)
         int r = sd_bus_request_name(self->bus, BUS_NAME, 0);
 
         if (r == -EEXIST || r == -EALREADY)
-                return fail_errno(error, r,
-                                  "cannot own " BUS_NAME ": another process owns it");
+                return fail_errno(error, r, "cannot own " BUS_NAME ": another process owns it");
         if (r < 0)
                 return fail_errno(error, r, "cannot own " BUS_NAME);
         return TRUE;

@@ -10,17 +10,16 @@
 void config_init(Config *self)
 {
         *self = (Config){
-                .store = STORE_KIND_KUBERNETES,
-                .driver = g_strdup("rds.csi.srvlab.io"),
-                .workers = 16,
-                .queue_limit = 4096,
-                .allowed_group = g_strdup("srvlab-attachment"),
-                .kube_server = g_strdup(""),
-                .kube_token_file =
-                        g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/token"),
-                .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
-                .request_timeout_sec = 10,
-                .start_timeout_sec = 90,
+            .store = STORE_KIND_KUBERNETES,
+            .driver = g_strdup("rds.csi.srvlab.io"),
+            .workers = 16,
+            .queue_limit = 4096,
+            .allowed_group = g_strdup("srvlab-attachment"),
+            .kube_server = g_strdup(""),
+            .kube_token_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+            .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+            .request_timeout_sec = 10,
+            .start_timeout_sec = 90,
         };
 }
 
@@ -50,7 +49,7 @@ static gboolean parse_uint(const char *origin, const char *group, const char *ke
 
         if (!g_ascii_string_to_unsigned(value, 10, min, max, &v, NULL)) {
                 g_autofree char *allowed =
-                        g_strdup_printf("expected an integer from %u to %u", min, max);
+                    g_strdup_printf("expected an integer from %u to %u", min, max);
                 return fail_value(origin, group, key, value, allowed, error);
         }
         *out = (guint)v;
@@ -138,8 +137,7 @@ static gboolean apply_kubernetes(Config *self, const char *origin, const char *k
                 return parse_uint(origin, g, key, value, 1, 3600, &self->request_timeout_sec,
                                   error);
         } else if (g_str_equal(key, "StartTimeoutSec")) {
-                return parse_uint(origin, g, key, value, 0, 86400, &self->start_timeout_sec,
-                                  error);
+                return parse_uint(origin, g, key, value, 0, 86400, &self->start_timeout_sec, error);
         } else {
                 g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
         }
@@ -154,8 +152,7 @@ gboolean config_load_data(Config *self, const char *data, gsize length, const ch
         g_autoptr(GError) local = NULL;
 
         if (!g_key_file_load_from_data(kf, data, length, G_KEY_FILE_NONE, &local)) {
-                g_set_error(error, G_KEY_FILE_ERROR, local->code, "%s: %s", origin,
-                            local->message);
+                g_set_error(error, G_KEY_FILE_ERROR, local->code, "%s: %s", origin, local->message);
                 return FALSE;
         }
         groups = g_key_file_get_groups(kf, NULL);
@@ -172,9 +169,8 @@ gboolean config_load_data(Config *self, const char *data, gsize length, const ch
                         /* get_value: raw text, no escape processing surprises for paths. */
                         g_autofree char *raw = g_key_file_get_value(kf, *g, *k, NULL);
                         g_autofree char *value = g_strstrip(g_strdup(raw ? raw : ""));
-                        gboolean ok = attachment
-                                              ? apply_attachment(self, origin, *k, value, error)
-                                              : apply_kubernetes(self, origin, *k, value, error);
+                        gboolean ok = attachment ? apply_attachment(self, origin, *k, value, error)
+                                                 : apply_kubernetes(self, origin, *k, value, error);
                         if (!ok)
                                 return FALSE;
                 }

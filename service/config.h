@@ -12,13 +12,13 @@ typedef enum {
 
 typedef struct {
         StoreKind store;
-        char *driver;          /* CSI driver name: annotation prefix, spec.csi.driver filter */
-        guint workers;         /* GThreadPool size, 1..256 */
-        guint queue_limit;     /* pending Track/Untrack operations, 1..1048576 */
-        char *allowed_group;   /* group allowed to Track/Untrack besides uid 0; "" = none */
-        char *kube_server;     /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
-        char *kube_token_file; /* "" = no bearer token */
-        char *kube_ca_file;    /* "" = system trust store */
+        char *driver;              /* CSI driver name: annotation prefix, spec.csi.driver filter */
+        guint workers;             /* GThreadPool size, 1..256 */
+        guint queue_limit;         /* pending Track/Untrack operations, 1..1048576 */
+        char *allowed_group;       /* group allowed to Track/Untrack besides uid 0; "" = none */
+        char *kube_server;         /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
+        char *kube_token_file;     /* "" = no bearer token */
+        char *kube_ca_file;        /* "" = system trust store */
         guint request_timeout_sec; /* 1..3600 */
         guint start_timeout_sec;   /* 0..86400 */
 } Config;

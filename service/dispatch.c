@@ -42,6 +42,8 @@ static void run_item(gpointer data, gpointer user_data)
         /* Cannot fail short of a counter overflow (2^64 - 1 completions unread). */
         while (write(self->efd, &one, sizeof(one)) < 0 && errno == EINTR)
                 ;
+        /* Pairs with the acquire after g_thread_pool_free(): the fd outlives this write. */
+        TSAN_RELEASE(self);
 }
 
 static void start_item(Dispatcher *self, Item *item)
@@ -177,6 +179,7 @@ void dispatcher_free(Dispatcher *self)
                 dispatcher_process(self);
         }
         g_thread_pool_free(self->pool, FALSE, TRUE);
+        TSAN_ACQUIRE(self);
         g_async_queue_unref(self->finished);
         g_hash_table_unref(self->keys);
         close(self->efd);

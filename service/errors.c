@@ -1,4 +1,4 @@
 /* SPDX-License-Identifier: MIT */
 #include "errors.h"
 
-G_DEFINE_QUARK(srvlab-attachment-error-quark, attachment_error)
+G_DEFINE_QUARK(srvlab - attachment - error - quark, attachment_error)

@@ -194,11 +194,11 @@ static SoupSession *session_new(const Config *config, GError **error)
                 }
         }
         session = soup_session_new_with_options(
-                "max-conns", conns, "max-conns-per-host", conns, "timeout",
-                config->request_timeout_sec, "user-agent", user_agent,
-                /* Straight to the API server: no proxy lookup (glib-networking's libproxy
-                 * resolver would run on every new connection; it also breaks ASan). */
-                "proxy-resolver", NULL, NULL);
+            "max-conns", conns, "max-conns-per-host", conns, "timeout", config->request_timeout_sec,
+            "user-agent", user_agent,
+            /* Straight to the API server: no proxy lookup (glib-networking's libproxy
+             * resolver would run on every new connection; it also breaks ASan). */
+            "proxy-resolver", NULL, NULL);
         /* Without a CA file the session uses the system trust store; verification is never
          * turned off. */
         if (database != NULL)
@@ -211,6 +211,9 @@ KubeClient *kube_client_new(const Config *config, GError **error)
         g_autofree char *server = NULL;
         g_autoptr(KubeClient) self = g_new0(KubeClient, 1);
 
+        /* G_DEFINE_QUARK creates the quark on first use without a lock: do it here, before
+         * worker threads share the client. */
+        (void)KUBE_CLIENT_ERROR;
         g_mutex_init(&self->token_lock);
         if (config->kube_server != NULL && *config->kube_server != '\0')
                 server = g_strdup(config->kube_server);

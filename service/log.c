@@ -19,8 +19,7 @@ static const char *level_prefix(GLogLevelFlags level)
         return "";
 }
 
-static GLogWriterOutput write_stderr(GLogLevelFlags level, const GLogField *fields,
-                                     gsize n_fields)
+static GLogWriterOutput write_stderr(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 {
         const char *message = NULL;
         const char *prefix = level_prefix(level);
@@ -39,12 +38,12 @@ static GLogWriterOutput write_stderr(GLogLevelFlags level, const GLogField *fiel
         if ((size_t)n >= sizeof(line)) {
                 /* A longer line is rare: format it on the heap rather than cut it. */
                 g_autofree char *big =
-                        g_strdup_printf("srvlab-attachmentd: %s%s\n", prefix, message);
+                    g_strdup_printf("srvlab-attachmentd: %s%s\n", prefix, message);
                 return write(STDERR_FILENO, big, strlen(big)) < 0 ? G_LOG_WRITER_UNHANDLED
                                                                   : G_LOG_WRITER_HANDLED;
         }
         return write(STDERR_FILENO, line, (size_t)n) < 0 ? G_LOG_WRITER_UNHANDLED
-                                                        : G_LOG_WRITER_HANDLED;
+                                                         : G_LOG_WRITER_HANDLED;
 }
 
 GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields,

@@ -125,13 +125,11 @@ static gboolean parse_args(int *argc, char ***argv, char **config_path, GError *
 {
         gboolean version = FALSE;
         GOptionEntry entries[] = {
-                {"config", 'c', 0, G_OPTION_ARG_FILENAME, config_path,
-                 "Configuration file (default " DEFAULT_CONFIG_FILE
-                 "; drop-ins in FILE.d/*.conf)",
-                 "PATH"},
-                {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit",
-                 NULL},
-                G_OPTION_ENTRY_NULL,
+            {"config", 'c', 0, G_OPTION_ARG_FILENAME, config_path,
+             "Configuration file (default " DEFAULT_CONFIG_FILE "; drop-ins in FILE.d/*.conf)",
+             "PATH"},
+            {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
+            G_OPTION_ENTRY_NULL,
         };
         g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
 
@@ -160,8 +158,8 @@ int main(int argc, char **argv)
         sigset_t mask;
         int r;
 
-        g_log_set_writer_func(log_writer,
-                              GINT_TO_POINTER(g_log_writer_is_journald(STDERR_FILENO)), NULL);
+        g_log_set_writer_func(log_writer, GINT_TO_POINTER(g_log_writer_is_journald(STDERR_FILENO)),
+                              NULL);
         if (!parse_args(&argc, &argv, &config_path, &error)) {
                 fprintf(stderr, "srvlab-attachmentd: %s (see --help)\n", error->message);
                 return 2;

@@ -2,6 +2,7 @@
 #include "config-build.h"
 
 #include "manager.h"
+#include "tsan.h"
 
 #include <string.h>
 
@@ -150,6 +151,10 @@ Manager *manager_new(Store *store)
 {
         Manager *self = g_new0(Manager, 1);
 
+        /* G_DEFINE_QUARK creates the quark on first use without a lock: do it before the
+         * worker threads report errors concurrently. */
+        (void)ATTACHMENT_ERROR;
+
         self->store = store;
         self->locks = volume_locks_new();
         g_rw_lock_init(&self->lock);
@@ -194,10 +199,10 @@ gboolean manager_load(Manager *self, GError **error)
                 table_clear(&fresh);
                 return FALSE;
         }
-        g_rw_lock_writer_lock(&self->lock);
+        tsan_rw_writer_lock(&self->lock);
         old = self->table;
         self->table = fresh;
-        g_rw_lock_writer_unlock(&self->lock);
+        tsan_rw_writer_unlock(&self->lock);
         table_clear(&old);
         return TRUE;
 }
@@ -210,7 +215,7 @@ static ManagerTry track_from_table(Manager *self, const char *volume, const char
         ManagerTry answer = MANAGER_TRY_NEEDS_IO;
         Entry *entry;
 
-        g_rw_lock_reader_lock(&self->lock);
+        tsan_rw_reader_lock(&self->lock);
         entry = table_lookup(&self->table, volume);
         if (entry != NULL && strcmp(entry->node, node) == 0) {
                 set_result(result, FALSE, entry->node, entry->attached_at);
@@ -219,7 +224,7 @@ static ManagerTry track_from_table(Manager *self, const char *volume, const char
                 set_already_attached(error, volume, entry->node);
                 answer = MANAGER_TRY_FAILED;
         }
-        g_rw_lock_reader_unlock(&self->lock);
+        tsan_rw_reader_unlock(&self->lock);
         return answer;
 }
 
@@ -238,9 +243,9 @@ static gboolean track_in_store(Manager *self, const char *volume, const char *no
                 g_propagate_error(error, g_steal_pointer(&local_error));
                 return FALSE;
         }
-        g_rw_lock_writer_lock(&self->lock);
+        tsan_rw_writer_lock(&self->lock);
         table_insert(&self->table, volume, node, attached_at);
-        g_rw_lock_writer_unlock(&self->lock);
+        tsan_rw_writer_unlock(&self->lock);
         set_result(result, TRUE, node, attached_at);
         return TRUE;
 }
@@ -288,11 +293,11 @@ static char *untrack_lookup(Manager *self, const char *volume)
         char *node = NULL;
         Entry *entry;
 
-        g_rw_lock_reader_lock(&self->lock);
+        tsan_rw_reader_lock(&self->lock);
         entry = table_lookup(&self->table, volume);
         if (entry != NULL)
                 node = g_strdup(entry->node);
-        g_rw_lock_reader_unlock(&self->lock);
+        tsan_rw_reader_unlock(&self->lock);
         return node;
 }
 
@@ -304,7 +309,7 @@ static gboolean untrack_in_store(Manager *self, const char *volume, const char *
 
         if (!store_remove(self->store, volume, node, error))
                 return FALSE;
-        g_rw_lock_writer_lock(&self->lock);
+        tsan_rw_writer_lock(&self->lock);
         entry = table_lookup(&self->table, volume);
         if (entry != NULL) {
                 set_result(result, TRUE, entry->node, entry->attached_at);
@@ -312,7 +317,7 @@ static gboolean untrack_in_store(Manager *self, const char *volume, const char *
         } else {
                 set_result(result, FALSE, NULL, 0);
         }
-        g_rw_lock_writer_unlock(&self->lock);
+        tsan_rw_writer_unlock(&self->lock);
         return TRUE;
 }
 
@@ -359,14 +364,14 @@ gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *att
         Entry *entry;
         gboolean found;
 
-        g_rw_lock_reader_lock(&self->lock);
+        tsan_rw_reader_lock(&self->lock);
         entry = table_lookup(&self->table, volume);
         found = entry != NULL;
         if (found && node != NULL)
                 *node = g_strdup(entry->node);
         if (found && attached_at != NULL)
                 *attached_at = entry->attached_at;
-        g_rw_lock_reader_unlock(&self->lock);
+        tsan_rw_reader_unlock(&self->lock);
         if (!found)
                 g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_ATTACHED,
                             "volume %s is not attached", volume);
@@ -387,7 +392,7 @@ GPtrArray *manager_list(Manager *self)
         GHashTableIter iter;
         gpointer key;
 
-        g_rw_lock_reader_lock(&self->lock);
+        tsan_rw_reader_lock(&self->lock);
         list = g_ptr_array_new_full(g_hash_table_size(self->table.volumes),
                                     (GDestroyNotify)attachment_free);
         g_hash_table_iter_init(&iter, self->table.volumes);
@@ -400,7 +405,7 @@ GPtrArray *manager_list(Manager *self)
                 a->attached_at = entry->attached_at;
                 g_ptr_array_add(list, a);
         }
-        g_rw_lock_reader_unlock(&self->lock);
+        tsan_rw_reader_unlock(&self->lock);
         g_ptr_array_sort(list, compare_attachments);
         return list;
 }
@@ -409,8 +414,8 @@ guint manager_count(Manager *self)
 {
         guint n;
 
-        g_rw_lock_reader_lock(&self->lock);
+        tsan_rw_reader_lock(&self->lock);
         n = g_hash_table_size(self->table.volumes);
-        g_rw_lock_reader_unlock(&self->lock);
+        tsan_rw_reader_unlock(&self->lock);
         return n;
 }

@@ -53,10 +53,9 @@ gboolean manager_load(Manager *self, GError **error);
  * attached to node N"; new: store put, then insert (put fails: nothing tracked).
  * untrack: absent: success, no change; present: store remove, then delete (remove fails: the
  * attachment stays and the error is returned). */
-gboolean manager_track(Manager *self, const char *volume, const char *node,
-                       ManagerResult *result, GError **error);
-gboolean manager_untrack(Manager *self, const char *volume, ManagerResult *result,
-                         GError **error);
+gboolean manager_track(Manager *self, const char *volume, const char *node, ManagerResult *result,
+                       GError **error);
+gboolean manager_untrack(Manager *self, const char *volume, ManagerResult *result, GError **error);
 
 /* Non-blocking variants for the bus thread: answer at once when the volume's lock is free and
  * the operation needs no store I/O (Store=none, the same node again, a known conflict, an

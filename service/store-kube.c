@@ -282,8 +282,7 @@ static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_n
                 }
                 if (check == CHECK_WRITE)
                         break;
-                if (local->domain == ATTACHMENT_ERROR &&
-                    local->code != ATTACHMENT_ERROR_FAILED) {
+                if (local->domain == ATTACHMENT_ERROR && local->code != ATTACHMENT_ERROR_FAILED) {
                         g_propagate_error(error, g_steal_pointer(&local));
                         return FALSE;
                 }

@@ -27,8 +27,8 @@ typedef struct {
         /* *attached_at_usec: in: the time to record; out: the time the store holds (an
          * existing attachment of the same node keeps its original time).
          * On ALREADY_ATTACHED, *holder (if not NULL) receives the holding node. */
-        gboolean (*put)(Store *self, const char *volume, const char *node,
-                        gint64 *attached_at_usec, char **holder, GError **error);
+        gboolean (*put)(Store *self, const char *volume, const char *node, gint64 *attached_at_usec,
+                        char **holder, GError **error);
         /* Removes the attachment of `node`. An object that names another node, or nothing,
          * or is gone, has nothing of ours: success. */
         gboolean (*remove)(Store *self, const char *volume, const char *node, GError **error);

@@ -61,19 +61,19 @@ typedef struct {
 } BadCase;
 
 static const BadCase bad_cases[] = {
-        {"[Attachment]\nStore=etcd\n", "bad.conf|Store=etcd|\"kubernetes\" or \"none\""},
-        {"[Attachment]\nWorkers=0\n", "bad.conf|[Attachment] Workers=0|from 1 to 256"},
-        {"[Attachment]\nWorkers=257\n", "Workers=257|from 1 to 256"},
-        {"[Attachment]\nWorkers=four\n", "Workers=four|integer"},
-        {"[Attachment]\nWorkers=-1\n", "Workers=-1|integer"},
-        {"[Attachment]\nQueueLimit=0\n", "QueueLimit=0|from 1 to 1048576"},
-        {"[Attachment]\nDriver=Bad_Driver\n", "Driver=Bad_Driver|DNS subdomain"},
-        {"[Attachment]\nDriver=\n", "Driver=|DNS subdomain"},
-        {"[Kubernetes]\nRequestTimeoutSec=0\n", "[Kubernetes] RequestTimeoutSec=0|from 1"},
-        {"[Kubernetes]\nStartTimeoutSec=1e3\n", "StartTimeoutSec=1e3|integer"},
-        {"[Kubernetes]\nTokenFile=relative/token\n", "TokenFile=relative/token|absolute"},
-        {"[Kubernetes]\nCAFile=ca.crt\n", "CAFile=ca.crt|absolute"},
-        {"this is not a key file\n", "bad.conf"},
+    {"[Attachment]\nStore=etcd\n", "bad.conf|Store=etcd|\"kubernetes\" or \"none\""},
+    {"[Attachment]\nWorkers=0\n", "bad.conf|[Attachment] Workers=0|from 1 to 256"},
+    {"[Attachment]\nWorkers=257\n", "Workers=257|from 1 to 256"},
+    {"[Attachment]\nWorkers=four\n", "Workers=four|integer"},
+    {"[Attachment]\nWorkers=-1\n", "Workers=-1|integer"},
+    {"[Attachment]\nQueueLimit=0\n", "QueueLimit=0|from 1 to 1048576"},
+    {"[Attachment]\nDriver=Bad_Driver\n", "Driver=Bad_Driver|DNS subdomain"},
+    {"[Attachment]\nDriver=\n", "Driver=|DNS subdomain"},
+    {"[Kubernetes]\nRequestTimeoutSec=0\n", "[Kubernetes] RequestTimeoutSec=0|from 1"},
+    {"[Kubernetes]\nStartTimeoutSec=1e3\n", "StartTimeoutSec=1e3|integer"},
+    {"[Kubernetes]\nTokenFile=relative/token\n", "TokenFile=relative/token|absolute"},
+    {"[Kubernetes]\nCAFile=ca.crt\n", "CAFile=ca.crt|absolute"},
+    {"this is not a key file\n", "bad.conf"},
 };
 
 static void test_bad_values(void)
@@ -101,8 +101,8 @@ static void test_unknown_keys_warn(void)
         config_init(&c);
         log_capture_expect("w.conf: unknown key [Attachment] Wrkers ignored");
         log_capture_expect("w.conf: unknown section [Attachmnt] ignored");
-        g_assert_true(config_load_data(&c, "[Attachment]\nWrkers=3\n[Attachmnt]\nX=1\n", -1,
-                                       "w.conf", NULL));
+        g_assert_true(
+            config_load_data(&c, "[Attachment]\nWrkers=3\n[Attachmnt]\nX=1\n", -1, "w.conf", NULL));
         log_capture_assert_all_seen();
         g_assert_cmpuint(c.workers, ==, 16);
 }

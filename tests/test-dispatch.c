@@ -4,16 +4,17 @@
 #include <poll.h>
 
 #include "dispatch.h"
+#include "tsan.h"
 
 typedef struct {
         GMutex mutex;
         GCond cond;
-        gboolean gate_open;  /* jobs marked gated wait for this */
-        guint running;       /* jobs inside work() now */
-        guint max_running;   /* the most seen at once */
-        guint started;       /* work() entries */
-        GPtrArray *order;    /* job ids in the order work() ran them */
-        GPtrArray *done;     /* job ids in the order done() saw them, owner thread */
+        gboolean gate_open; /* jobs marked gated wait for this */
+        guint running;      /* jobs inside work() now */
+        guint max_running;  /* the most seen at once */
+        guint started;      /* work() entries */
+        GPtrArray *order;   /* job ids in the order work() ran them */
+        GPtrArray *done;    /* job ids in the order done() saw them, owner thread */
         GThread *owner;
         gboolean done_on_wrong_thread;
 } Fixture;
@@ -29,16 +30,16 @@ static void work(gpointer data, gpointer user_data)
         Fixture *f = user_data;
         Job *job = data;
 
-        g_mutex_lock(&f->mutex);
+        tsan_mutex_lock(&f->mutex);
         f->running++;
         f->started++;
         f->max_running = MAX(f->max_running, f->running);
         g_ptr_array_add(f->order, GUINT_TO_POINTER(job->id));
         g_cond_broadcast(&f->cond);
         while (job->gated && !f->gate_open)
-                g_cond_wait(&f->cond, &f->mutex);
+                tsan_cond_wait(&f->cond, &f->mutex);
         f->running--;
-        g_mutex_unlock(&f->mutex);
+        tsan_mutex_unlock(&f->mutex);
         g_usleep(200);
         job->finished = TRUE;
 }
@@ -73,10 +74,10 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 
 static void open_gate(Fixture *f)
 {
-        g_mutex_lock(&f->mutex);
+        tsan_mutex_lock(&f->mutex);
         f->gate_open = TRUE;
         g_cond_broadcast(&f->cond);
-        g_mutex_unlock(&f->mutex);
+        tsan_mutex_unlock(&f->mutex);
 }
 
 /* Waits (bounded) until `started` work() calls have begun. */
@@ -85,10 +86,10 @@ static gboolean wait_started(Fixture *f, guint started)
         gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
         gboolean ok = TRUE;
 
-        g_mutex_lock(&f->mutex);
+        tsan_mutex_lock(&f->mutex);
         while (f->started < started && ok)
-                ok = g_cond_wait_until(&f->cond, &f->mutex, deadline);
-        g_mutex_unlock(&f->mutex);
+                ok = tsan_cond_wait_until(&f->cond, &f->mutex, deadline);
+        tsan_mutex_unlock(&f->mutex);
         return f->started >= started;
 }
 

@@ -9,7 +9,6 @@
 /* Generous: the machine may be loaded, and a waiting test only costs time when it fails. */
 #define WAIT_USEC (30 * G_USEC_PER_SEC)
 
-
 typedef struct {
         VolumeLocks *locks;
         const char *volume;

@@ -384,6 +384,12 @@ GPid fixture_spawn_daemon(Fixture *f, const char *config, const char *const *env
             g_strconcat("--config=", config != NULL ? config : f->config_path, NULL);
         g_auto(GStrv) envp = fixture_priv_environ(f);
         gboolean own_watchdog_pid = FALSE;
+        const char *daemon_tsan = g_getenv("SRVLAB_DAEMON_TSAN_OPTIONS");
+
+        /* Under TSan the test clients (GDBus: GLib's own threads, uninstrumented locks) run
+         * with reports off; the daemon, the code under test, gets its own options. */
+        if (daemon_tsan != NULL)
+                envp = g_environ_setenv(envp, "TSAN_OPTIONS", daemon_tsan, TRUE);
 
         for (guint i = 0; env != NULL && env[i] != NULL; i++) {
                 g_auto(GStrv) kv = g_strsplit(env[i], "=", 2);

@@ -446,7 +446,16 @@ static char *asan_no_leaks(void)
 static void test_tls(void)
 {
         FixtureOptions opts = {.no_daemon = TRUE};
-        g_autoptr(Fixture) f = fixture_new(&opts);
+        g_autoptr(Fixture) f = NULL;
+
+        /* glib-networking's TLS backend locks in one uninstrumented library and unlocks in
+         * another, which TSan reports as an unlock of an unlocked mutex: TLS is checked by
+         * the other builds. */
+        if (g_strcmp0(g_getenv("SRVLAB_SANITIZE"), "thread") == 0) {
+                g_test_skip("TLS backend not checkable under TSan");
+                return;
+        }
+        f = fixture_new(&opts);
         g_autofree char *dir = g_build_filename(f->tmpdir, "tls", NULL);
         g_autofree char *ca = g_build_filename(dir, "ca.pem", NULL);
         g_autofree char *ca2 = g_build_filename(dir, "ca2.pem", NULL);
