@@ -117,10 +117,26 @@ static guint16 bound_port(SoupServer *server)
         return port;
 }
 
+/* GLib's default listen backlog is 10: a burst of new connections (16 daemon workers at once,
+ * several daemons) would overflow it and each dropped SYN costs the client a second. */
+static GSocket *listen_socket(GInetAddress *addr, guint16 port, GError **error)
+{
+        g_autoptr(GSocketAddress) sockaddr = g_inet_socket_address_new(addr, port);
+        g_autoptr(GSocket) sock = g_socket_new(g_inet_address_get_family(addr),
+                                               G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+
+        if (sock == NULL)
+                return NULL;
+        g_socket_set_listen_backlog(sock, 1024);
+        if (!g_socket_bind(sock, sockaddr, TRUE, error) || !g_socket_listen(sock, error))
+                return NULL;
+        return g_steal_pointer(&sock);
+}
+
 static gboolean start_server(Emulator *emu, const Options *o, GError **error)
 {
         g_autoptr(GInetAddress) addr = loopback_address(o->listen, error);
-        g_autoptr(GSocketAddress) sockaddr = NULL;
+        g_autoptr(GSocket) sock = NULL;
         g_autoptr(GTlsCertificate) cert = NULL;
         g_autofree char *addr_text = NULL;
         g_autofree char *port_text = NULL;
@@ -137,9 +153,10 @@ static gboolean start_server(Emulator *emu, const Options *o, GError **error)
             soup_server_new("server-header", "kube-emulator", "tls-certificate", cert, NULL);
         api_register(emu);
         control_register(emu);
-        sockaddr = g_inet_socket_address_new(addr, (guint16)o->port);
-        if (!soup_server_listen(emu->server, sockaddr, cert != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0,
-                                error))
+        sock = listen_socket(addr, (guint16)o->port, error);
+        if (sock == NULL ||
+            !soup_server_listen_socket(emu->server, sock,
+                                       cert != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0, error))
                 return FALSE;
         port = bound_port(emu->server);
         port_text = g_strdup_printf("%u\n", port);
