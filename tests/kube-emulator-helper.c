@@ -152,3 +152,23 @@ gint64 emulator_count(Emulator *emu, const char *verb)
         g_assert_nonnull(counts);
         return json_object_get_int_member(json_node_get_object(counts), verb);
 }
+
+void emulator_config(Config *config, const char *server, const char *token_file,
+                     guint request_timeout_sec, guint start_timeout_sec)
+{
+        config_init(config);
+        g_free(config->kube_server);
+        config->kube_server = g_strdup(server);
+        g_free(config->kube_token_file);
+        config->kube_token_file = g_strdup(token_file != NULL ? token_file : "");
+        g_free(config->kube_ca_file);
+        config->kube_ca_file = g_strdup("");
+        config->workers = 8;
+        config->request_timeout_sec = request_timeout_sec;
+        config->start_timeout_sec = start_timeout_sec;
+}
+
+void emulator_add_fault(Emulator *emu, const char *json)
+{
+        emulator_post(emu, "/_emulator/faults", json);
+}

@@ -5,6 +5,8 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include "service/config.h"
+
 typedef struct {
         GSubprocess *process;
         char *dir;
@@ -29,3 +31,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Emulator, emulator_stop)
 JsonNode *emulator_call(Emulator *emu, const char *method, const char *path, const char *body);
 void emulator_post(Emulator *emu, const char *path, const char *body);
 gint64 emulator_count(Emulator *emu, const char *verb);
+
+/* A Config for talking to `server` (the emulator): no CA, the token file or none, 8 workers. */
+void emulator_config(Config *config, const char *server, const char *token_file,
+                     guint request_timeout_sec, guint start_timeout_sec);
+/* Queues a fault (the JSON body of POST /_emulator/faults). */
+void emulator_add_fault(Emulator *emu, const char *json);

@@ -19,28 +19,13 @@ static Emulator *emulator_start(const char *token, guint port)
 
 #define DRIVER "rds.csi.srvlab.io"
 
-static void config_for(Config *config, const char *server, const char *token_file,
-                       guint timeout_sec)
-{
-        config_init(config);
-        g_free(config->kube_server);
-        config->kube_server = g_strdup(server);
-        g_free(config->kube_token_file);
-        config->kube_token_file = g_strdup(token_file != NULL ? token_file : "");
-        g_free(config->kube_ca_file);
-        config->kube_ca_file = g_strdup("");
-        config->workers = 8;
-        config->request_timeout_sec = timeout_sec;
-        config->start_timeout_sec = 5;
-}
-
 static KubeClient *client_for(const char *server, const char *token_file, guint timeout_sec)
 {
         g_auto(Config) config = {0};
         g_autoptr(GError) error = NULL;
         KubeClient *client;
 
-        config_for(&config, server, token_file, timeout_sec);
+        emulator_config(&config, server, token_file, timeout_sec, 5);
         client = kube_client_new(&config, &error);
         g_assert_no_error(error);
         return client;
@@ -55,11 +40,6 @@ static void seed_pv(Emulator *emu, const char *name)
             name, DRIVER, name);
 
         emulator_post(emu, "/_emulator/pvs", body);
-}
-
-static void add_fault(Emulator *emu, const char *json)
-{
-        emulator_post(emu, "/_emulator/faults", json);
 }
 
 /* ---- Server= checks (pure: never connects) ---- */
@@ -135,7 +115,7 @@ static void test_new_rejects_bad_server(void)
         g_auto(Config) config = {0};
         g_autoptr(GError) error = NULL;
 
-        config_for(&config, "http://192.0.2.1:6443", NULL, 5);
+        emulator_config(&config, "http://192.0.2.1:6443", NULL, 5, 5);
         g_assert_null(kube_client_new(&config, &error));
         g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
 }
@@ -145,7 +125,7 @@ static void test_new_missing_token_file(void)
         g_auto(Config) config = {0};
         g_autoptr(GError) error = NULL;
 
-        config_for(&config, "http://127.0.0.1:1", "/nonexistent/token", 5);
+        emulator_config(&config, "http://127.0.0.1:1", "/nonexistent/token", 5, 5);
         g_assert_null(kube_client_new(&config, &error));
         g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
         g_assert_nonnull(strstr(error->message, "TokenFile=/nonexistent/token"));
@@ -156,7 +136,7 @@ static void test_new_bad_ca_file(void)
         g_auto(Config) config = {0};
         g_autoptr(GError) error = NULL;
 
-        config_for(&config, "https://127.0.0.1:1", NULL, 5);
+        emulator_config(&config, "https://127.0.0.1:1", NULL, 5, 5);
         g_free(config.kube_ca_file);
         config.kube_ca_file = g_strdup("/nonexistent/ca.crt");
         g_assert_null(kube_client_new(&config, &error));
@@ -170,7 +150,7 @@ static void test_in_cluster_url(void)
         g_autoptr(KubeClient) v4 = NULL, v6 = NULL;
         g_autoptr(GError) error = NULL;
 
-        config_for(&config, "", NULL, 5);
+        emulator_config(&config, "", NULL, 5, 5);
         g_setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", TRUE);
         g_setenv("KUBERNETES_SERVICE_PORT", "443", TRUE);
         v4 = kube_client_new(&config, &error);
@@ -281,8 +261,8 @@ static void test_status_500_message(void)
                 return;
         emu = emulator_start(NULL, 0);
         seed_pv(emu, "pv-1");
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
-                       "\"code\":500,\"message\":\"etcdserver: request timed out\"}");
+        emulator_add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
+                                "\"code\":500,\"message\":\"etcdserver: request timed out\"}");
         client = client_for(emu->url, NULL, 10);
         g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
                                             NULL, NULL, &error));
@@ -400,8 +380,8 @@ static void test_retry_after_honoured(void)
                 return;
         emu = emulator_start(NULL, 0);
         seed_pv(emu, "pv-1");
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
-                       "\"code\":429,\"message\":\"slow down\",\"retry_after\":1}");
+        emulator_add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
+                                "\"code\":429,\"message\":\"slow down\",\"retry_after\":1}");
         client = client_for(emu->url, NULL, 30);
         start = g_get_monotonic_time();
         pv = kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL, NULL,
@@ -422,8 +402,8 @@ static void test_retry_after_beyond_budget(void)
                 return;
         emu = emulator_start(NULL, 0);
         seed_pv(emu, "pv-1");
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
-                       "\"code\":503,\"message\":\"busy\",\"retry_after\":60}");
+        emulator_add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"status\","
+                                "\"code\":503,\"message\":\"busy\",\"retry_after\":60}");
         client = client_for(emu->url, NULL, 2);
         g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
                                             NULL, NULL, &error));
@@ -442,8 +422,8 @@ static void test_timeout(void)
                 return;
         emu = emulator_start(NULL, 0);
         seed_pv(emu, "pv-1");
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"delay\","
-                       "\"ms\":4000}");
+        emulator_add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"count\":1,\"action\":\"delay\","
+                                "\"ms\":4000}");
         client = client_for(emu->url, NULL, 1);
         g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
                                             NULL, NULL, &error));
@@ -463,7 +443,7 @@ static void check_bad_answer(const char *fault, gint code, const char *message_p
                 return;
         emu = emulator_start(NULL, 0);
         seed_pv(emu, "pv-1");
-        add_fault(emu, fault);
+        emulator_add_fault(emu, fault);
         client = client_for(emu->url, NULL, 10);
         g_assert_null(kube_client_send_json(client, "GET", "/api/v1/persistentvolumes/pv-1", NULL,
                                             NULL, NULL, &error));
@@ -562,7 +542,7 @@ static void check_tls(gboolean trust)
         g_assert_no_error(error);
         make_certificate(dir);
         emu = emulator_start_full(NULL, 0, NULL, dir);
-        config_for(&config, emu->url, NULL, 10);
+        emulator_config(&config, emu->url, NULL, 10, 5);
         g_free(config.kube_ca_file);
         ca = g_build_filename(dir, "cert.pem", NULL);
         config.kube_ca_file = g_strdup(trust ? ca : "");

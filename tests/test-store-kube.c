@@ -65,28 +65,13 @@ static GPtrArray *take_warnings(void)
 #define NODE_KEY DRIVER "/attached-node"
 #define AT_KEY DRIVER "/attached-at"
 
-static void config_for(Config *config, const char *server, const char *token_file,
-                       guint start_timeout_sec)
-{
-        config_init(config);
-        g_free(config->kube_server);
-        config->kube_server = g_strdup(server);
-        g_free(config->kube_token_file);
-        config->kube_token_file = g_strdup(token_file != NULL ? token_file : "");
-        g_free(config->kube_ca_file);
-        config->kube_ca_file = g_strdup("");
-        config->workers = 4;
-        config->request_timeout_sec = 10;
-        config->start_timeout_sec = start_timeout_sec;
-}
-
 static Store *store_for(Emulator *emu)
 {
         g_auto(Config) config = {0};
         g_autoptr(GError) error = NULL;
         Store *store;
 
-        config_for(&config, emu->url, NULL, 10);
+        emulator_config(&config, emu->url, NULL, 10, 10);
         store = store_kube_new(&config, &error);
         g_assert_no_error(error);
         g_assert_cmpstr(store_name(store), ==, "kubernetes");
@@ -128,11 +113,6 @@ static JsonObject *annotations_of(Emulator *emu, const char *name, JsonNode **ho
         if (!json_object_has_member(metadata, "annotations"))
                 return NULL;
         return json_object_get_object_member(metadata, "annotations");
-}
-
-static void add_fault(Emulator *emu, const char *json)
-{
-        emulator_post(emu, "/_emulator/faults", json);
 }
 
 static void reset_counts(Emulator *emu)
@@ -315,7 +295,7 @@ static void check_conflicts(guint conflicts, gboolean succeeds)
         fault = g_strdup_printf("{\"match\":{\"verb\":\"patch\",\"name\":\"pv-1\"},\"count\":%u,"
                                 "\"action\":\"conflict\"}",
                                 conflicts);
-        add_fault(emu, fault);
+        emulator_add_fault(emu, fault);
         g_assert_cmpint(store_put(store, "pv-1", "node-1", &at, NULL, &error), ==, succeeds);
         annotations = annotations_of(emu, "pv-1", &pv);
         if (succeeds) {
@@ -356,8 +336,8 @@ static void test_put_500(void)
         emu = emulator_start();
         seed(emu, "pv-1", NULL, NULL);
         store = store_for(emu);
-        add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"status\","
-                       "\"code\":500,\"message\":\"etcdserver: request timed out\"}");
+        emulator_add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"status\","
+                                "\"code\":500,\"message\":\"etcdserver: request timed out\"}");
         g_assert_false(store_put(store, "pv-1", "node-1", &at, NULL, &error));
         g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
         g_assert_nonnull(strstr(error->message, "HTTP 500: etcdserver: request timed out"));
@@ -437,7 +417,8 @@ static void test_clear_after_conflict(void)
         seed(emu, "pv-1", "node-1", "2026-01-01T00:00:00.000000Z");
         store = store_for(emu);
         loaded = load_ok(store);
-        add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":2,\"action\":\"conflict\"}");
+        emulator_add_fault(emu,
+                           "{\"match\":{\"verb\":\"patch\"},\"count\":2,\"action\":\"conflict\"}");
         g_assert_true(store_remove(store, "pv-1", "node-1", &error));
         g_assert_no_error(error);
         g_assert_null(annotations_of(emu, "pv-1", &pv));
@@ -458,8 +439,8 @@ static void test_clear_500(void)
         seed(emu, "pv-1", "node-1", "2026-01-01T00:00:00.000000Z");
         store = store_for(emu);
         loaded = load_ok(store);
-        add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"status\","
-                       "\"code\":500,\"message\":\"etcdserver: leader changed\"}");
+        emulator_add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"status\","
+                                "\"code\":500,\"message\":\"etcdserver: leader changed\"}");
         g_assert_false(store_remove(store, "pv-1", "node-1", &error));
         g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
         g_assert_nonnull(strstr(error->message, "HTTP 500: etcdserver: leader changed"));
@@ -701,7 +682,7 @@ static void test_load_waits_for_api(void)
                 return;
         port = free_port();
         url = g_strdup_printf("http://127.0.0.1:%u", port);
-        config_for(&config, url, NULL, 60);
+        emulator_config(&config, url, NULL, 10, 60);
         store = store_kube_new(&config, &error);
         g_assert_no_error(error);
         dir = g_dir_make_tmp("test-store-kube-XXXXXX", &error);
@@ -729,7 +710,7 @@ static void test_load_gives_up(void)
         g_autoptr(GError) error = NULL;
         g_autofree char *url = g_strdup_printf("http://127.0.0.1:%u", free_port());
 
-        config_for(&config, url, NULL, 2);
+        emulator_config(&config, url, NULL, 10, 2);
         store = store_kube_new(&config, &error);
         g_assert_no_error(error);
         g_assert_false(store_load(store, collect, loaded, &error));
@@ -752,7 +733,7 @@ static void test_load_401_is_permanent(void)
         emu = emulator_start_full("right-token", 0, NULL, NULL);
         token_file = g_build_filename(emu->dir, "token", NULL);
         g_assert_true(g_file_set_contents(token_file, "wrong-token\n", -1, NULL));
-        config_for(&config, emu->url, token_file, 60);
+        emulator_config(&config, emu->url, token_file, 10, 60);
         store = store_kube_new(&config, &error);
         g_assert_no_error(error);
         g_assert_false(store_load(store, collect, loaded, &error));
@@ -768,7 +749,7 @@ static void test_new_rejects_bad_server(void)
         g_auto(Config) config = {0};
         g_autoptr(GError) error = NULL;
 
-        config_for(&config, "http://10.0.0.1:6443", NULL, 1);
+        emulator_config(&config, "http://10.0.0.1:6443", NULL, 10, 1);
         g_assert_null(store_kube_new(&config, &error));
         g_assert_nonnull(error);
         g_assert_cmpstr(error->message, ==,
