@@ -253,3 +253,43 @@ COUNTER(fake_store_count, g_hash_table_size(self->held))
 COUNTER(fake_store_puts, self->puts)
 COUNTER(fake_store_removes, self->removes)
 COUNTER(fake_store_loads, self->loads)
+
+/* ---- the manager tests' fixture ---- */
+
+void manager_fixture_setup(ManagerFixture *f, gconstpointer needs_io)
+{
+        f->store = fake_store_new(GPOINTER_TO_INT(needs_io));
+        f->manager = manager_new(fake_store_base(f->store));
+}
+
+void manager_fixture_teardown(ManagerFixture *f, gconstpointer data)
+{
+        g_clear_pointer(&f->manager, manager_free);
+}
+
+void track_ok(Manager *m, const char *volume, const char *node)
+{
+        g_auto(ManagerResult) r = {0};
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(manager_track(m, volume, node, &r, &error));
+        g_assert_no_error(error);
+        g_assert_cmpstr(r.node, ==, node);
+}
+
+void assert_tracked(ManagerFixture *f, const char *volume, const char *node)
+{
+        g_autofree char *table_node = NULL, *store_node = NULL;
+        gint64 table_at = 0, store_at = 0;
+        g_autoptr(GError) error = NULL;
+        gboolean in_table = manager_get(f->manager, volume, &table_node, &table_at, &error);
+
+        g_assert_cmpstr(table_node, ==, node);
+        g_assert_cmpint(in_table, ==, node != NULL);
+        if (node == NULL)
+                g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_ATTACHED);
+        g_assert_cmpint(fake_store_lookup(f->store, volume, &store_node, &store_at), ==,
+                        node != NULL);
+        g_assert_cmpstr(store_node, ==, node);
+        g_assert_cmpint(store_at, ==, table_at);
+}

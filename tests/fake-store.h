@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "service/manager.h"
 #include "service/store.h"
 
 /* A Store for tests: holds attachments in a thread-safe map (as the Kubernetes store holds
@@ -34,3 +35,21 @@ guint fake_store_count(FakeStore *self);
 guint fake_store_puts(FakeStore *self);
 guint fake_store_removes(FakeStore *self);
 guint fake_store_loads(FakeStore *self);
+
+/* The manager tests' fixture: a manager over a FakeStore (needs_io passed as the test data). */
+typedef struct {
+        FakeStore *store; /* owned by manager */
+        Manager *manager;
+} ManagerFixture;
+
+void manager_fixture_setup(ManagerFixture *f, gconstpointer needs_io);
+void manager_fixture_teardown(ManagerFixture *f, gconstpointer data);
+
+#define ADD(path, func, needs_io)                                                                  \
+        g_test_add(path, ManagerFixture, GINT_TO_POINTER(needs_io), manager_fixture_setup, func,   \
+                   manager_fixture_teardown)
+
+/* Tracks `volume` for `node`, asserting that it succeeds. */
+void track_ok(Manager *m, const char *volume, const char *node);
+/* The table says `node` holds `volume` (NULL: untracked), and so does the store. */
+void assert_tracked(ManagerFixture *f, const char *volume, const char *node);
