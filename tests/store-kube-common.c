@@ -58,6 +58,14 @@ JsonObject *annotations_of(Emulator *emu, const char *name, JsonNode **holder)
         return json_object_get_object_member(metadata, "annotations");
 }
 
+void assert_stored_node(Emulator *emu, const char *name, const char *node)
+{
+        g_autoptr(JsonNode) pv = NULL;
+
+        g_assert_cmpstr(json_object_get_string_member(annotations_of(emu, name, &pv), NODE_KEY), ==,
+                        node);
+}
+
 void reset_counts(Emulator *emu)
 {
         emulator_post(emu, "/_emulator/counts/reset", "{}");
@@ -96,4 +104,24 @@ GHashTable *load_ok(Store *store)
         g_assert_true(store_load(store, collect, loaded, &error));
         g_assert_no_error(error);
         return loaded;
+}
+
+void store_fixture_setup(StoreFixture *f, gconstpointer data)
+{
+        if (!emulator_available())
+                return;
+        f->emu = emulator_start();
+        f->store = store_for(f->emu);
+}
+
+void store_fixture_teardown(StoreFixture *f, gconstpointer data)
+{
+        g_clear_pointer(&f->loaded, g_hash_table_unref);
+        g_clear_pointer(&f->store, store_free);
+        g_clear_pointer(&f->emu, emulator_stop);
+}
+
+void store_fixture_load(StoreFixture *f)
+{
+        f->loaded = load_ok(f->store);
 }

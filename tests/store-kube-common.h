@@ -33,6 +33,24 @@ void seed(Emulator *emu, const char *name, const char *node, const char *at);
 JsonObject *annotations_of(Emulator *emu, const char *name, JsonNode **holder);
 void reset_counts(Emulator *emu);
 
+/* Asserts the node the stored PV `name` is annotated as attached to. */
+void assert_stored_node(Emulator *emu, const char *name, const char *node);
+
+/* An emulator with no PV and a Kubernetes store talking to it; both NULL (and the test skipped)
+ * when the emulator is not built. */
+typedef struct {
+        Emulator *emu;
+        Store *store;
+        GHashTable *loaded; /* what load() reported, once the test loads */
+} StoreFixture;
+
+void store_fixture_setup(StoreFixture *f, gconstpointer data);
+void store_fixture_teardown(StoreFixture *f, gconstpointer data);
+/* Loads f->store into f->loaded, asserting that it succeeds. */
+void store_fixture_load(StoreFixture *f);
+#define STORE_TEST(path, func)                                                                     \
+        g_test_add(path, StoreFixture, NULL, store_fixture_setup, func, store_fixture_teardown)
+
 /* A StoreLoadFunc filling a loaded_new() table (volume -> Loaded*); asserts that no volume
  * comes twice. */
 void collect(const char *volume, const char *node, gint64 at, gpointer user_data);

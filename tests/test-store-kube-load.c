@@ -50,24 +50,18 @@ static GPtrArray *take_warnings(void)
 
 /* ---- load ---- */
 
-static void test_rebuild_state(void)
+static void test_rebuild_state(StoreFixture *f, gconstpointer data)
 {
-        g_autoptr(Emulator) emu = NULL;
-        g_autoptr(Store) store = NULL;
-        g_autoptr(GHashTable) loaded = NULL;
         const Loaded *a, *b;
 
-        if (!emulator_available())
-                return;
-        emu = emulator_start();
-        seed(emu, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
-        seed(emu, "pv-2", NULL, NULL);
-        seed(emu, "pv-3", "node-2", "2026-11-26T15:07:03.5+02:00");
-        store = store_for(emu);
-        loaded = load_ok(store);
-        g_assert_cmpuint(g_hash_table_size(loaded), ==, 2);
-        a = g_hash_table_lookup(loaded, "pv-1");
-        b = g_hash_table_lookup(loaded, "pv-3");
+        RETURN_IF_NO_EMULATOR(f);
+        seed(f->emu, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
+        seed(f->emu, "pv-2", NULL, NULL);
+        seed(f->emu, "pv-3", "node-2", "2026-11-26T15:07:03.5+02:00");
+        store_fixture_load(f);
+        g_assert_cmpuint(g_hash_table_size(f->loaded), ==, 2);
+        a = g_hash_table_lookup(f->loaded, "pv-1");
+        b = g_hash_table_lookup(f->loaded, "pv-3");
         g_assert_nonnull(a);
         g_assert_nonnull(b);
         g_assert_cmpstr(a->node, ==, "node-1");
@@ -76,30 +70,21 @@ static void test_rebuild_state(void)
         g_assert_cmpint(b->at, ==, T1 - 123456 + 500000);
 }
 
-static void test_rebuild_ignores_other_drivers(void)
+static void test_rebuild_ignores_other_drivers(StoreFixture *f, gconstpointer data)
 {
-        g_autoptr(Emulator) emu = NULL;
-        g_autoptr(Store) store = NULL;
-        g_autoptr(GHashTable) loaded = NULL;
         g_autofree char *other =
             pv_json("pv-o", "other.csi.io", "pv-o", "node-1", "2026-11-26T13:07:03.123456Z");
 
-        if (!emulator_available())
-                return;
-        emu = emulator_start();
-        emulator_post(emu, "/_emulator/pvs", other);
-        seed(emu, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
-        store = store_for(emu);
-        loaded = load_ok(store);
-        g_assert_cmpuint(g_hash_table_size(loaded), ==, 1);
-        g_assert_true(g_hash_table_contains(loaded, "pv-1"));
+        RETURN_IF_NO_EMULATOR(f);
+        emulator_post(f->emu, "/_emulator/pvs", other);
+        seed(f->emu, "pv-1", "node-1", "2026-11-26T13:07:03.123456Z");
+        store_fixture_load(f);
+        g_assert_cmpuint(g_hash_table_size(f->loaded), ==, 1);
+        g_assert_true(g_hash_table_contains(f->loaded, "pv-1"));
 }
 
-static void test_rebuild_odd_pvs(void)
+static void test_rebuild_odd_pvs(StoreFixture *f, gconstpointer data)
 {
-        g_autoptr(Emulator) emu = NULL;
-        g_autoptr(Store) store = NULL;
-        g_autoptr(GHashTable) loaded = NULL;
         g_autofree char *no_handle = pv_json("pv-a", DRIVER, "", "node-1", "2026-11-26T13:07:03Z");
         g_autofree char *renamed =
             pv_json("pv-b", DRIVER, "vol-b", "node-2", "2026-11-26T13:07:03Z");
@@ -108,29 +93,24 @@ static void test_rebuild_odd_pvs(void)
         const char *no_csi = "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":"
                              "{\"name\":\"pv-e\",\"annotations\":{\"" NODE_KEY "\":\"n\"}},"
                              "\"spec\":{\"hostPath\":{\"path\":\"/tmp\"}}}";
+        const char *const pvs[] = {no_handle, renamed, garbage_at, empty_node, no_csi};
         g_autoptr(GPtrArray) logged = NULL;
         gint64 before, after;
         const Loaded *c;
 
-        if (!emulator_available())
-                return;
-        emu = emulator_start();
-        emulator_post(emu, "/_emulator/pvs", no_handle);
-        emulator_post(emu, "/_emulator/pvs", renamed);
-        emulator_post(emu, "/_emulator/pvs", garbage_at);
-        emulator_post(emu, "/_emulator/pvs", empty_node);
-        emulator_post(emu, "/_emulator/pvs", no_csi);
-        store = store_for(emu);
+        RETURN_IF_NO_EMULATOR(f);
+        for (gsize i = 0; i < G_N_ELEMENTS(pvs); i++)
+                emulator_post(f->emu, "/_emulator/pvs", pvs[i]);
         before = g_get_real_time();
         expect_warnings();
-        loaded = load_ok(store);
+        store_fixture_load(f);
         logged = take_warnings();
         g_assert_cmpuint(logged->len, ==, 1);
         g_assert_true(g_pattern_match_simple("*pv-c*'yesterday'*", logged->pdata[0]));
         after = g_get_real_time();
-        g_assert_cmpuint(g_hash_table_size(loaded), ==, 2);
-        g_assert_cmpstr(((Loaded *)g_hash_table_lookup(loaded, "vol-b"))->node, ==, "node-2");
-        c = g_hash_table_lookup(loaded, "pv-c");
+        g_assert_cmpuint(g_hash_table_size(f->loaded), ==, 2);
+        g_assert_cmpstr(((Loaded *)g_hash_table_lookup(f->loaded, "vol-b"))->node, ==, "node-2");
+        c = g_hash_table_lookup(f->loaded, "pv-c");
         g_assert_cmpstr(c->node, ==, "node-3");
         g_assert_cmpint(c->at, >=, before);
         g_assert_cmpint(c->at, <=, after);
@@ -138,67 +118,45 @@ static void test_rebuild_odd_pvs(void)
 
 /* The rebuild maps a volume handle to its PV: writes go to that PV, not to one named like
  * the volume. */
-static void test_writes_follow_volume_handle(void)
+static void test_writes_follow_volume_handle(StoreFixture *f, gconstpointer data)
 {
-        g_autoptr(Emulator) emu = NULL;
-        g_autoptr(Store) store = NULL;
-        g_autoptr(GHashTable) loaded = NULL;
         g_autoptr(GError) error = NULL;
-        g_autoptr(JsonNode) pv = NULL;
         g_autofree char *renamed = pv_json("pv-b", DRIVER, "vol-b", NULL, NULL);
         gint64 at = T1;
 
-        if (!emulator_available())
-                return;
-        emu = emulator_start();
-        emulator_post(emu, "/_emulator/pvs", renamed);
-        store = store_for(emu);
-        loaded = load_ok(store);
-        g_assert_true(store_put(store, "vol-b", "node-1", &at, NULL, &error));
+        RETURN_IF_NO_EMULATOR(f);
+        emulator_post(f->emu, "/_emulator/pvs", renamed);
+        store_fixture_load(f);
+        g_assert_true(store_put(f->store, "vol-b", "node-1", &at, NULL, &error));
         g_assert_no_error(error);
-        g_assert_cmpstr(json_object_get_string_member(annotations_of(emu, "pv-b", &pv), NODE_KEY),
-                        ==, "node-1");
+        assert_stored_node(f->emu, "pv-b", "node-1");
 }
 
-static void test_rebuild_paginates(void)
+static void test_rebuild_paginates(StoreFixture *f, gconstpointer data)
 {
-        g_autoptr(Emulator) emu = NULL;
-        g_autoptr(Store) store = NULL;
-        g_autoptr(GHashTable) loaded = NULL;
-
-        if (!emulator_available())
-                return;
-        emu = emulator_start();
-        emulator_post(emu, "/_emulator/generate",
+        RETURN_IF_NO_EMULATOR(f);
+        emulator_post(f->emu, "/_emulator/generate",
                       "{\"count\":1200,\"prefix\":\"pv-\",\"driver\":\"" DRIVER "\","
                       "\"annotated\":7,\"node\":\"node-1\",\"realistic\":true}");
-        store = store_for(emu);
-        reset_counts(emu);
-        loaded = load_ok(store);
-        g_assert_cmpint(emulator_count(emu, "list"), ==, 3);
-        g_assert_cmpuint(g_hash_table_size(loaded), ==, 7);
+        reset_counts(f->emu);
+        store_fixture_load(f);
+        g_assert_cmpint(emulator_count(f->emu, "list"), ==, 3);
+        g_assert_cmpuint(g_hash_table_size(f->loaded), ==, 7);
 }
 
-static void test_rebuild_restarts_on_410(void)
+static void test_rebuild_restarts_on_410(StoreFixture *f, gconstpointer data)
 {
-        g_autoptr(Emulator) emu = NULL;
-        g_autoptr(Store) store = NULL;
-        g_autoptr(GHashTable) loaded = NULL;
-
-        if (!emulator_available())
-                return;
-        emu = emulator_start();
-        emulator_post(emu, "/_emulator/generate",
+        RETURN_IF_NO_EMULATOR(f);
+        emulator_post(f->emu, "/_emulator/generate",
                       "{\"count\":1200,\"prefix\":\"pv-\",\"driver\":\"" DRIVER "\","
                       "\"annotated\":1200,\"node\":\"node-1\"}");
-        store = store_for(emu);
-        reset_counts(emu);
-        emulator_post(emu, "/_emulator/expire-continue", "{\"count\":1}");
+        reset_counts(f->emu);
+        emulator_post(f->emu, "/_emulator/expire-continue", "{\"count\":1}");
         /* collect() asserts that no volume is reported twice. */
-        loaded = load_ok(store);
-        g_assert_cmpuint(g_hash_table_size(loaded), ==, 1200);
+        store_fixture_load(f);
+        g_assert_cmpuint(g_hash_table_size(f->loaded), ==, 1200);
         /* Page 1, page 2 (410), then pages 1-3 again. */
-        g_assert_cmpint(emulator_count(emu, "list"), ==, 5);
+        g_assert_cmpint(emulator_count(f->emu, "list"), ==, 5);
 }
 
 typedef struct {
@@ -327,14 +285,13 @@ int main(int argc, char **argv)
         g_log_set_writer_func(log_writer, NULL, NULL);
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/store-kube/new/bad-server", test_new_rejects_bad_server);
-        g_test_add_func("/store-kube/load/rebuild", test_rebuild_state);
-        g_test_add_func("/store-kube/load/ignores-other-drivers",
-                        test_rebuild_ignores_other_drivers);
-        g_test_add_func("/store-kube/load/odd-pvs", test_rebuild_odd_pvs);
-        g_test_add_func("/store-kube/load/writes-follow-volume-handle",
-                        test_writes_follow_volume_handle);
-        g_test_add_func("/store-kube/load/paginates", test_rebuild_paginates);
-        g_test_add_func("/store-kube/load/restarts-on-410", test_rebuild_restarts_on_410);
+        STORE_TEST("/store-kube/load/rebuild", test_rebuild_state);
+        STORE_TEST("/store-kube/load/ignores-other-drivers", test_rebuild_ignores_other_drivers);
+        STORE_TEST("/store-kube/load/odd-pvs", test_rebuild_odd_pvs);
+        STORE_TEST("/store-kube/load/writes-follow-volume-handle",
+                   test_writes_follow_volume_handle);
+        STORE_TEST("/store-kube/load/paginates", test_rebuild_paginates);
+        STORE_TEST("/store-kube/load/restarts-on-410", test_rebuild_restarts_on_410);
         g_test_add_func("/store-kube/load/waits-for-api", test_load_waits_for_api);
         g_test_add_func("/store-kube/load/gives-up", test_load_gives_up);
         g_test_add_func("/store-kube/load/401-is-permanent", test_load_401_is_permanent);
