@@ -249,8 +249,8 @@ static const Caller *lookup_caller(Bus *self, sd_bus_message *m, GError **error)
 
 /* read -> validate -> authorize, common to Track and Untrack. Returns FALSE with the error to
  * reply with. */
-static gboolean check_mutation(Bus *self, sd_bus_message *m, const char *volume, const char *node,
-                               uid_t *uid, GError **error)
+static gboolean check_mutation(Bus *self, sd_bus_message *m, gboolean untrack, const char *volume,
+                               const char *node, uid_t *uid, GError **error)
 {
         const Caller *caller;
 
@@ -272,6 +272,9 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, const char *volume,
                             "uid %u may not change attachments: only root and members of "
                             "group '%s' may",
                             (unsigned)caller->uid, self->config->allowed_group);
+                /* A refused caller is worth a line: the ids are valid by now, so the line is
+                 * bounded, and journald rate-limits a flood. */
+                log_change(untrack ? "Untrack" : "Track", volume, node, caller->uid, *error);
                 return FALSE;
         }
         return TRUE;
@@ -288,7 +291,7 @@ static int run_operation(Bus *self, sd_bus_message *m, gboolean untrack, const c
         ManagerTry t = MANAGER_TRY_NEEDS_IO;
         uid_t uid = 0;
 
-        if (!check_mutation(self, m, volume, node, &uid, &error))
+        if (!check_mutation(self, m, untrack, volume, node, &uid, &error))
                 return reply_error(m, error);
 
         if (!dispatcher_key_busy(self->dispatcher, volume))

@@ -194,6 +194,14 @@ static void test_daemon_check(void)
         after = list_text(f);
         g_assert_cmpstr(after, ==, before);
         expect_reads_allowed(f);
+        {
+                /* Each refusal is logged with the volume and the caller's uid. */
+                g_autofree char *log = fixture_daemon_log(f);
+
+                g_assert_nonnull(strstr(log, "Track volume=vol-b node=node-2 uid=65534: uid 65534 "
+                                             "may not change attachments"));
+                g_assert_nonnull(strstr(log, "Untrack volume=vol-never node=- uid=65534"));
+        }
 
         /* A member of AllowedGroup may, as a supplementary group... */
         AS_NOBODY(f, gid, &ok_track, ATTACHMENT_IFACE ".Track", "vol-b", "node-2");
@@ -237,6 +245,12 @@ static void test_project_policy(void)
         after = list_text(f);
         g_assert_cmpstr(after, ==, before);
         expect_reads_allowed(f);
+        {
+                /* The bus refused: the calls never reached the daemon. */
+                g_autofree char *log = fixture_daemon_log(f);
+
+                g_assert_null(strstr(log, "uid=65534"));
+        }
 
         AS_NOBODY(f, gid, &member, ATTACHMENT_IFACE ".Track", "vol-b", "node-2");
         g_assert_true(member.ok);
