@@ -120,6 +120,11 @@ static const char *member_string(JsonObject *object, const char *name)
         return json_node_get_string(node);
 }
 
+static gboolean utf8_ok(const char *s)
+{
+        return s == NULL || g_utf8_validate(s, -1, NULL);
+}
+
 gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError **error)
 {
         g_autofree char *node_key = pv_annotation_node_key(driver);
@@ -142,6 +147,18 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
         out->volume_handle = g_strdup(member_string(csi, "volumeHandle"));
         out->attached_node = g_strdup(member_string(annotations, node_key));
         out->attached_at = g_strdup(member_string(annotations, at_key));
+        /* json-glib lets bad escapes and lone surrogates through as invalid UTF-8 (found by
+         * fuzz-pv). Such a PV is malformed: its strings must never reach a D-Bus message or
+         * be taken for "no node" (which would let a Track overwrite the annotation). */
+        if (!utf8_ok(out->name) || !utf8_ok(out->resource_version) || !utf8_ok(out->csi_driver) ||
+            !utf8_ok(out->volume_handle) || !utf8_ok(out->attached_node) ||
+            !utf8_ok(out->attached_at)) {
+                pv_info_clear(out);
+                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
+                                    "invalid PersistentVolume from the API server: a string is "
+                                    "not valid UTF-8");
+                return FALSE;
+        }
         return TRUE;
 }
 

@@ -10,6 +10,28 @@ static gboolean decode(const char *json, PvInfo *pv, GError **error)
         return pv_decode(json, strlen(json), DRIVER, pv, error);
 }
 
+/* json-glib turns a bad \u escape or a lone surrogate into bytes that are not UTF-8 (found
+ * by fuzz-pv): such a PV is refused, not read as "no node". */
+static void test_decode_not_utf8(void)
+{
+        const char *texts[] = {
+            "{\"metadata\":{\"name\":\"pv-1\",\"annotations\":{"
+            "\"rds.csi.srvlab.io/attached-node\":\"n\\ud800x\"}}}",
+            "{\"metadata\":{\"name\":\"pv-1\",\"annotations\":{"
+            "\"rds.csi.srvlab.io/attached-node\":\"n\\u\\615not\"}}}",
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS(texts); i++) {
+                g_auto(PvInfo) pv = {0};
+                g_autoptr(GError) error = NULL;
+
+                g_assert_false(pv_decode(texts[i], strlen(texts[i]), DRIVER, &pv, &error));
+                g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
+                g_assert_nonnull(strstr(error->message, "UTF-8"));
+                g_assert_null(pv.attached_node);
+        }
+}
+
 static void test_decode_full(void)
 {
         const char *json = "{\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pv-1\","
@@ -417,6 +439,7 @@ int main(int argc, char **argv)
         g_test_add_func("/pv/decode/wrong-types", test_decode_wrong_types);
         g_test_add_func("/pv/decode/empty-strings", test_decode_empty_strings_kept);
         g_test_add_func("/pv/decode/invalid", test_decode_invalid);
+        g_test_add_func("/pv/decode/not-utf8", test_decode_not_utf8);
         g_test_add_func("/pv/decode/deep-nesting", test_decode_deep_nesting);
         g_test_add_func("/pv/decode/embedded-nul", test_decode_embedded_nul);
         g_test_add_func("/pv/list/page", test_list_page);
