@@ -94,6 +94,11 @@ static int reply_error(sd_bus_message *call, const GError *error)
                         break;
                 }
         }
+        /* Messages can carry text from the API server: a D-Bus string must be UTF-8. */
+        if (!g_utf8_validate(error->message, -1, NULL)) {
+                g_autofree char *valid = g_utf8_make_valid(error->message, -1);
+                return sd_bus_reply_method_errorf(call, name, "%s", valid);
+        }
         return sd_bus_reply_method_errorf(call, name, "%s", error->message);
 }
 

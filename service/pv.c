@@ -454,6 +454,13 @@ static guint status_code(JsonObject *status)
         return code > 0 && code < 1000 ? (guint)code : 0;
 }
 
+/* The Status text ends up in D-Bus error messages and logs: repaired to UTF-8 (json-glib
+ * lets bad escapes through as invalid bytes). */
+static char *valid_dup(const char *s)
+{
+        return s != NULL ? g_utf8_make_valid(s, -1) : NULL;
+}
+
 gboolean pv_status_decode(const char *data, gsize length, PvStatus *out)
 {
         g_autoptr(JsonParser) parser = parse(data, length, NULL);
@@ -466,8 +473,8 @@ gboolean pv_status_decode(const char *data, gsize length, PvStatus *out)
         status = json_node_get_object(json_parser_get_root(parser));
         kind = member_string(status, "kind");
         out->code = status_code(status);
-        out->reason = g_strdup(member_string(status, "reason"));
-        out->message = g_strdup(member_string(status, "message"));
+        out->reason = valid_dup(member_string(status, "reason"));
+        out->message = valid_dup(member_string(status, "message"));
         if (g_strcmp0(kind, "Status") == 0 || out->code != 0 || out->reason != NULL ||
             out->message != NULL)
                 return TRUE;

@@ -32,6 +32,20 @@ static void test_decode_not_utf8(void)
         }
 }
 
+static void test_status_not_utf8(void)
+{
+        const char *text = "{\"kind\":\"Status\",\"code\":500,\"reason\":\"Internal\\u\\615Error\","
+                           "\"message\":\"etcd \\ud800 broken\"}";
+        g_auto(PvStatus) status = {0};
+
+        g_assert_true(pv_status_decode(text, strlen(text), &status));
+        g_assert_cmpuint(status.code, ==, 500);
+        g_assert_true(g_utf8_validate(status.message, -1, NULL));
+        g_assert_true(g_utf8_validate(status.reason, -1, NULL));
+        g_assert_true(g_str_has_prefix(status.message, "etcd "));
+        g_assert_true(g_str_has_suffix(status.message, "broken"));
+}
+
 static void test_decode_full(void)
 {
         const char *json = "{\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pv-1\","
@@ -440,6 +454,7 @@ int main(int argc, char **argv)
         g_test_add_func("/pv/decode/empty-strings", test_decode_empty_strings_kept);
         g_test_add_func("/pv/decode/invalid", test_decode_invalid);
         g_test_add_func("/pv/decode/not-utf8", test_decode_not_utf8);
+        g_test_add_func("/pv/status/not-utf8", test_status_not_utf8);
         g_test_add_func("/pv/decode/deep-nesting", test_decode_deep_nesting);
         g_test_add_func("/pv/decode/embedded-nul", test_decode_embedded_nul);
         g_test_add_func("/pv/list/page", test_list_page);
