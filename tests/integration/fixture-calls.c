@@ -157,3 +157,28 @@ guint32 fixture_attachment_count(Fixture *f)
         g_assert_true(g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32));
         return g_variant_get_uint32(v);
 }
+
+void fixture_track_ok(Fixture *f, const char *volume, const char *node)
+{
+        g_autoptr(GError) error = NULL;
+
+        fixture_track(f, volume, node, &error);
+        g_assert_no_error(error);
+}
+
+void fixture_untrack_ok(Fixture *f, const char *volume)
+{
+        g_autoptr(GError) error = NULL;
+
+        fixture_untrack(f, volume, &error);
+        g_assert_no_error(error);
+}
+
+void fixture_assert_not_attached(Fixture *f, const char *volume)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *node = fixture_get(f, volume, NULL, &error);
+
+        g_assert_null(node);
+        fixture_assert_dbus_error(error, ATTACHMENT_ERROR_PREFIX "NotAttached");
+}

@@ -96,6 +96,10 @@ GVariant *fixture_get_property(Fixture *f, const char *name, GError **error);
 gboolean fixture_track(Fixture *f, const char *volume, const char *node, GError **error);
 gboolean fixture_untrack(Fixture *f, const char *volume, GError **error);
 char *fixture_get(Fixture *f, const char *volume, guint64 *attached_at_usec, GError **error);
+/* Assert that the call succeeds / that Get answers NotAttached. */
+void fixture_track_ok(Fixture *f, const char *volume, const char *node);
+void fixture_untrack_ok(Fixture *f, const char *volume);
+void fixture_assert_not_attached(Fixture *f, const char *volume);
 GVariant *fixture_list(Fixture *f);
 guint32 fixture_attachment_count(Fixture *f);
 /* Asserts that `error` is the remote D-Bus error `name`. */

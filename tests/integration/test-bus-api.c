@@ -6,34 +6,8 @@
 #include <string.h>
 
 #define ERR_ALREADY ATTACHMENT_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED ATTACHMENT_ERROR_PREFIX "NotAttached"
 
 /* ---- helpers ---- */
-
-static void track_ok(Fixture *f, const char *volume, const char *node)
-{
-        g_autoptr(GError) error = NULL;
-
-        fixture_track(f, volume, node, &error);
-        g_assert_no_error(error);
-}
-
-static void untrack_ok(Fixture *f, const char *volume)
-{
-        g_autoptr(GError) error = NULL;
-
-        fixture_untrack(f, volume, &error);
-        g_assert_no_error(error);
-}
-
-static void assert_not_attached(Fixture *f, const char *volume)
-{
-        g_autoptr(GError) error = NULL;
-        g_autofree char *node = fixture_get(f, volume, NULL, &error);
-
-        g_assert_null(node);
-        fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
-}
 
 static int compare_strings(gconstpointer a, gconstpointer b)
 {
@@ -112,8 +86,8 @@ static void wait_signal(SignalLog *log, const char *member, const char *volume)
  * change and asserting that its signal is the only one logged. */
 static void assert_only_marker_signals(Fixture *f, SignalLog *log)
 {
-        track_ok(f, "marker", "marker-node");
-        untrack_ok(f, "marker");
+        fixture_track_ok(f, "marker", "marker-node");
+        fixture_untrack_ok(f, "marker");
         wait_signal(log, "Detached", "marker");
         for (guint i = 0; i < log->signals->len; i++) {
                 g_autofree char *text = g_variant_print(log->signals->pdata[i], FALSE);
@@ -136,7 +110,7 @@ static void test_track_get_list_untrack(void)
         g_autoptr(GVariant) empty = NULL;
 
         g_assert_cmpuint(fixture_attachment_count(f), ==, 0);
-        track_ok(f, "vol-a", "node-1");
+        fixture_track_ok(f, "vol-a", "node-1");
         after = g_get_real_time();
         node = fixture_get(f, "vol-a", &at, NULL);
         g_assert_cmpstr(node, ==, "node-1");
@@ -157,8 +131,8 @@ static void test_track_get_list_untrack(void)
         }
         g_assert_cmpuint(fixture_attachment_count(f), ==, 1);
 
-        untrack_ok(f, "vol-a");
-        assert_not_attached(f, "vol-a");
+        fixture_untrack_ok(f, "vol-a");
+        fixture_assert_not_attached(f, "vol-a");
         empty = fixture_list(f);
         g_assert_cmpuint(g_variant_n_children(empty), ==, 0);
         g_assert_cmpuint(fixture_attachment_count(f), ==, 0);
@@ -172,12 +146,12 @@ static void test_track_same_node(void)
         g_autofree char *n1 = NULL;
         g_autofree char *n2 = NULL;
 
-        track_ok(f, "vol-a", "node-1");
+        fixture_track_ok(f, "vol-a", "node-1");
         wait_signal(log, "Attached", "vol-a");
         n1 = fixture_get(f, "vol-a", &at1, NULL);
         g_ptr_array_set_size(log->signals, 0);
 
-        track_ok(f, "vol-a", "node-1");
+        fixture_track_ok(f, "vol-a", "node-1");
         n2 = fixture_get(f, "vol-a", &at2, NULL);
         g_assert_cmpstr(n2, ==, "node-1");
         g_assert_cmpuint(at2, ==, at1); /* nothing changes, not even the time */
@@ -194,7 +168,7 @@ static void test_already_attached(void)
         g_autofree char *node = NULL;
         g_autoptr(GVariant) l = NULL;
 
-        track_ok(f, "vol-a", "node-1");
+        fixture_track_ok(f, "vol-a", "node-1");
         wait_signal(log, "Attached", "vol-a");
         g_ptr_array_set_size(log->signals, 0);
 
@@ -214,10 +188,10 @@ static void test_get_not_attached(void)
 {
         g_autoptr(Fixture) f = fixture_new(NULL);
 
-        assert_not_attached(f, "vol-never");
-        track_ok(f, "vol-a", "node-1");
-        untrack_ok(f, "vol-a");
-        assert_not_attached(f, "vol-a");
+        fixture_assert_not_attached(f, "vol-never");
+        fixture_track_ok(f, "vol-a", "node-1");
+        fixture_untrack_ok(f, "vol-a");
+        fixture_assert_not_attached(f, "vol-a");
 }
 
 static void test_untrack_untracked(void)
@@ -225,7 +199,7 @@ static void test_untrack_untracked(void)
         g_autoptr(Fixture) f = fixture_new(NULL);
         g_autoptr(SignalLog) log = signal_log_new(f);
 
-        untrack_ok(f, "vol-never");
+        fixture_untrack_ok(f, "vol-never");
         g_assert_cmpuint(fixture_attachment_count(f), ==, 0);
         assert_only_marker_signals(f, log);
 }
@@ -241,7 +215,7 @@ static void test_list_sorted(void)
         for (guint i = 0; i < G_N_ELEMENTS(volumes); i++) {
                 g_autofree char *node = g_strdup_printf("node-%u", i);
 
-                track_ok(f, volumes[i], node);
+                fixture_track_ok(f, volumes[i], node);
                 g_ptr_array_add(expected, (gpointer)volumes[i]);
         }
         /* Byte order (strcmp): what a caller comparing ids as strings expects. */
@@ -273,7 +247,7 @@ static void test_signals(void)
         g_autoptr(GVariant) args2 = NULL;
         guint64 t;
 
-        track_ok(f, "vol-s", "node-7");
+        fixture_track_ok(f, "vol-s", "node-7");
         node = fixture_get(f, "vol-s", &at, NULL);
         wait_signal(log, "Attached", "vol-s");
         g_assert_cmpuint(log->signals->len, ==, 1);
@@ -285,7 +259,7 @@ static void test_signals(void)
         g_assert_cmpstr(n, ==, "node-7");
         g_assert_cmpuint(t, ==, at);
 
-        untrack_ok(f, "vol-s");
+        fixture_untrack_ok(f, "vol-s");
         wait_signal(log, "Detached", "vol-s");
         g_assert_cmpuint(log->signals->len, ==, 2);
         g_variant_get(log->signals->pdata[1], "(&sv)", &member, &args2);
@@ -401,13 +375,13 @@ static void test_properties_changed(void)
             f->conn, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", ATTACHMENT_PATH,
             NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &log, NULL);
 
-        track_ok(f, "vol-a", "node-1");
+        fixture_track_ok(f, "vol-a", "node-1");
         expect_count_change(f, &log, 1);
-        track_ok(f, "vol-b", "node-1");
+        fixture_track_ok(f, "vol-b", "node-1");
         expect_count_change(f, &log, 2);
-        untrack_ok(f, "vol-a");
+        fixture_untrack_ok(f, "vol-a");
         expect_count_change(f, &log, 1);
-        untrack_ok(f, "vol-b");
+        fixture_untrack_ok(f, "vol-b");
         expect_count_change(f, &log, 0);
         g_dbus_connection_signal_unsubscribe(f->conn, id);
         g_array_unref(log.counts);

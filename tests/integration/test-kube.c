@@ -12,31 +12,6 @@
 #define ERR_NOT_FOUND ATTACHMENT_ERROR_PREFIX "VolumeNotFound"
 #define ERR_STORE ATTACHMENT_ERROR_PREFIX "StoreFailed"
 
-static void track_ok(Fixture *f, const char *volume, const char *node)
-{
-        g_autoptr(GError) error = NULL;
-
-        fixture_track(f, volume, node, &error);
-        g_assert_no_error(error);
-}
-
-static void untrack_ok(Fixture *f, const char *volume)
-{
-        g_autoptr(GError) error = NULL;
-
-        fixture_untrack(f, volume, &error);
-        g_assert_no_error(error);
-}
-
-static void assert_not_attached(Fixture *f, const char *volume)
-{
-        g_autoptr(GError) error = NULL;
-        g_autofree char *node = fixture_get(f, volume, NULL, &error);
-
-        g_assert_null(node);
-        fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
-}
-
 static gint64 unix_usec(GDateTime *t)
 {
         return g_date_time_to_unix(t) * G_USEC_PER_SEC + g_date_time_get_microsecond(t);
@@ -126,7 +101,7 @@ static void test_kubernetes_store(void)
         }
         fixture_emulator_add_pvs(f, "vol-k", 3);
 
-        track_ok(f, "vol-k0", "node-1");
+        fixture_track_ok(f, "vol-k0", "node-1");
         node = fixture_emulator_annotation(f, "vol-k0", FIXTURE_ANNOTATION_NODE);
         g_assert_cmpstr(node, ==, "node-1");
         g_clear_pointer(&node, g_free);
@@ -142,7 +117,7 @@ static void test_kubernetes_store(void)
         g_assert_false(fixture_track(f, "vol-missing", "node-1", &error));
         fixture_assert_dbus_error(error, ERR_NOT_FOUND);
         g_clear_error(&error);
-        assert_not_attached(f, "vol-missing");
+        fixture_assert_not_attached(f, "vol-missing");
 
         /* The API server fails: StoreFailed carrying the status, nothing tracked. */
         fixture_emulator_ok(f, "POST", "/_emulator/faults",
@@ -157,7 +132,7 @@ static void test_kubernetes_store(void)
                 g_assert_nonnull(strstr(message, "500"));
         }
         g_clear_error(&error);
-        assert_not_attached(f, "vol-k1");
+        fixture_assert_not_attached(f, "vol-k1");
 
         /* Untrack failing: the volume stays tracked and annotated. */
         fixture_emulator_ok(f, "POST", "/_emulator/faults",
@@ -208,11 +183,11 @@ static void test_kubernetes_store(void)
         g_clear_error(&error);
 
         /* Untrack removes the annotation. */
-        untrack_ok(f, "vol-k0");
+        fixture_untrack_ok(f, "vol-k0");
         g_clear_pointer(&node, g_free);
         node = fixture_emulator_annotation(f, "vol-k0", FIXTURE_ANNOTATION_NODE);
         g_assert_null(node);
-        assert_not_attached(f, "vol-k0");
+        fixture_assert_not_attached(f, "vol-k0");
 }
 
 int main(int argc, char **argv)

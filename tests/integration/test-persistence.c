@@ -192,14 +192,6 @@ static void assert_consistent(Fixture *f, Fixture *emulator, const char *only_no
 
 /* ---- small helpers ---- */
 
-static void track_ok(Fixture *f, const char *volume, const char *node)
-{
-        g_autoptr(GError) error = NULL;
-
-        fixture_track(f, volume, node, &error);
-        g_assert_no_error(error);
-}
-
 static void generate(Fixture *f, const char *prefix, guint count, guint annotated,
                      const char *driver, const char *node)
 {
@@ -476,7 +468,7 @@ static void test_tls(void)
         generate(f, "tls-", 2, 0, FIXTURE_DRIVER, "unused");
         write_config(f, "attachment.conf", f->emulator_url, ca, token_file, 60);
         fixture_start_daemon_env(f, env);
-        track_ok(f, "tls-000000", "node-t");
+        fixture_track_ok(f, "tls-000000", "node-t");
         node = fixture_emulator_annotation(f, "tls-000000", FIXTURE_ANNOTATION_NODE);
         g_assert_cmpstr(node, ==, "node-t");
         assert_consistent(f, f, NULL);
@@ -558,7 +550,7 @@ static void test_token_rotation(void)
         g_autofree char *node = NULL;
 
         generate(f, "tok-", 2, 0, FIXTURE_DRIVER, "unused");
-        track_ok(f, "tok-000000", "node-1");
+        fixture_track_ok(f, "tok-000000", "node-1");
         fixture_emulator_ok(f, "POST", "/_emulator/token", "{\"token\":\"rotated-token-b\"}");
         g_free(f->emulator_token);
         f->emulator_token = g_strdup("rotated-token-b");
@@ -566,7 +558,7 @@ static void test_token_rotation(void)
         g_file_set_contents(temp_path, "rotated-token-b", -1, &error);
         g_assert_no_error(error);
         g_assert_cmpint(g_rename(temp_path, token_path), ==, 0);
-        track_ok(f, "tok-000001", "node-1");
+        fixture_track_ok(f, "tok-000001", "node-1");
         node = fixture_emulator_annotation(f, "tok-000001", FIXTURE_ANNOTATION_NODE);
         g_assert_cmpstr(node, ==, "node-1");
         g_test_message("401 answers seen by the emulator: %u", emulator_count(f, "unauthorized"));
