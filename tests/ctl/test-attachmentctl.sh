@@ -7,6 +7,7 @@ set -u
 ctl=$1
 daemon=$2
 version=$3
+source_root=${SRVLAB_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-attachmentctl.XXXXXX")
 bus_pid=
 daemon_pid=
@@ -61,21 +62,7 @@ wait_for() {
 }
 
 start_bus() {
-        cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-EOF
+        "$source_root/tools/private-bus-conf" "$tmp/bus" >"$tmp/bus.conf"
         dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile --nosyslog \
                 >"$tmp/bus.log" 2>&1 &
         bus_pid=$!

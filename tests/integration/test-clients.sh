@@ -10,6 +10,7 @@ name=org.srvlab.Attachment1
 path=/org/srvlab/Attachment1
 iface=org.srvlab.Attachment1
 
+source_root=${SRVLAB_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=$(mktemp -d /tmp/srvlab-it-clients-XXXXXX)
 bus_pid=
 daemon_pid=
@@ -72,22 +73,7 @@ wait_for() { # wait_for SECONDS CMD...
 
 # ---- a private system-type bus and the daemon on it ----
 chmod 0755 "$tmp"
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-EOF
+"$source_root/tools/private-bus-conf" "$tmp/bus" >"$tmp/bus.conf"
 cat >"$tmp/attachment.conf" <<EOF
 [Attachment]
 Store=none
