@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bus-errors.h"
+#include "change-queue.h"
 #include "config-build.h"
 #include "dispatch.h"
 #include "validate.h"
@@ -26,6 +27,9 @@ struct _Bus {
         sd_bus *bus;
         sd_event *event;
         sd_event_source *completions;
+        sd_event_source *changes_source;
+        ChangeQueue *changes;
+        GThread *owner;                 /* the bus thread */
         sd_event_source *count_changed; /* oneshot: emits PropertiesChanged(AttachmentCount) */
         sd_bus_slot *object_slot;
         sd_bus_slot *owner_match;
@@ -128,20 +132,31 @@ static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* Attached/Detached go out with every change. PropertiesChanged(AttachmentCount) is coalesced:
+/* Attached/Detached go out with every change of the table, whoever made it (this daemon, or
+ * another writer seen through the watch). PropertiesChanged(AttachmentCount) is coalesced:
  * emitted COUNT_CHANGED_DELAY_USEC after the first change of a burst, with the count of then —
  * one message per burst instead of one per operation (a fifth of the bus traffic per Track
  * under load), and a watcher still sees every settled value. */
-static void emit_changes(Bus *self, gboolean untrack, const char *volume, const ManagerResult *r)
+static void emit_change(const ManagerChange *change, gpointer user_data)
 {
+        Bus *self = user_data;
         int enabled = SD_EVENT_OFF;
 
-        if (untrack)
+        switch (change->kind) {
+        case MANAGER_CHANGE_WATCH:
+                (void)sd_bus_emit_properties_changed(self->bus, BUS_PATH, BUS_INTERFACE,
+                                                     "WatchState", "WatchSince", NULL);
+                return;
+        case MANAGER_CHANGE_DETACHED:
                 (void)sd_bus_emit_signal(self->bus, BUS_PATH, BUS_INTERFACE, "Detached", "ss",
-                                         volume, r->node);
-        else
+                                         change->volume, change->node);
+                break;
+        case MANAGER_CHANGE_ATTACHED:
                 (void)sd_bus_emit_signal(self->bus, BUS_PATH, BUS_INTERFACE, "Attached", "sst",
-                                         volume, r->node, (uint64_t)r->attached_at);
+                                         change->volume, change->node,
+                                         (uint64_t)change->attached_at);
+                break;
+        }
         (void)sd_event_source_get_enabled(self->count_changed, &enabled);
         if (enabled != SD_EVENT_OFF)
                 return;
@@ -150,23 +165,40 @@ static void emit_changes(Bus *self, gboolean untrack, const char *volume, const 
                 on_count_changed(self->count_changed, 0, self);
 }
 
-/* Reply, signal and log for a finished Track/Untrack, on the bus thread. */
+/* The manager's change function: from any thread, to the bus thread. */
+static void on_manager_change(const ManagerChange *change, gpointer user_data)
+{
+        Bus *self = user_data;
+
+        change_queue_push(self->changes, change, g_thread_self() != self->owner);
+}
+
+static int on_changes(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Bus *self = userdata;
+
+        change_queue_drain(self->changes, emit_change, self);
+        return 0;
+}
+
+/* Signal, log and reply for a finished Track/Untrack, on the bus thread. The changes the
+ * operation made are queued already: emitted first, so a caller sees the signal before the
+ * reply. */
 static int finish_operation(Bus *self, sd_bus_message *call, gboolean untrack, const char *volume,
                             const char *node, uid_t uid, const ManagerResult *result,
                             const GError *error)
 {
         const char *what = untrack ? "Untrack" : "Track";
 
+        change_queue_drain(self->changes, emit_change, self);
         if (error != NULL) {
                 /* A conflict known from memory is not news; a store failure is. */
                 if (!g_error_matches(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED))
                         log_change(what, volume, node, uid, error);
                 return reply_error(call, error);
         }
-        if (result->changed) {
+        if (result->changed)
                 log_change(what, volume, untrack ? result->node : node, uid, NULL);
-                emit_changes(self, untrack, volume, result);
-        }
         return sd_bus_reply_method_return(call, NULL);
 }
 
@@ -389,6 +421,15 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
         if (g_str_equal(property, "Driver"))
                 return sd_bus_message_append(reply, "s", self->config->driver);
+        if (g_str_equal(property, "WatchState"))
+                return sd_bus_message_append(reply, "s",
+                                             manager_get_watch_state(self->manager, NULL));
+        if (g_str_equal(property, "WatchSince")) {
+                gint64 since = 0;
+
+                manager_get_watch_state(self->manager, &since);
+                return sd_bus_message_append(reply, "t", (uint64_t)since);
+        }
         return sd_bus_message_append(reply, "s", store_name(manager_get_store(self->manager)));
 }
 
@@ -412,6 +453,8 @@ static const sd_bus_vtable attachment_vtable[] = {
     SD_BUS_PROPERTY("Driver", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Store", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("AttachmentCount", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("WatchState", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("WatchSince", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };
 
@@ -472,6 +515,10 @@ static gboolean bus_setup(Bus *self, GError **error)
                             EPOLLIN, on_completions, self);
         if (r < 0)
                 return fail_errno(error, r, "cannot watch the completion queue");
+        r = sd_event_add_io(self->event, &self->changes_source, change_queue_get_fd(self->changes),
+                            EPOLLIN, on_changes, self);
+        if (r < 0)
+                return fail_errno(error, r, "cannot watch the change queue");
         r = sd_event_add_time_relative(self->event, &self->count_changed, CLOCK_MONOTONIC,
                                        COUNT_CHANGED_DELAY_USEC, 0, on_count_changed, self);
         if (r >= 0)
@@ -489,6 +536,11 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
         self->manager = manager;
         self->config = config;
         self->callers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        self->owner = g_thread_self();
+        self->changes = change_queue_new(error);
+        if (self->changes == NULL)
+                return NULL;
+        manager_set_change_func(manager, on_manager_change, self);
         resolve_group(self);
         self->dispatcher =
             dispatcher_new(config->workers, config->queue_limit, job_work, job_done, self, error);
@@ -524,6 +576,10 @@ void bus_free(Bus *self)
         if (self->dispatcher != NULL)
                 dispatcher_free(self->dispatcher);
         self->dispatcher = NULL;
+        /* Nothing reports changes to a bus that is going away. */
+        manager_set_change_func(self->manager, NULL, NULL);
+        if (self->changes != NULL && self->bus != NULL)
+                change_queue_drain(self->changes, emit_change, self);
         /* A change still waiting to be announced is announced now. */
         if (self->count_changed != NULL && self->bus != NULL) {
                 int enabled = SD_EVENT_OFF;
@@ -533,6 +589,8 @@ void bus_free(Bus *self)
         }
         sd_event_source_disable_unref(self->count_changed);
         sd_event_source_disable_unref(self->completions);
+        sd_event_source_disable_unref(self->changes_source);
+        change_queue_free(self->changes);
         sd_bus_slot_unref(self->owner_match);
         sd_bus_slot_unref(self->object_slot);
         if (self->bus != NULL)

@@ -20,6 +20,7 @@ void config_init(Config *self)
             .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
             .request_timeout_sec = 10,
             .start_timeout_sec = 90,
+            .watch_timeout_sec = 60,
         };
 }
 
@@ -138,6 +139,8 @@ static gboolean apply_kubernetes(Config *self, const char *origin, const char *k
                                   error);
         } else if (g_str_equal(key, "StartTimeoutSec")) {
                 return parse_uint(origin, g, key, value, 0, 86400, &self->start_timeout_sec, error);
+        } else if (g_str_equal(key, "WatchTimeoutSec")) {
+                return parse_uint(origin, g, key, value, 2, 3600, &self->watch_timeout_sec, error);
         } else {
                 g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
         }

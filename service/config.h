@@ -21,6 +21,7 @@ typedef struct {
         char *kube_ca_file;        /* "" = system trust store */
         guint request_timeout_sec; /* 1..3600 */
         guint start_timeout_sec;   /* 0..86400 */
+        guint watch_timeout_sec;   /* 2..3600: a watch's timeoutSeconds */
 } Config;
 
 void config_init(Config *self);

@@ -20,6 +20,7 @@ G_DEFINE_QUARK(kube - client - error - quark, kube_client_error)
 
 struct _KubeClient {
         SoupSession *session;
+        SoupSession *watch_session; /* long-lived streams: a longer I/O timeout */
         char *server;
         char *token_file; /* NULL: no token */
         guint timeout_sec;
@@ -176,9 +177,9 @@ static char *current_token(KubeClient *self, gboolean force)
         return token;
 }
 
-static SoupSession *session_new(const Config *config, GError **error)
+static SoupSession *session_new(const Config *config, guint conns, guint timeout_sec,
+                                GError **error)
 {
-        guint conns = MAX(config->workers + 2, 10);
         g_autoptr(GTlsDatabase) database = NULL;
         g_autofree char *user_agent = g_strdup_printf("srvlab-attachment/%s", PACKAGE_VERSION);
         SoupSession *session;
@@ -194,8 +195,8 @@ static SoupSession *session_new(const Config *config, GError **error)
                 }
         }
         session = soup_session_new_with_options(
-            "max-conns", conns, "max-conns-per-host", conns, "timeout", config->request_timeout_sec,
-            "user-agent", user_agent,
+            "max-conns", conns, "max-conns-per-host", conns, "timeout", timeout_sec, "user-agent",
+            user_agent,
             /* Straight to the API server: no proxy lookup (glib-networking's libproxy
              * resolver would run on every new connection; it also breaks ASan). */
             "proxy-resolver", NULL, NULL);
@@ -231,8 +232,15 @@ KubeClient *kube_client_new(const Config *config, GError **error)
                 if (self->token == NULL)
                         return NULL;
         }
-        self->session = session_new(config, error);
+        self->session =
+            session_new(config, MAX(config->workers + 2, 10), config->request_timeout_sec, error);
         if (self->session == NULL)
+                return NULL;
+        /* A watch stream may be silent (no event, no bookmark) until the server ends it at
+         * timeoutSeconds: silence past that, plus a request's time, means a dead connection. */
+        self->watch_session =
+            session_new(config, 4, config->watch_timeout_sec + config->request_timeout_sec, error);
+        if (self->watch_session == NULL)
                 return NULL;
         return g_steal_pointer(&self);
 }
@@ -242,6 +250,7 @@ void kube_client_free(KubeClient *self)
         if (self == NULL)
                 return;
         g_clear_object(&self->session);
+        g_clear_object(&self->watch_session);
         g_free(self->server);
         g_free(self->token_file);
         if (self->token != NULL)
@@ -474,4 +483,45 @@ JsonNode *kube_client_send_json(KubeClient *self, const char *method, const char
                 g_set_error_literal(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_INVALID_RESPONSE,
                                     local->message);
         return node;
+}
+
+GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCancellable *cancellable,
+                                      GError **error)
+{
+        for (guint attempt = 0;; attempt++) {
+                g_autofree char *token = current_token(self, attempt > 0);
+                g_autoptr(SoupMessage) msg =
+                    message_new(self, "GET", path, NULL, NULL, token, error);
+                g_autoptr(GInputStream) stream = NULL;
+                g_autoptr(GBytes) data = NULL;
+                g_autoptr(GError) local = NULL;
+                guint status;
+
+                if (token != NULL)
+                        memset(token, 0, strlen(token));
+                if (msg == NULL)
+                        return NULL;
+                stream = soup_session_send(self->watch_session, msg, cancellable, &local);
+                if (stream == NULL) {
+                        if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                                g_propagate_error(error, g_steal_pointer(&local));
+                        else
+                                set_transport_error(self, local, error);
+                        return NULL;
+                }
+                status = soup_message_get_status(msg);
+                if (SOUP_STATUS_IS_SUCCESSFUL(status)) {
+                        /* The stream reads through the message's connection: keep it alive. */
+                        g_object_set_data_full(G_OBJECT(stream), "kube-client-message",
+                                               g_steal_pointer(&msg), g_object_unref);
+                        return g_steal_pointer(&stream);
+                }
+                data = read_body(self, msg, stream, MAX_ERROR_BODY_BYTES, NULL);
+                g_input_stream_close(stream, NULL, NULL);
+                /* The token may have rotated within the stat granularity: re-read it once. */
+                if (status == SOUP_STATUS_UNAUTHORIZED && attempt == 0 && self->token_file != NULL)
+                        continue;
+                set_http_error(msg, data, error);
+                return NULL;
+        }
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
@@ -67,3 +68,10 @@ GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
 JsonNode *kube_client_send_json(KubeClient *self, const char *method, const char *path,
                                 const char *content_type, const char *body, guint *status,
                                 GError **error);
+
+/* Opens a long-lived GET (a watch) on a session of its own, whose I/O timeout is
+ * WatchTimeoutSec + RequestTimeoutSec: a read that gets nothing for that long fails. Returns
+ * the body stream of a 2xx answer; any other status fails with that status as the code (the
+ * Status message in the text); cancelling fails with G_IO_ERROR_CANCELLED. */
+GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCancellable *cancellable,
+                                      GError **error);

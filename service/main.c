@@ -35,7 +35,10 @@ static void daemon_clear(Daemon *d)
         sd_event_source_disable_unref(d->status_timer);
         sd_event_source_disable_unref(d->sigterm);
         sd_event_source_disable_unref(d->sigint);
-        /* The bus first: it completes pending operations, which use the manager. */
+        /* The watch first: it reports changes to the bus. Then the bus: it completes pending
+         * operations, which use the manager. */
+        if (d->manager != NULL)
+                manager_stop_watch(d->manager);
         g_clear_pointer(&d->bus, bus_free);
         g_clear_pointer(&d->manager, manager_free);
         d->event = sd_event_unref(d->event);
@@ -114,7 +117,12 @@ static gboolean daemon_start(Daemon *d, GError **error)
                 return FALSE;
         }
         d->bus = bus_new(d->event, d->manager, &d->config, error);
-        if (d->bus == NULL || !bus_request_name(d->bus, error))
+        if (d->bus == NULL)
+                return FALSE;
+        /* From the list's resourceVersion on, every change of another writer reaches the
+         * table (and the bus); what happens before the name is owned is in the table when the
+         * first caller comes. */
+        if (!manager_start_watch(d->manager, error) || !bus_request_name(d->bus, error))
                 return FALSE;
         sd_notify(FALSE, "READY=1");
         notify_status(d);

@@ -34,6 +34,8 @@ struct _Manager {
         VolumeLocks *locks;
         GRWLock lock; /* guards table; never held across store I/O */
         Table table;
+        ManagerChangeFunc change_func;
+        gpointer change_data;
 };
 
 static void table_init(Table *t)
@@ -114,6 +116,67 @@ static void table_insert(Table *t, const char *volume, const char *node, gint64 
         g_hash_table_add(t->volumes, entry->volume);
 }
 
+static void emit(Manager *self, ManagerChangeKind kind, const char *volume, const char *node,
+                 gint64 attached_at)
+{
+        const ManagerChange change = {
+            .kind = kind, .volume = volume, .node = node, .attached_at = attached_at};
+
+        if (self->change_func != NULL)
+                self->change_func(&change, self->change_data);
+}
+
+/* Makes the table say `node` holds `volume` since attached_at (node NULL: nobody), and
+ * reports each difference as a change. The caller holds the volume's lock, so changes of one
+ * volume are reported in the order they happen. Returns TRUE when the table changed; *old
+ * (may be NULL) receives the node that held the volume before (NULL: none). */
+static gboolean table_set(Manager *self, const char *volume, const char *node, gint64 attached_at,
+                          char **old)
+{
+        g_autofree char *before = NULL;
+        gint64 before_at = 0;
+        Entry *entry;
+
+        tsan_rw_writer_lock(&self->lock);
+        entry = table_lookup(&self->table, volume);
+        if (entry != NULL) {
+                before = g_strdup(entry->node);
+                before_at = entry->attached_at;
+        }
+        if (node == NULL && entry != NULL)
+                table_remove(&self->table, entry);
+        else if (node != NULL && (entry == NULL || strcmp(entry->node, node) != 0 ||
+                                  entry->attached_at != attached_at))
+                table_insert(&self->table, volume, node, attached_at);
+        tsan_rw_writer_unlock(&self->lock);
+
+        if (old != NULL)
+                *old = g_strdup(before);
+        if (g_strcmp0(before, node) == 0)
+                return node != NULL && before_at != attached_at;
+        if (before != NULL)
+                emit(self, MANAGER_CHANGE_DETACHED, volume, before, before_at);
+        if (node != NULL)
+                emit(self, MANAGER_CHANGE_ATTACHED, volume, node, attached_at);
+        return TRUE;
+}
+
+static void on_store_observe(const char *volume, const char *node, gint64 attached_at,
+                             gpointer user_data)
+{
+        table_set(user_data, volume, node, attached_at, NULL);
+}
+
+static void on_store_watch_state(const char *state, gint64 since_usec, gpointer user_data)
+{
+        Manager *self = user_data;
+        const ManagerChange change = {
+            .kind = MANAGER_CHANGE_WATCH, .state = state, .since = since_usec};
+
+        if (self->change_func != NULL)
+                self->change_func(&change, self->change_data);
+}
+
 void attachment_free(Attachment *a)
 {
         if (a == NULL)
@@ -159,6 +222,10 @@ Manager *manager_new(Store *store)
         self->locks = volume_locks_new();
         g_rw_lock_init(&self->lock);
         table_init(&self->table);
+        store_set_observer(store, &(StoreObserver){.locks = self->locks,
+                                                   .observe = on_store_observe,
+                                                   .watch_state = on_store_watch_state,
+                                                   .user_data = self});
         return self;
 }
 
@@ -181,6 +248,27 @@ Store *manager_get_store(Manager *self)
 VolumeLocks *manager_get_locks(Manager *self)
 {
         return self->locks;
+}
+
+void manager_set_change_func(Manager *self, ManagerChangeFunc func, gpointer user_data)
+{
+        self->change_func = func;
+        self->change_data = user_data;
+}
+
+gboolean manager_start_watch(Manager *self, GError **error)
+{
+        return store_start_watch(self->store, error);
+}
+
+void manager_stop_watch(Manager *self)
+{
+        store_stop_watch(self->store);
+}
+
+const char *manager_get_watch_state(Manager *self, gint64 *since_usec)
+{
+        return store_get_watch_state(self->store, since_usec);
 }
 
 static void load_one(const char *volume, const char *node, gint64 attached_at_usec,
@@ -237,29 +325,31 @@ static gboolean track_in_store(Manager *self, const char *volume, const char *no
         g_autoptr(GError) local_error = NULL;
 
         if (!store_put(self->store, volume, node, &attached_at, &holder, &local_error)) {
+                if (g_error_matches(local_error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
+                        table_set(self, volume, NULL, 0, NULL);
                 if (holder != NULL && g_error_matches(local_error, ATTACHMENT_ERROR,
                                                       ATTACHMENT_ERROR_ALREADY_ATTACHED))
                         return set_already_attached(error, volume, holder);
                 g_propagate_error(error, g_steal_pointer(&local_error));
                 return FALSE;
         }
-        tsan_rw_writer_lock(&self->lock);
-        table_insert(&self->table, volume, node, attached_at);
-        tsan_rw_writer_unlock(&self->lock);
-        set_result(result, TRUE, node, attached_at);
+        set_result(result, table_set(self, volume, node, attached_at, NULL), node, attached_at);
         return TRUE;
 }
 
-/* The one decision behind manager_track and manager_try_track. */
+/* The one decision behind manager_track and manager_try_track. A store with I/O is the
+ * authority: the table, a cache, answers only for Store=none. */
 static ManagerTry track_locked(Manager *self, const char *volume, const char *node,
                                gboolean may_block, ManagerResult *result, GError **error)
 {
-        ManagerTry answer = track_from_table(self, volume, node, result, error);
+        ManagerTry answer = MANAGER_TRY_NEEDS_IO;
 
+        if (!store_needs_io(self->store))
+                answer = track_from_table(self, volume, node, result, error);
+        else if (!may_block)
+                return MANAGER_TRY_NEEDS_IO;
         if (answer != MANAGER_TRY_NEEDS_IO)
                 return answer;
-        if (!may_block && store_needs_io(self->store))
-                return MANAGER_TRY_NEEDS_IO;
         return track_in_store(self, volume, node, result, error) ? MANAGER_TRY_DONE
                                                                  : MANAGER_TRY_FAILED;
 }
@@ -305,19 +395,19 @@ static char *untrack_lookup(Manager *self, const char *volume)
 static gboolean untrack_in_store(Manager *self, const char *volume, const char *node,
                                  ManagerResult *result, GError **error)
 {
-        Entry *entry;
+        g_autofree char *cleared = NULL;
+        g_autofree char *old = NULL;
+        gint64 at = 0;
 
-        if (!store_remove(self->store, volume, node, error))
+        manager_get(self, volume, NULL, &at, NULL);
+        if (!store_remove(self->store, volume, node, &cleared, error))
                 return FALSE;
-        tsan_rw_writer_lock(&self->lock);
-        entry = table_lookup(&self->table, volume);
-        if (entry != NULL) {
-                set_result(result, TRUE, entry->node, entry->attached_at);
-                table_remove(&self->table, entry);
-        } else {
-                set_result(result, FALSE, NULL, 0);
-        }
-        tsan_rw_writer_unlock(&self->lock);
+        /* The store names what it cleared (it may have learnt of another holder on the way,
+         * and told the table through the observer already). */
+        table_set(self, volume, NULL, 0, &old);
+        if (cleared == NULL && node != NULL)
+                cleared = g_strdup(node);
+        set_result(result, cleared != NULL, cleared, cleared != NULL ? at : 0);
         return TRUE;
 }
 
@@ -326,12 +416,15 @@ static ManagerTry untrack_locked(Manager *self, const char *volume, gboolean may
 {
         g_autofree char *node = untrack_lookup(self, volume);
 
-        if (node == NULL) {
+        if (store_needs_io(self->store)) {
+                /* Even a volume the table does not hold: another daemon may have attached it
+                 * (DESIGN §8: the answer costs one read). */
+                if (!may_block)
+                        return MANAGER_TRY_NEEDS_IO;
+        } else if (node == NULL) {
                 set_result(result, FALSE, NULL, 0);
                 return MANAGER_TRY_DONE;
         }
-        if (!may_block && store_needs_io(self->store))
-                return MANAGER_TRY_NEEDS_IO;
         return untrack_in_store(self, volume, node, result, error) ? MANAGER_TRY_DONE
                                                                    : MANAGER_TRY_FAILED;
 }

@@ -37,6 +37,26 @@ typedef enum {
         MANAGER_TRY_NEEDS_IO, /* nothing done: run the blocking operation on a worker */
 } ManagerTry;
 
+/* A change of the table, from any source: this daemon's operations, the watch, a relist. */
+typedef enum {
+        MANAGER_CHANGE_ATTACHED, /* volume, node, attached_at */
+        MANAGER_CHANGE_DETACHED, /* volume, node (the one that held it) */
+        MANAGER_CHANGE_WATCH,    /* the watch's state: state, since (real time) */
+} ManagerChangeKind;
+
+typedef struct {
+        ManagerChangeKind kind;
+        const char *volume;
+        const char *node;
+        gint64 attached_at;
+        const char *state;
+        gint64 since;
+} ManagerChange;
+
+/* Called for every change, in the order the changes of one volume happen (with that volume's
+ * lock held), from whichever thread made it: the bus thread, a worker or the watch. */
+typedef void (*ManagerChangeFunc)(const ManagerChange *change, gpointer user_data);
+
 /* Takes ownership of store. */
 Manager *manager_new(Store *store);
 void manager_free(Manager *self);
@@ -45,21 +65,32 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 Store *manager_get_store(Manager *self);
 VolumeLocks *manager_get_locks(Manager *self);
 
+void manager_set_change_func(Manager *self, ManagerChangeFunc func, gpointer user_data);
+
 /* Replaces the table with the store's contents. */
 gboolean manager_load(Manager *self, GError **error);
+/* After load: the store follows other writers (Store=kubernetes: the watch) and the table
+ * follows the store; every difference is a change. */
+gboolean manager_start_watch(Manager *self, GError **error);
+/* "off" (Store=none), "starting", "watching", "reconnecting", "relisting". */
+const char *manager_get_watch_state(Manager *self, gint64 *since_usec);
+/* Stops following the store (before whoever receives the changes goes away). */
+void manager_stop_watch(Manager *self);
 
 /* Blocking operations (worker threads). Ids must be validated by the caller.
+ * With a store that needs I/O (Store=kubernetes) the table is a cache and never answers a
+ * mutation: every track and untrack goes to the store, whose answer comes from the API server
+ * (DESIGN §8), and the table follows it.
  * track: same node again: success, no change; other node: ALREADY_ATTACHED "volume V already
  * attached to node N"; new: store put, then insert (put fails: nothing tracked).
- * untrack: absent: success, no change; present: store remove, then delete (remove fails: the
- * attachment stays and the error is returned). */
+ * untrack: the store clears whichever node holds the volume, then the entry goes (remove
+ * fails: the attachment stays and the error is returned); nothing held: success, no change. */
 gboolean manager_track(Manager *self, const char *volume, const char *node, ManagerResult *result,
                        GError **error);
 gboolean manager_untrack(Manager *self, const char *volume, ManagerResult *result, GError **error);
 
 /* Non-blocking variants for the bus thread: answer at once when the volume's lock is free and
- * the operation needs no store I/O (Store=none, the same node again, a known conflict, an
- * untracked volume); otherwise do nothing and return MANAGER_TRY_NEEDS_IO. */
+ * the store needs no I/O (Store=none); otherwise do nothing and return MANAGER_TRY_NEEDS_IO. */
 ManagerTry manager_try_track(Manager *self, const char *volume, const char *node,
                              ManagerResult *result, GError **error);
 ManagerTry manager_try_untrack(Manager *self, const char *volume, ManagerResult *result,

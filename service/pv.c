@@ -229,27 +229,10 @@ gboolean pv_list_decode_reference(const char *data, gsize length, const char *dr
  * most of a rebuild. The walk only records where the wanted strings are; the items are handed
  * out after the whole page has been validated, so a malformed page reaches no callback, as
  * with json-glib. A later duplicate member replaces an earlier one, as in json-glib. */
-enum { F_NAME, F_RV, F_NODE, F_AT, F_DRIVER, F_HANDLE, N_FIELDS };
-
-typedef struct {
-        JsonSpan field[N_FIELDS];
-} ItemSpans;
-
-typedef enum { ITEMS_ABSENT, ITEMS_NULL, ITEMS_ARRAY, ITEMS_OTHER } ItemsKind;
-
-typedef struct {
-        const char *node_key, *at_key;
-        gsize node_key_length, at_key_length;
-        ItemSpans item; /* the item being read */
-        GArray *items;  /* ItemSpans */
-        ItemsKind items_kind;
-        JsonSpan continue_token, resource_version;
-} ListWalk;
-
-#define KEY_IS(key, literal) json_span_equal((key), (literal), sizeof(literal) - 1)
+#include "pv-scan.h"
 
 /* A member holding fields [first, last] starts them afresh: the last duplicate wins whole. */
-static void forget(ListWalk *walk, guint first, guint last)
+void pv_scan_forget(ListWalk *walk, guint first, guint last)
 {
         memset(&walk->item.field[first], 0, (last - first + 1) * sizeof(JsonSpan));
 }
@@ -275,7 +258,7 @@ static gboolean metadata_member(JsonScan *s, const JsonSpan *key, gpointer data,
                 return json_scan_string_member(s, &walk->item.field[F_RV], error);
         if (!KEY_IS(key, "annotations"))
                 return json_scan_skip(s, error);
-        forget(walk, F_NODE, F_AT);
+        pv_scan_forget(walk, F_NODE, F_AT);
         return json_scan_object_member(s, annotations_member, walk, error);
 }
 
@@ -294,18 +277,18 @@ static gboolean spec_member(JsonScan *s, const JsonSpan *key, gpointer data, GEr
 {
         if (!KEY_IS(key, "csi"))
                 return json_scan_skip(s, error);
-        forget(data, F_DRIVER, F_HANDLE);
+        pv_scan_forget(data, F_DRIVER, F_HANDLE);
         return json_scan_object_member(s, csi_member, data, error);
 }
 
-static gboolean item_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+gboolean pv_scan_item_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
 {
         if (KEY_IS(key, "metadata")) {
-                forget(data, F_NAME, F_AT);
+                pv_scan_forget(data, F_NAME, F_AT);
                 return json_scan_object_member(s, metadata_member, data, error);
         }
         if (KEY_IS(key, "spec")) {
-                forget(data, F_DRIVER, F_HANDLE);
+                pv_scan_forget(data, F_DRIVER, F_HANDLE);
                 return json_scan_object_member(s, spec_member, data, error);
         }
         return json_scan_skip(s, error);
@@ -318,8 +301,8 @@ static gboolean item_element(JsonScan *s, gpointer data, GError **error)
 
         if (json_scan_peek(s) != '{')
                 return json_scan_skip(s, error);
-        forget(walk, 0, N_FIELDS - 1);
-        if (!json_scan_object(s, item_member, walk, error))
+        pv_scan_forget(walk, 0, N_FIELDS - 1);
+        if (!json_scan_object(s, pv_scan_item_member, walk, error))
                 return FALSE;
         g_array_append_val(walk->items, walk->item);
         return TRUE;
@@ -380,6 +363,24 @@ static gboolean scan_list(const char *data, gsize length, ListWalk *walk, GError
         return TRUE;
 }
 
+/* The item's strings, decoded into `buf` (reused): `out` points into it. */
+void pv_scan_item_info(const JsonSpan field[N_FIELDS], GString *buf, PvInfo *out)
+{
+        char *value[N_FIELDS];
+        gssize offset[N_FIELDS];
+
+        g_string_truncate(buf, 0);
+        for (guint f = 0; f < N_FIELDS; f++) {
+                offset[f] = field[f].start != NULL ? (gssize)buf->len : -1;
+                if (field[f].start != NULL)
+                        json_span_append(&field[f], buf);
+        }
+        for (guint f = 0; f < N_FIELDS; f++)
+                value[f] = offset[f] >= 0 ? buf->str + offset[f] : NULL;
+        *out = (PvInfo){value[F_NAME],   value[F_RV],   value[F_DRIVER],
+                        value[F_HANDLE], value[F_NODE], value[F_AT]};
+}
+
 /* Every item's strings go into one reused buffer: no allocation per item. */
 static gboolean call_items(const ListWalk *walk, PvListItemFunc func, gpointer user_data,
                            GError **error)
@@ -388,20 +389,11 @@ static gboolean call_items(const ListWalk *walk, PvListItemFunc func, gpointer u
 
         for (guint i = 0; i < walk->items->len; i++) {
                 const JsonSpan *field = g_array_index(walk->items, ItemSpans, i).field;
-                char *value[N_FIELDS];
-                gssize offset[N_FIELDS];
 
-                g_string_truncate(buf, 0);
-                for (guint f = 0; f < N_FIELDS; f++) {
-                        offset[f] = field[f].start != NULL ? (gssize)buf->len : -1;
-                        if (field[f].start != NULL)
-                                json_span_append(&field[f], buf);
-                }
-                for (guint f = 0; f < N_FIELDS; f++)
-                        value[f] = offset[f] >= 0 ? buf->str + offset[f] : NULL;
-                if (!func(&(PvInfo){value[F_NAME], value[F_RV], value[F_DRIVER], value[F_HANDLE],
-                                    value[F_NODE], value[F_AT]},
-                          user_data, error))
+                PvInfo pv;
+
+                pv_scan_item_info(field, buf, &pv);
+                if (!func(&pv, user_data, error))
                         return FALSE;
         }
         return TRUE;

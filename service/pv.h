@@ -86,3 +86,31 @@ char *pv_patch_remove(const char *driver, const char *resource_version);
 /* "<driver>/attached-node" and "<driver>/attached-at". */
 char *pv_annotation_node_key(const char *driver);
 char *pv_annotation_at_key(const char *driver);
+
+/* One line of a watch stream: {"type":"ADDED","object":{...}}. */
+typedef enum {
+        PV_EVENT_ADDED,
+        PV_EVENT_MODIFIED,
+        PV_EVENT_DELETED,
+        PV_EVENT_BOOKMARK,
+        PV_EVENT_ERROR,
+} PvEventType;
+
+typedef struct {
+        PvEventType type;
+        PvInfo pv;       /* ADDED/MODIFIED/DELETED: the object; BOOKMARK: resource_version */
+        PvStatus status; /* ERROR: the metav1 Status the object carries */
+} PvEvent;
+
+void pv_event_clear(PvEvent *self);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PvEvent, pv_event_clear)
+
+/* Decodes one watch event line with the same scanner as pv_list_decode (strict RFC 8259,
+ * nothing built). Fails with ATTACHMENT_ERROR_FAILED on malformed JSON, a missing or unknown
+ * type, or an object that is not a JSON object; `out` is then left empty. */
+gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvEvent *out,
+                         GError **error);
+/* The same through a json-glib tree: the reference the tests and the fuzz target compare
+ * pv_event_decode against (not used by the daemon). */
+gboolean pv_event_decode_reference(const char *data, gsize length, const char *driver, PvEvent *out,
+                                   GError **error);

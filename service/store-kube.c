@@ -1,44 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-#include "store-kube.h"
+#include "store-kube-private.h"
 
 #include <string.h>
 
-#include "kube-client.h"
-#include "pv.h"
 #include "tsan.h"
 
-#define PV_PATH "/api/v1/persistentvolumes"
 #define MERGE_PATCH "application/merge-patch+json"
-#define LIST_PAGE_SIZE 500
 /* Writes: a 409 means someone else wrote the PV; re-read and retry, a few times. */
 #define MAX_WRITE_ATTEMPTS 5
 #define MAX_VERIFY_ATTEMPTS 2
 #define MAX_REPLAYS 1
 #define MIN_CONFLICT_WAIT_USEC (10 * G_TIME_SPAN_MILLISECOND)
 #define MAX_CONFLICT_WAIT_USEC (100 * G_TIME_SPAN_MILLISECOND)
-/* A continue token expires (410) when compaction passes it; a list that keeps expiring is a
- * server problem, not something to loop on. */
-#define MAX_LIST_RESTARTS 5
-#define FIRST_START_WAIT_USEC (250 * G_TIME_SPAN_MILLISECOND)
-#define MAX_START_WAIT_USEC (5 * G_TIME_SPAN_SECOND)
 
-/* What the store last saw of a PV of ours. Held only in memory. */
-typedef struct {
-        char *pv_name;          /* NULL: the PV is named like the volume */
-        char *resource_version; /* of the last read or write */
-        char *node;             /* the attached-node annotation then; NULL: none */
-} Known;
-
-typedef struct {
-        Store parent;
-        KubeClient *client;
-        char *driver;
-        guint start_timeout_sec;
-        GMutex lock;       /* guards `known` */
-        GHashTable *known; /* volume id -> Known */
-} StoreKube;
-
-static void known_free(Known *known)
+void known_free(Known *known)
 {
         g_free(known->pv_name);
         g_free(known->resource_version);
@@ -46,14 +21,12 @@ static void known_free(Known *known)
         g_free(known);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Known, known_free)
-
-static GHashTable *known_table_new(void)
+GHashTable *known_table_new(void)
 {
         return g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)known_free);
 }
 
-static Known *known_from_pv(const char *volume, const PvInfo *pv)
+Known *known_from_pv(const char *volume, const PvInfo *pv)
 {
         Known *known = g_new0(Known, 1);
 
@@ -63,6 +36,78 @@ static Known *known_from_pv(const char *volume, const PvInfo *pv)
         if (pv->attached_node != NULL && *pv->attached_node != '\0')
                 known->node = g_strdup(pv->attached_node);
         return known;
+}
+
+gint64 store_kube_attached_at(const PvInfo *pv)
+{
+        gint64 at;
+
+        if (pv_time_parse(pv->attached_at, &at))
+                return at;
+        g_warning("PersistentVolume %s: unreadable attached-at annotation '%s'; using the "
+                  "current time",
+                  pv->name != NULL ? pv->name : "(unnamed)",
+                  pv->attached_at != NULL ? pv->attached_at : "");
+        return g_get_real_time();
+}
+
+/* resourceVersions are opaque strings to clients, but every server we know (etcd's
+ * revisions; the emulator's counter) hands out increasing integers, and the watch delivers
+ * them in order. Something that is not an integer is taken as newer: the fresher read wins. */
+static gboolean rv_older(const char *candidate, const char *held)
+{
+        guint64 a, b;
+
+        if (candidate == NULL || held == NULL ||
+            !g_ascii_string_to_unsigned(candidate, 10, 0, G_MAXUINT64, &a, NULL) ||
+            !g_ascii_string_to_unsigned(held, 10, 0, G_MAXUINT64, &b, NULL))
+                return FALSE;
+        return a < b;
+}
+
+gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *known,
+                                  gint64 attached_at)
+{
+        const Known *held;
+        gboolean newer;
+
+        tsan_mutex_lock(&self->lock);
+        held = g_hash_table_lookup(self->known, volume);
+        newer = held == NULL || !rv_older(known->resource_version, held->resource_version);
+        if (newer)
+                g_hash_table_replace(self->known, g_strdup(volume), known);
+        tsan_mutex_unlock(&self->lock);
+        if (!newer) {
+                known_free(known);
+                return FALSE;
+        }
+        /* `known` is in the table now, but only this volume's lock holder replaces it. */
+        if (self->observer.observe != NULL)
+                self->observer.observe(volume, known->node, known->node != NULL ? attached_at : 0,
+                                       self->observer.user_data);
+        return TRUE;
+}
+
+gboolean store_kube_observe(StoreKube *self, const char *volume, const PvInfo *pv)
+{
+        Known *known = known_from_pv(volume, pv);
+
+        return store_kube_observe_known(self, volume, known,
+                                        known->node != NULL ? store_kube_attached_at(pv) : 0);
+}
+
+gboolean store_kube_rv_older(const char *candidate, const char *held)
+{
+        return rv_older(candidate, held);
+}
+
+void store_kube_observe_gone(StoreKube *self, const char *volume)
+{
+        tsan_mutex_lock(&self->lock);
+        g_hash_table_remove(self->known, volume);
+        tsan_mutex_unlock(&self->lock);
+        if (self->observer.observe != NULL)
+                self->observer.observe(volume, NULL, 0, self->observer.user_data);
 }
 
 /* A copy of what is known of `volume`, or NULL. */
@@ -81,22 +126,6 @@ static Known *known_get(StoreKube *self, const char *volume)
         }
         tsan_mutex_unlock(&self->lock);
         return copy;
-}
-
-static void known_set(StoreKube *self, const char *volume, const PvInfo *pv)
-{
-        Known *known = known_from_pv(volume, pv);
-
-        tsan_mutex_lock(&self->lock);
-        g_hash_table_replace(self->known, g_strdup(volume), known);
-        tsan_mutex_unlock(&self->lock);
-}
-
-static void known_forget(StoreKube *self, const char *volume)
-{
-        tsan_mutex_lock(&self->lock);
-        g_hash_table_remove(self->known, volume);
-        tsan_mutex_unlock(&self->lock);
 }
 
 static char *pv_path(const char *pv_name)
@@ -189,6 +218,7 @@ typedef struct {
         gboolean remove;
         gint64 *attached_at_usec; /* put only */
         char **holder;            /* put only, may be NULL */
+        char **seen;              /* remove only: the node the PV named when last read */
 } Write;
 
 static WriteCheck put_check(const Write *w, const PvInfo *pv, GError **error)
@@ -211,26 +241,24 @@ static WriteCheck put_check(const Write *w, const PvInfo *pv, GError **error)
         return CHECK_DONE;
 }
 
-static void nothing_to_clear(const Write *w, const char *pv_name, const char *holder)
-{
-        gboolean none = holder == NULL || *holder == '\0';
-
-        g_message("Untrack %s from %s: PersistentVolume %s names %s%s; nothing to clear", w->volume,
-                  w->node, pv_name, none ? "no node" : "node ", none ? "" : holder);
-}
-
+/* Untrack detaches the volume cluster-wide: whichever node the PV names is cleared. */
 static WriteCheck remove_check(const Write *w, const char *pv_name, const PvInfo *pv)
 {
-        if (g_strcmp0(pv->attached_node, w->node) == 0)
+        g_free(*w->seen);
+        *w->seen = NULL;
+        if (pv->attached_node != NULL && *pv->attached_node != '\0') {
+                *w->seen = g_strdup(pv->attached_node);
                 return CHECK_WRITE;
-        nothing_to_clear(w, pv_name, pv->attached_node);
+        }
+        g_debug("Untrack %s: PersistentVolume %s names no node; nothing to clear", w->volume,
+                pv_name);
         return CHECK_DONE;
 }
 
 /* The PV is gone: nothing to remove, nowhere to put. */
 static WriteCheck gone(StoreKube *self, const Write *w, const char *pv_name, GError **error)
 {
-        known_forget(self, w->volume);
+        store_kube_observe_gone(self, w->volume);
         if (w->remove)
                 return CHECK_DONE;
         not_found(error, pv_name);
@@ -251,7 +279,7 @@ static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, 
                 g_propagate_error(error, g_steal_pointer(&local));
                 return CHECK_FAILED;
         }
-        known_set(self, w->volume, &pv);
+        store_kube_observe(self, w->volume, &pv);
         check = w->remove ? remove_check(w, pv_name, &pv) : put_check(w, &pv, error);
         if (check == CHECK_WRITE)
                 *rv = g_strdup(pv.resource_version);
@@ -334,7 +362,7 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                 }
                 body = write_body(self, w, rv);
                 if (patch_pv(self, pv_name, body, &pv, &local)) {
-                        known_set(self, w->volume, &pv);
+                        store_kube_observe(self, w->volume, &pv);
                         return TRUE;
                 }
                 if (outcome_unknown(local) && replays++ < MAX_REPLAYS) {
@@ -365,7 +393,7 @@ static gboolean kube_put(Store *store, const char *volume, const char *node,
 {
         StoreKube *self = (StoreKube *)store;
         g_autoptr(Known) known = known_get(self, volume);
-        const Write w = {volume, node, FALSE, attached_at_usec, holder};
+        const Write w = {volume, node, FALSE, attached_at_usec, holder, NULL};
         const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
 
         /* A remembered holder may be stale: only a PV known to be free is patched blind. */
@@ -374,200 +402,39 @@ static gboolean kube_put(Store *store, const char *volume, const char *node,
         return write_pv(self, &w, pv_name, NULL, error);
 }
 
-static gboolean kube_remove(Store *store, const char *volume, const char *node, GError **error)
+static gboolean kube_remove(Store *store, const char *volume, const char *node, char **cleared,
+                            GError **error)
 {
         StoreKube *self = (StoreKube *)store;
         g_autoptr(Known) known = known_get(self, volume);
-        const Write w = {volume, node, TRUE, NULL, NULL};
+        g_autofree char *seen = g_strdup(known != NULL ? known->node : NULL);
+        const Write w = {volume, node, TRUE, NULL, NULL, &seen};
         const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
+        gboolean ok;
 
-        if (known == NULL)
-                return write_pv(self, &w, pv_name, NULL, error);
-        /* Our memory says `node` holds it: a remembered PV that disagrees is stale, so it is
-         * read again rather than trusted. */
-        if (g_strcmp0(known->node, node) != 0)
-                return write_pv(self, &w, pv_name, NULL, error);
-        return write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
+        /* A PV remembered as held is cleared blind, conditional on its resourceVersion (one
+         * request). One remembered as free, or never seen, is read first: the answer must
+         * come from the API server, and clearing nothing needs no write (one read). */
+        if (known != NULL && known->node != NULL)
+                ok = write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
+        else
+                ok = write_pv(self, &w, pv_name, NULL, error);
+        if (ok && cleared != NULL)
+                *cleared = g_steal_pointer(&seen);
+        return ok;
 }
 
-/* One attachment found by the rebuild, reported once the whole LIST succeeded. */
-typedef struct {
-        char *volume;
-        char *node;
-        gint64 attached_at_usec;
-} Found;
-
-static void found_clear(Found *found)
+static void kube_set_observer(Store *store, const StoreObserver *observer)
 {
-        g_free(found->volume);
-        g_free(found->node);
-}
-
-/* The state of one LIST pass; a restarted pass starts from an empty one. */
-typedef struct {
-        const char *driver;
-        GHashTable *known;
-        GArray *found;
-} Rebuild;
-
-static void rebuild_reset(Rebuild *rebuild)
-{
-        g_clear_pointer(&rebuild->known, g_hash_table_unref);
-        g_clear_pointer(&rebuild->found, g_array_unref);
-        rebuild->known = known_table_new();
-        rebuild->found = g_array_new(FALSE, FALSE, sizeof(Found));
-        g_array_set_clear_func(rebuild->found, (GDestroyNotify)found_clear);
-}
-
-static void rebuild_clear(Rebuild *rebuild)
-{
-        g_clear_pointer(&rebuild->known, g_hash_table_unref);
-        g_clear_pointer(&rebuild->found, g_array_unref);
-}
-
-static gint64 found_time(const PvInfo *pv)
-{
-        gint64 at;
-
-        if (pv_time_parse(pv->attached_at, &at))
-                return at;
-        g_warning("PersistentVolume %s: unreadable attached-at annotation '%s'; using the "
-                  "current time",
-                  pv->name != NULL ? pv->name : "(unnamed)",
-                  pv->attached_at != NULL ? pv->attached_at : "");
-        return g_get_real_time();
-}
-
-static gboolean rebuild_item(const PvInfo *pv, gpointer user_data, GError **error)
-{
-        Rebuild *rebuild = user_data;
-        const char *volume = pv->volume_handle;
-        Found found;
-
-        if (g_strcmp0(pv->csi_driver, rebuild->driver) != 0 || volume == NULL || *volume == '\0')
-                return TRUE;
-        if (g_hash_table_contains(rebuild->known, volume)) {
-                g_warning("PersistentVolume %s: volume %s is already served by another "
-                          "PersistentVolume; ignored",
-                          pv->name != NULL ? pv->name : "(unnamed)", volume);
-                return TRUE;
-        }
-        g_hash_table_insert(rebuild->known, g_strdup(volume), known_from_pv(volume, pv));
-        if (pv->attached_node == NULL || *pv->attached_node == '\0')
-                return TRUE;
-        found.volume = g_strdup(volume);
-        found.node = g_strdup(pv->attached_node);
-        found.attached_at_usec = found_time(pv);
-        g_array_append_val(rebuild->found, found);
-        return TRUE;
-}
-
-static char *list_path(const char *continue_token)
-{
-        g_autofree char *escaped = NULL;
-
-        if (continue_token == NULL)
-                return g_strdup_printf(PV_PATH "?limit=%d", LIST_PAGE_SIZE);
-        escaped = g_uri_escape_string(continue_token, NULL, FALSE);
-        return g_strdup_printf(PV_PATH "?limit=%d&continue=%s", LIST_PAGE_SIZE, escaped);
-}
-
-/* Fetches and walks one page; the page's bytes and tree are gone when this returns. */
-static gboolean list_page(StoreKube *self, Rebuild *rebuild, char **continue_token, GError **error)
-{
-        g_autofree char *path = list_path(*continue_token);
-        g_autoptr(GBytes) data = kube_client_send(self->client, "GET", path, NULL, NULL,
-                                                  KUBE_CLIENT_MAX_LIST_BYTES, NULL, error);
-        gsize len;
-        const char *text;
-
-        g_clear_pointer(continue_token, g_free);
-        if (data == NULL)
-                return FALSE;
-        text = g_bytes_get_data(data, &len);
-        return pv_list_decode(text != NULL ? text : "", len, self->driver, rebuild_item, rebuild,
-                              continue_token, NULL, error);
-}
-
-static gboolean list_all(StoreKube *self, Rebuild *rebuild, GError **error)
-{
-        for (guint restarts = 0;; restarts++) {
-                g_autofree char *continue_token = NULL;
-                g_autoptr(GError) local = NULL;
-
-                rebuild_reset(rebuild);
-                do {
-                        if (!list_page(self, rebuild, &continue_token, &local))
-                                break;
-                } while (continue_token != NULL);
-                if (local == NULL)
-                        return TRUE;
-                if (!g_error_matches(local, KUBE_CLIENT_ERROR, 410) ||
-                    restarts >= MAX_LIST_RESTARTS) {
-                        g_propagate_error(error, g_steal_pointer(&local));
-                        return FALSE;
-                }
-                g_message("Listing PersistentVolumes: %s; restarting the list", local->message);
-        }
-}
-
-static gboolean kube_load_once(StoreKube *self, StoreLoadFunc func, gpointer user_data,
-                               GError **error)
-{
-        Rebuild rebuild = {.driver = self->driver};
-        GHashTable *old;
-
-        if (!list_all(self, &rebuild, error)) {
-                rebuild_clear(&rebuild);
-                return FALSE;
-        }
-        tsan_mutex_lock(&self->lock);
-        old = self->known;
-        self->known = g_steal_pointer(&rebuild.known);
-        tsan_mutex_unlock(&self->lock);
-        g_hash_table_unref(old);
-        for (guint i = 0; i < rebuild.found->len; i++) {
-                const Found *found = &g_array_index(rebuild.found, Found, i);
-
-                func(found->volume, found->node, found->attached_at_usec, user_data);
-        }
-        rebuild_clear(&rebuild);
-        return TRUE;
-}
-
-static gboolean kube_load(Store *store, StoreLoadFunc func, gpointer user_data, GError **error)
-{
-        StoreKube *self = (StoreKube *)store;
-        gint64 start = g_get_monotonic_time();
-        gint64 deadline = start + self->start_timeout_sec * G_TIME_SPAN_SECOND;
-        gint64 wait = FIRST_START_WAIT_USEC;
-
-        for (;;) {
-                g_autoptr(GError) local = NULL;
-                gint64 now;
-
-                if (kube_load_once(self, func, user_data, &local))
-                        return TRUE;
-                now = g_get_monotonic_time();
-                if (kube_client_error_is_permanent(local) || now >= deadline) {
-                        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
-                                    "cannot list PersistentVolumes%s: %s",
-                                    kube_client_error_is_permanent(local) ? ""
-                                                                          : " before the "
-                                                                            "start timeout",
-                                    local->message);
-                        return FALSE;
-                }
-                g_message("Listing PersistentVolumes failed, retrying: %s", local->message);
-                g_usleep((gulong)MIN(wait, deadline - now));
-                wait = MIN(wait * 2, MAX_START_WAIT_USEC);
-        }
+        ((StoreKube *)store)->observer = *observer;
 }
 
 static void kube_free(Store *store)
 {
         StoreKube *self = (StoreKube *)store;
 
+        /* The watch first: it uses the client and the table of known PVs. */
+        store_kube_watch_clear(self);
         kube_client_free(self->client);
         g_free(self->driver);
         g_hash_table_unref(self->known);
@@ -578,10 +445,14 @@ static void kube_free(Store *store)
 static const StoreClass store_kube_class = {
     .name = "kubernetes",
     .needs_io = TRUE,
-    .load = kube_load,
+    .load = store_kube_load,
     .put = kube_put,
     .remove = kube_remove,
     .free = kube_free,
+    .set_observer = kube_set_observer,
+    .start_watch = store_kube_start_watch,
+    .stop_watch = store_kube_watch_clear_store,
+    .get_watch_state = store_kube_get_watch_state,
 };
 
 Store *store_kube_new(const Config *config, GError **error)
@@ -604,5 +475,6 @@ Store *store_kube_new(const Config *config, GError **error)
         self->start_timeout_sec = config->start_timeout_sec;
         g_mutex_init(&self->lock);
         self->known = known_table_new();
+        store_kube_watch_init(self, config);
         return &self->parent;
 }

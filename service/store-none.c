@@ -17,8 +17,11 @@ static gboolean none_put(Store *self, const char *volume, const char *node,
         return TRUE;
 }
 
-static gboolean none_remove(Store *self, const char *volume, const char *node, GError **error)
+static gboolean none_remove(Store *self, const char *volume, const char *node, char **cleared,
+                            GError **error)
 {
+        if (cleared != NULL)
+                *cleared = g_strdup(node);
         return TRUE;
 }
 

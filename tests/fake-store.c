@@ -114,7 +114,8 @@ static gboolean fake_put(Store *store, const char *volume, const char *node,
         return ok;
 }
 
-static gboolean fake_remove(Store *store, const char *volume, const char *node, GError **error)
+static gboolean fake_remove(Store *store, const char *volume, const char *node, char **cleared,
+                            GError **error)
 {
         FakeStore *self = fake(store);
         gboolean ok = TRUE;
@@ -126,7 +127,10 @@ static gboolean fake_remove(Store *store, const char *volume, const char *node, 
         if (self->remove_fail >= 0) {
                 g_set_error(error, ATTACHMENT_ERROR, self->remove_fail, "fake remove failure");
                 ok = FALSE;
-        } else if (h != NULL && g_strcmp0(h->node, node) == 0) {
+        } else if (h != NULL) {
+                /* Like the Kubernetes store: whichever node holds it. */
+                if (cleared != NULL)
+                        *cleared = g_strdup(h->node);
                 g_hash_table_remove(self->held, volume);
         }
         tsan_mutex_unlock(&self->lock);

@@ -35,7 +35,8 @@ static void test_track_idempotent(ManagerFixture *f, gconstpointer data)
         g_assert_false(second.changed);
         g_assert_cmpstr(second.node, ==, "node-1");
         g_assert_cmpint(second.attached_at, ==, first.attached_at);
-        g_assert_cmpuint(fake_store_puts(f->store), ==, 1);
+        /* The table is a cache: the second answer is confirmed by the store too. */
+        g_assert_cmpuint(fake_store_puts(f->store), ==, 2);
         g_assert_cmpuint(manager_count(f->manager), ==, 1);
 }
 
@@ -52,7 +53,71 @@ static void test_track_conflict(ManagerFixture *f, gconstpointer data)
         g_assert_false(r.changed);
         g_assert_null(r.node);
         assert_tracked(f, "vol-1", "node-1");
-        g_assert_cmpuint(fake_store_puts(f->store), ==, 1);
+        g_assert_cmpuint(fake_store_puts(f->store), ==, 2);
+}
+
+/* The five-call reproduction of issue 10 at the manager: another daemon cleared the volume
+ * behind this table's back; a re-Track must write it again, not answer from the table. */
+static void test_track_stale_same_node(ManagerFixture *f, gconstpointer data)
+{
+        g_auto(ManagerResult) r = {0};
+        g_autofree char *node = NULL;
+
+        track_ok(f->manager, "vol-1", "node-1");
+        fake_store_drop(f->store, "vol-1");
+        g_assert_true(manager_track(f->manager, "vol-1", "node-1", &r, NULL));
+        g_assert_true(fake_store_lookup(f->store, "vol-1", &node, NULL));
+        g_assert_cmpstr(node, ==, "node-1");
+        assert_tracked(f, "vol-1", "node-1");
+}
+
+/* A conflict the table remembers is gone from the store: the other node gets it. */
+static void test_track_stale_conflict(ManagerFixture *f, gconstpointer data)
+{
+        g_autoptr(GError) error = NULL;
+
+        track_ok(f->manager, "vol-1", "node-1");
+        fake_store_drop(f->store, "vol-1");
+        g_assert_true(manager_track(f->manager, "vol-1", "node-2", NULL, &error));
+        g_assert_no_error(error);
+        assert_tracked(f, "vol-1", "node-2");
+}
+
+/* Another daemon attached a volume this table never saw: Untrack clears it in the store. */
+static void test_untrack_unknown_clears_store(ManagerFixture *f, gconstpointer data)
+{
+        g_auto(ManagerResult) r = {0};
+        g_autoptr(GError) error = NULL;
+
+        fake_store_seed(f->store, "vol-1", "node-9", 5);
+        g_assert_true(manager_untrack(f->manager, "vol-1", &r, &error));
+        g_assert_no_error(error);
+        g_assert_true(r.changed);
+        g_assert_cmpstr(r.node, ==, "node-9");
+        assert_tracked(f, "vol-1", NULL);
+}
+
+static void record_change(const ManagerChange *change, gpointer user_data)
+{
+        g_string_append_printf(user_data, "%s %s %s;",
+                               change->kind == MANAGER_CHANGE_ATTACHED ? "attached" : "detached",
+                               change->volume, change->node);
+}
+
+/* Every change of the table is reported once, in order; no change, no report. */
+static void test_change_func(ManagerFixture *f, gconstpointer data)
+{
+        g_autoptr(GString) changes = g_string_new(NULL);
+
+        manager_set_change_func(f->manager, record_change, changes);
+        track_ok(f->manager, "vol-1", "node-1");
+        track_ok(f->manager, "vol-1", "node-1");
+        g_assert_true(manager_untrack(f->manager, "vol-1", NULL, NULL));
+        g_assert_true(manager_untrack(f->manager, "vol-1", NULL, NULL));
+        fake_store_seed(f->store, "vol-2", "node-2", 5);
+        g_assert_true(manager_untrack(f->manager, "vol-2", NULL, NULL));
+        g_assert_cmpstr(changes->str, ==, "attached vol-1 node-1;detached vol-1 node-1;");
+        manager_set_change_func(f->manager, NULL, NULL);
 }
 
 static void test_untrack(ManagerFixture *f, gconstpointer data)
@@ -87,12 +152,13 @@ static void test_untrack_idempotent(ManagerFixture *f, gconstpointer data)
                 g_assert_false(r.changed);
                 g_assert_null(r.node);
         }
-        g_assert_cmpuint(fake_store_removes(f->store), ==, 0);
+        /* Each answer comes from the store, even for a volume the table does not hold. */
+        g_assert_cmpuint(fake_store_removes(f->store), ==, 2);
 
         track_ok(f->manager, "vol-1", "node-1");
         g_assert_true(manager_untrack(f->manager, "vol-1", NULL, NULL));
         g_assert_true(manager_untrack(f->manager, "vol-1", NULL, NULL));
-        g_assert_cmpuint(fake_store_removes(f->store), ==, 1);
+        g_assert_cmpuint(fake_store_removes(f->store), ==, 4);
 }
 
 static void test_list_is_copy(ManagerFixture *f, gconstpointer data)
@@ -302,24 +368,20 @@ static void test_try_track_needs_io(ManagerFixture *f, gconstpointer data)
         g_assert_cmpuint(volume_locks_count(manager_get_locks(f->manager)), ==, 0);
 }
 
+/* With a store that needs I/O the table never answers a mutation, not even the same node
+ * again or a conflict it knows (DESIGN §8). */
 static void test_try_track_done(ManagerFixture *f, gconstpointer data)
 {
-        g_auto(ManagerResult) tracked = {0};
         g_auto(ManagerResult) r = {0};
         g_autoptr(GError) error = NULL;
 
-        g_assert_true(manager_track(f->manager, "vol-1", "node-1", &tracked, NULL));
+        track_ok(f->manager, "vol-1", "node-1");
         g_assert_cmpint(manager_try_track(f->manager, "vol-1", "node-1", &r, &error), ==,
-                        MANAGER_TRY_DONE);
+                        MANAGER_TRY_NEEDS_IO);
         g_assert_no_error(error);
-        g_assert_false(r.changed);
-        g_assert_cmpstr(r.node, ==, "node-1");
-        g_assert_cmpint(r.attached_at, ==, tracked.attached_at);
-
         g_assert_cmpint(manager_try_track(f->manager, "vol-1", "node-2", NULL, &error), ==,
-                        MANAGER_TRY_FAILED);
-        g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED);
-        g_assert_cmpstr(error->message, ==, "volume vol-1 already attached to node node-1");
+                        MANAGER_TRY_NEEDS_IO);
+        g_assert_no_error(error);
         g_assert_cmpuint(fake_store_puts(f->store), ==, 1);
 }
 
@@ -327,7 +389,8 @@ static void test_try_untrack(ManagerFixture *f, gconstpointer data)
 {
         g_auto(ManagerResult) r = {0};
 
-        g_assert_cmpint(manager_try_untrack(f->manager, "vol-1", &r, NULL), ==, MANAGER_TRY_DONE);
+        g_assert_cmpint(manager_try_untrack(f->manager, "vol-1", &r, NULL), ==,
+                        MANAGER_TRY_NEEDS_IO);
         g_assert_false(r.changed);
         g_assert_null(r.node);
 
@@ -436,7 +499,11 @@ int main(int argc, char **argv)
         ADD("/manager/load-replaces", test_load_replaces, TRUE);
         ADD("/manager/load-fails-keeps-table", test_load_fails_keeps_table, TRUE);
         ADD("/manager/try-track-needs-io", test_try_track_needs_io, TRUE);
-        ADD("/manager/try-track-done", test_try_track_done, TRUE);
+        ADD("/manager/try-track-store-answers", test_try_track_done, TRUE);
+        ADD("/manager/track-stale-same-node", test_track_stale_same_node, TRUE);
+        ADD("/manager/track-stale-conflict", test_track_stale_conflict, TRUE);
+        ADD("/manager/untrack-unknown-clears-store", test_untrack_unknown_clears_store, TRUE);
+        ADD("/manager/change-func", test_change_func, TRUE);
         ADD("/manager/try-untrack", test_try_untrack, TRUE);
         ADD("/manager/try-no-io-store", test_try_no_io_store, FALSE);
         ADD("/manager/many-volumes-few-nodes", test_many_volumes_few_nodes, TRUE);

@@ -175,21 +175,42 @@ static void test_clear_attachment(StoreFixture *f, gconstpointer data)
         RETURN_IF_NO_EMULATOR(f);
         seed(f->emu, "pv-1", NULL, NULL);
         g_assert_true(store_put(f->store, "pv-1", "node-1", &at, NULL, &error));
-        g_assert_true(store_remove(f->store, "pv-1", "node-1", &error));
+        g_assert_true(store_remove(f->store, "pv-1", "node-1", NULL, &error));
         g_assert_no_error(error);
         g_assert_null(annotations_of(f->emu, "pv-1", &pv));
 }
 
-static void test_clear_other_node_untouched(StoreFixture *f, gconstpointer data)
+/* Untrack detaches cluster-wide (DESIGN §8): the PV names node-2 (another daemon's write),
+ * the caller believed node-1; the annotations go all the same, and the store says whose. */
+static void test_clear_other_node(StoreFixture *f, gconstpointer data)
 {
         g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) pv = NULL;
+        g_autofree char *cleared = NULL;
 
         RETURN_IF_NO_EMULATOR(f);
         seed(f->emu, "pv-1", "node-2", NEW_YEAR);
-        g_assert_true(store_remove(f->store, "pv-1", "node-1", &error));
+        g_assert_true(store_remove(f->store, "pv-1", "node-1", &cleared, &error));
         g_assert_no_error(error);
+        g_assert_cmpstr(cleared, ==, "node-2");
+        g_assert_cmpint(emulator_count(f->emu, "get"), ==, 1);
+        g_assert_cmpint(emulator_count(f->emu, "patch"), ==, 1);
+        g_assert_null(annotations_of(f->emu, "pv-1", &pv));
+}
+
+/* Nothing held: one read answers, nothing is written. */
+static void test_clear_nothing_held(StoreFixture *f, gconstpointer data)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *cleared = NULL;
+
+        RETURN_IF_NO_EMULATOR(f);
+        seed(f->emu, "pv-1", NULL, NULL);
+        g_assert_true(store_remove(f->store, "pv-1", NULL, &cleared, &error));
+        g_assert_no_error(error);
+        g_assert_null(cleared);
+        g_assert_cmpint(emulator_count(f->emu, "get"), ==, 1);
         g_assert_cmpint(emulator_count(f->emu, "patch"), ==, 0);
-        assert_stored_node(f->emu, "pv-1", "node-2");
 }
 
 static void test_clear_gone_pv(StoreFixture *f, gconstpointer data)
@@ -201,7 +222,7 @@ static void test_clear_gone_pv(StoreFixture *f, gconstpointer data)
         seed(f->emu, "pv-1", "node-1", NEW_YEAR);
         store_fixture_load(f);
         answer = emulator_call(f->emu, "DELETE", "/_emulator/pvs", NULL);
-        g_assert_true(store_remove(f->store, "pv-1", "node-1", &error));
+        g_assert_true(store_remove(f->store, "pv-1", "node-1", NULL, &error));
         g_assert_no_error(error);
 }
 
@@ -216,7 +237,7 @@ static void test_clear_after_conflict(StoreFixture *f, gconstpointer data)
         store_fixture_load(f);
         emulator_add_fault(f->emu,
                            "{\"match\":{\"verb\":\"patch\"},\"count\":2,\"action\":\"conflict\"}");
-        g_assert_true(store_remove(f->store, "pv-1", "node-1", &error));
+        g_assert_true(store_remove(f->store, "pv-1", "node-1", NULL, &error));
         g_assert_no_error(error);
         g_assert_null(annotations_of(f->emu, "pv-1", &pv));
         g_assert_cmpint(emulator_count(f->emu, "patch"), ==, 3);
@@ -230,7 +251,7 @@ static void test_clear_500(StoreFixture *f, gconstpointer data)
         seed(f->emu, "pv-1", "node-1", NEW_YEAR);
         store_fixture_load(f);
         fail_next_patch(f->emu, "etcdserver: leader changed");
-        g_assert_false(store_remove(f->store, "pv-1", "node-1", &error));
+        g_assert_false(store_remove(f->store, "pv-1", "node-1", NULL, &error));
         assert_failed_with_500(error, "etcdserver: leader changed");
         assert_stored_node(f->emu, "pv-1", "node-1");
 }
@@ -263,7 +284,7 @@ static void test_one_request_per_operation(StoreFixture *f, gconstpointer data)
                         ok = store_put(f->store, volume, "node-1", &at, NULL, &error);
                         assert_one_patch(f->emu, ok, error);
                         reset_counts(f->emu);
-                        ok = store_remove(f->store, volume, "node-1", &error);
+                        ok = store_remove(f->store, volume, "node-1", NULL, &error);
                         assert_one_patch(f->emu, ok, error);
                 }
         }
@@ -282,7 +303,8 @@ int main(int argc, char **argv)
         STORE_TEST("/store-kube/put/conflict-six-times", test_conflict_six_times);
         STORE_TEST("/store-kube/put/http-500", test_put_500);
         STORE_TEST("/store-kube/remove/clear", test_clear_attachment);
-        STORE_TEST("/store-kube/remove/other-node-untouched", test_clear_other_node_untouched);
+        STORE_TEST("/store-kube/remove/other-node-cleared", test_clear_other_node);
+        STORE_TEST("/store-kube/remove/nothing-held-one-read", test_clear_nothing_held);
         STORE_TEST("/store-kube/remove/gone-pv", test_clear_gone_pv);
         STORE_TEST("/store-kube/remove/after-conflict", test_clear_after_conflict);
         STORE_TEST("/store-kube/remove/http-500", test_clear_500);

@@ -299,17 +299,23 @@ static void test_properties(void)
             G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_no_error(error);
         dict = g_variant_get_child_value(all, 0);
-        g_assert_cmpuint(g_variant_n_children(dict), ==, 4);
+        g_assert_cmpuint(g_variant_n_children(dict), ==, 6);
         {
                 g_autoptr(GVariantDict) d = g_variant_dict_new(dict);
                 const char *s;
                 guint32 u;
+                guint64 t;
 
                 g_assert_true(g_variant_dict_lookup(d, "Version", "&s", &s));
                 g_assert_cmpstr(s, ==, PROJECT_VERSION);
                 g_assert_true(g_variant_dict_lookup(d, "Driver", "&s", &s));
                 g_assert_true(g_variant_dict_lookup(d, "Store", "&s", &s));
                 g_assert_true(g_variant_dict_lookup(d, "AttachmentCount", "u", &u));
+                /* Store=none has no other writers to follow. */
+                g_assert_true(g_variant_dict_lookup(d, "WatchState", "&s", &s));
+                g_assert_cmpstr(s, ==, "off");
+                g_assert_true(g_variant_dict_lookup(d, "WatchSince", "t", &t));
+                g_assert_cmpuint(t, ==, 0);
         }
 
         /* Every property is read-only. */

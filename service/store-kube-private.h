@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by store-kube.c (conditional writes) and store-kube-watch.c (the LIST+WATCH that
+ * keeps what the store knows of the PVs fresh). Internal to the Kubernetes store. */
+
+#include "kube-client.h"
+#include "pv.h"
+#include "reflector.h"
+#include "store-kube.h"
+
+#define PV_PATH "/api/v1/persistentvolumes"
+
+/* What the store last saw of a PV of ours. Held only in memory. */
+typedef struct {
+        char *pv_name;          /* NULL: the PV is named like the volume */
+        char *resource_version; /* of the last read, write or watch event */
+        char *node;             /* the attached-node annotation then; NULL: none */
+} Known;
+
+typedef struct _Rebuild Rebuild;
+
+typedef struct {
+        Store parent;
+        KubeClient *client;
+        char *driver;
+        guint start_timeout_sec;
+        GMutex lock;       /* guards `known` */
+        GHashTable *known; /* volume id -> Known */
+        StoreObserver observer;
+        Reflector *reflector;
+        Rebuild *rebuild; /* the LIST in progress (reflector thread or load) */
+        StoreLoadFunc load_func;
+        gpointer load_data;
+} StoreKube;
+
+void known_free(Known *known);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Known, known_free)
+GHashTable *known_table_new(void);
+Known *known_from_pv(const char *volume, const PvInfo *pv);
+
+/* The attached-at time of a PV that names a node (now, with a warning, when unreadable). */
+gint64 store_kube_attached_at(const PvInfo *pv);
+
+/* What the store sees of `volume` (its lock held by the caller): a PV newer than the one
+ * remembered replaces it and is reported to the observer; an older one is ignored, so that a
+ * late event never rolls back what a write already holds. Returns FALSE when ignored. */
+gboolean store_kube_observe(StoreKube *self, const char *volume, const PvInfo *pv);
+/* The same for what a LIST found (`known` is taken). */
+gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *known,
+                                  gint64 attached_at);
+/* Whether resourceVersion `candidate` is older than `held` (both integers). */
+gboolean store_kube_rv_older(const char *candidate, const char *held);
+/* The PV is gone (404, DELETED): forgotten and reported as held by nobody. */
+void store_kube_observe_gone(StoreKube *self, const char *volume);
+
+/* store-kube-watch.c */
+gboolean store_kube_load(Store *store, StoreLoadFunc func, gpointer user_data, GError **error);
+gboolean store_kube_start_watch(Store *store, GError **error);
+const char *store_kube_get_watch_state(Store *store, gint64 *since_usec);
+void store_kube_watch_init(StoreKube *self, const Config *config);
+void store_kube_watch_clear(StoreKube *self);
+void store_kube_watch_clear_store(Store *store);
