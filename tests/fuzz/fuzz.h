@@ -24,3 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Warnings from the code under test (unknown config keys) would flood the fuzzer's output;
  * criticals and errors still abort, because a critical is a bug the fuzzer must report. */
 void fuzz_quiet_logs(void);
+
+/* A strict RFC 8259 validator written independently of service/json-scan.c (recursive
+ * descent over indices, nesting bounded like the scanner's): the differential targets check
+ * the scanner against it. */
+gboolean fuzz_strict_json(const uint8_t *data, size_t size);

@@ -6,8 +6,9 @@
 
 #include <libsoup/soup.h>
 
-static char *emulator_send(Fixture *f, const char *method, const char *path, const char *body,
-                           guint *status, GError **error)
+static char *emulator_send(Fixture *f, const char *method, const char *path,
+                           const char *content_type, const char *body, guint *status,
+                           GError **error)
 {
         g_autofree char *uri = g_strconcat(f->emulator_url, path, NULL);
         g_autofree char *bearer = g_strconcat("Bearer ", f->emulator_token, NULL);
@@ -19,7 +20,7 @@ static char *emulator_send(Fixture *f, const char *method, const char *path, con
         if (body != NULL) {
                 g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
 
-                soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
+                soup_message_set_request_body_from_bytes(msg, content_type, bytes);
         }
         reply = soup_session_send_and_read(f->soup, msg, NULL, error);
         if (reply == NULL)
@@ -33,10 +34,24 @@ char *fixture_emulator_request(Fixture *f, const char *method, const char *path,
                                guint *status)
 {
         g_autoptr(GError) error = NULL;
-        char *reply = emulator_send(f, method, path, body, status, &error);
+        char *reply = emulator_send(f, method, path, "application/json", body, status, &error);
 
         g_assert_no_error(error);
         return reply;
+}
+
+void fixture_emulator_merge_patch(Fixture *f, const char *pv, const char *patch)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *path = g_strconcat("/api/v1/persistentvolumes/", pv, NULL);
+        guint status = 0;
+        g_autofree char *reply =
+            emulator_send(f, "PATCH", path, "application/merge-patch+json", patch, &status, &error);
+
+        g_assert_no_error(error);
+        if (status != 200)
+                g_test_message("PATCH %s: %u %s", path, status, reply);
+        g_assert_cmpuint(status, ==, 200);
 }
 
 void fixture_emulator_ok(Fixture *f, const char *method, const char *path, const char *body)
@@ -161,8 +176,16 @@ static gboolean emulator_answers(gpointer data)
                 return FALSE;
         g_free(f->emulator_url);
         f->emulator_url = g_strdup_printf("http://127.0.0.1:%" G_GUINT64_FORMAT, port);
-        reply = emulator_send(f, "GET", "/_emulator/counts", NULL, &status, NULL);
+        reply = emulator_send(f, "GET", "/_emulator/counts", NULL, NULL, &status, NULL);
         return reply != NULL && status == 200;
+}
+
+void fixture_priv_share_emulator(Fixture *f, Fixture *emu)
+{
+        f->emulator_url = g_strdup(emu->emulator_url);
+        f->emulator_token = g_strdup(emu->emulator_token);
+        g_free(fixture_write_file(f, "token", f->emulator_token));
+        f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
 }
 
 void fixture_priv_start_emulator(Fixture *f)

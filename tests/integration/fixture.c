@@ -343,7 +343,9 @@ static char *daemon_config(Fixture *f, const FixtureOptions *opts)
 {
         g_autoptr(GString) s = g_string_new("[Attachment]\n");
 
-        g_string_append_printf(s, "Store=%s\n", opts->kubernetes ? "kubernetes" : "none");
+        gboolean kubernetes = opts->kubernetes || opts->share_emulator != NULL;
+
+        g_string_append_printf(s, "Store=%s\n", kubernetes ? "kubernetes" : "none");
         g_string_append(s, "Driver=" FIXTURE_DRIVER "\n");
         if (opts->workers > 0)
                 g_string_append_printf(s, "Workers=%u\n", opts->workers);
@@ -351,7 +353,7 @@ static char *daemon_config(Fixture *f, const FixtureOptions *opts)
                 g_string_append_printf(s, "QueueLimit=%u\n", opts->queue_limit);
         if (opts->allowed_group != NULL)
                 g_string_append_printf(s, "AllowedGroup=%s\n", opts->allowed_group);
-        if (opts->kubernetes)
+        if (kubernetes)
                 g_string_append_printf(s,
                                        "[Kubernetes]\n"
                                        "Server=%s\n"
@@ -493,7 +495,9 @@ Fixture *fixture_new(const FixtureOptions *opts)
         g_assert_cmpint(chmod(f->tmpdir, 0755), ==, 0);
         f->daemon_log = g_build_filename(f->tmpdir, "daemon.log", NULL);
         g_strlcpy(emergency_log, f->daemon_log, sizeof(emergency_log));
-        if (opts->kubernetes)
+        if (opts->share_emulator != NULL)
+                fixture_priv_share_emulator(f, opts->share_emulator);
+        else if (opts->kubernetes)
                 fixture_priv_start_emulator(f);
         {
                 g_autofree char *config = daemon_config(f, opts);
@@ -508,6 +512,16 @@ Fixture *fixture_new(const FixtureOptions *opts)
         if (!opts->no_daemon && !opts->activation)
                 fixture_start_daemon(f);
         return f;
+}
+
+Fixture *fixture_new_sharing(Fixture *emu, const FixtureOptions *opts)
+{
+        FixtureOptions shared = {0};
+
+        if (opts != NULL)
+                shared = *opts;
+        shared.share_emulator = emu;
+        return fixture_new(&shared);
 }
 
 static void remove_tree(const char *path)

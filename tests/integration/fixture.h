@@ -36,9 +36,12 @@ typedef struct {
         guint queue_limit;         /* 0: the daemon's default */
         const char *allowed_group; /* NULL: the daemon's default */
         const char *extra_config;  /* appended verbatim to the configuration file */
+        /* Store=kubernetes against this other fixture's emulator (a second host of one
+         * cluster: its own bus and daemon, the same API server); implies kubernetes. */
+        struct _Fixture *share_emulator;
 } FixtureOptions;
 
-typedef struct {
+typedef struct _Fixture {
         char *tmpdir;
         char *bus_address; /* unix:path=TMPDIR/bus */
         char *bus_log;
@@ -65,6 +68,9 @@ gboolean fixture_have_emulator(void);
 /* Starts everything `opts` asks for (NULL: open bus, Store=none, daemon running and owning
  * the name). Asserts on failure, printing the logs. */
 Fixture *fixture_new(const FixtureOptions *opts);
+/* Another host of the same cluster: fixture_new() with share_emulator = emu (and `opts`'s
+ * other fields, may be NULL). */
+Fixture *fixture_new_sharing(Fixture *emu, const FixtureOptions *opts);
 /* Stops everything; fails the test if the daemon it started did not exit 0 on SIGTERM. */
 void fixture_free(Fixture *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fixture, fixture_free)
@@ -115,12 +121,33 @@ char *fixture_emulator_request(Fixture *f, const char *method, const char *path,
                                guint *status);
 /* Like fixture_emulator_request, asserting a 2xx status. */
 void fixture_emulator_ok(Fixture *f, const char *method, const char *path, const char *body);
+/* A merge patch of PV `pv` through the API, as another client (kubectl) would; asserts 200. */
+void fixture_emulator_merge_patch(Fixture *f, const char *pv, const char *patch);
 /* Seeds PVs named PREFIX0..PREFIX(n-1) for FIXTURE_DRIVER, volumeHandle = name. */
 void fixture_emulator_add_pvs(Fixture *f, const char *prefix, guint n);
 /* Seeds one PV; `node` (may be NULL) and `at` (RFC 3339) become the attachment annotations. */
 void fixture_emulator_add_pv(Fixture *f, const char *name, const char *node, const char *at);
 /* The PV's annotation `key`, NULL if the PV has none (asserts the PV exists). */
 char *fixture_emulator_annotation(Fixture *f, const char *pv, const char *key);
+
+/* Seeds `count` PVs PREFIX000000.. of `driver` through the emulator's generator, the first
+ * `annotated` of them attached to `node`. */
+void fixture_emulator_generate(Fixture *f, const char *prefix, guint count, guint annotated,
+                               const char *driver, const char *node);
+/* RFC 3339 -> µs since the epoch, -1 when unreadable. */
+gint64 fixture_parse_time(const char *text);
+/* volume -> "node@usec": what the PVs of a LIST body say is attached (PVs of FIXTURE_DRIVER,
+ * keyed by volumeHandle; only those naming `only_node` when set) / what f's List says. */
+GHashTable *fixture_annotated_volumes(const char *pv_list, const char *only_node);
+GHashTable *fixture_listed_volumes(Fixture *f);
+/* Every PV, through the API of the fixture's emulator (the body of the LIST). */
+char *fixture_pv_list(Fixture *emulator);
+/* f's List (nodes and attached_at) against the annotations in `emulator`'s PVs (those naming
+ * `only_node` when set): NULL when equal, else a description of the differences. */
+char *fixture_list_diff(Fixture *f, Fixture *emulator, const char *only_node);
+void fixture_assert_consistent(Fixture *f, Fixture *emulator, const char *only_node);
+/* Waits until f's List equals the annotations (the watch converged); asserts on timeout. */
+void fixture_wait_consistent(Fixture *f, Fixture *emulator, guint timeout_sec);
 
 /* Concurrent Tracks: fire many with fixture_track_async (all on f->conn, no waiting), then
  * wait for replies with fixture_wait_calls. */
