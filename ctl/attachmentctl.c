@@ -45,7 +45,7 @@ static void help(void)
         printf("%s [OPTIONS...] COMMAND ...\n\n"
                "Query or change the volume attachments recorded by srvlab-attachmentd.\n\n"
                "Commands:\n"
-               "  status                 Show the service's version, store, driver and count\n"
+               "  status                 Show the service's version, store, driver, watch and count\n"
                "                         (default)\n"
                "  list                   List the attachments\n"
                "  get VOLUME             Show the node VOLUME is attached to\n"
@@ -179,7 +179,7 @@ static int connect_bus(const CtlArgs *args, sd_bus **ret)
 
 /* Reads one "sv" dict entry of GetAll into the status fields we show. */
 static int read_property(sd_bus_message *m, const char **strs, const char *const *names,
-                         uint32_t *count)
+                         uint32_t *count, uint64_t *since)
 {
         const char *name;
         int r = sd_bus_message_read(m, "s", &name);
@@ -188,6 +188,8 @@ static int read_property(sd_bus_message *m, const char **strs, const char *const
                 return r;
         if (g_str_equal(name, "AttachmentCount"))
                 return sd_bus_message_read(m, "v", "u", count);
+        if (g_str_equal(name, "WatchSince"))
+                return sd_bus_message_read(m, "v", "t", since);
         for (size_t i = 0; names[i] != NULL; i++)
                 if (g_str_equal(name, names[i]))
                         return sd_bus_message_read(m, "v", "s", &strs[i]);
@@ -195,26 +197,48 @@ static int read_property(sd_bus_message *m, const char **strs, const char *const
         return sd_bus_message_skip(m, "v");
 }
 
+/* "watching since 2026-12-01 20:40:01 (for 3 min)"; a daemon without a watch: its state. */
+static char *watch_text(const char *state, uint64_t since_usec)
+{
+        g_autoptr(GDateTime) t = NULL;
+        g_autofree char *when = NULL;
+        gint64 age;
+
+        if (since_usec == 0)
+                return g_strdup(state);
+        t = g_date_time_new_from_unix_local((gint64)(since_usec / G_USEC_PER_SEC));
+        if (t == NULL)
+                return g_strdup(state);
+        when = g_date_time_format(t, "%Y-%m-%d %H:%M:%S");
+        age = MAX(g_get_real_time() - (gint64)since_usec, 0) / G_USEC_PER_SEC;
+        if (age < 120)
+                return g_strdup_printf("%s since %s (%" G_GINT64_FORMAT " s)", state, when, age);
+        return g_strdup_printf("%s since %s (%" G_GINT64_FORMAT " min)", state, when, age / 60);
+}
+
 static int print_status(sd_bus_message *reply)
 {
-        static const char *const names[] = {"Version", "Store", "Driver", NULL};
-        const char *strs[G_N_ELEMENTS(names)] = {"n/a", "n/a", "n/a", NULL};
+        static const char *const names[] = {"Version", "Store", "Driver", "WatchState", NULL};
+        const char *strs[G_N_ELEMENTS(names)] = {"n/a", "n/a", "n/a", "n/a", NULL};
         uint32_t count = 0;
+        uint64_t since = 0;
         g_autofree char *count_str = NULL;
+        g_autofree char *watch = NULL;
         g_autoptr(GString) out = g_string_new(NULL);
         int r;
 
         r = sd_bus_message_enter_container(reply, 'a', "{sv}");
         while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                r = read_property(reply, strs, names, &count);
+                r = read_property(reply, strs, names, &count, &since);
                 if (r >= 0)
                         r = sd_bus_message_exit_container(reply);
         }
         if (r < 0)
                 return r;
         count_str = g_strdup_printf("%" G_GUINT32_FORMAT, count);
-        const char *pairs[] = {"Version", strs[0],       "Store",   strs[1], "Driver",
-                               strs[2],   "Attachments", count_str, NULL};
+        watch = watch_text(strs[3], since);
+        const char *pairs[] = {"Version", strs[0], "Store",       strs[1],   "Driver", strs[2],
+                               "Watch",   watch,   "Attachments", count_str, NULL};
         ctl_format_fields(out, pairs);
         fputs(out->str, stdout);
         return 0;

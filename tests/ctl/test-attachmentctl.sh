@@ -120,6 +120,7 @@ test_status() {
         check "status: store" grep -qx " *Store: none" "$tmp/out"
         check "status: driver" grep -qx " *Driver: test.csi.srvlab.io" "$tmp/out"
         check "status: count" grep -qx " *Attachments: $1" "$tmp/out"
+        check "status: watch (Store=none has none)" grep -qx " *Watch: off" "$tmp/out"
         run
         check "no verb means status" grep -qx " *Store: none" "$tmp/out"
 }
