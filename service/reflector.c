@@ -13,6 +13,10 @@
 #define MAX_BACKOFF_USEC (30 * G_TIME_SPAN_SECOND)
 /* A stream the server ends at once, again and again, must not become a busy loop. */
 #define MIN_CLEAN_STREAM_USEC (1 * G_TIME_SPAN_SECOND)
+/* A server that keeps refusing the watch from our resourceVersion (other than with 410: say a
+ * restarted API server whose history starts anew, answering "Too large resource version")
+ * gets a fresh list after this many refusals in a row: a relist is always correct. */
+#define MAX_REFUSED_WATCHES 3
 
 struct _Reflector {
         KubeClient *client;
@@ -204,6 +208,7 @@ gboolean reflector_list(Reflector *self, GError **error)
 /* The outcome of one stream. */
 typedef struct {
         gboolean expired; /* 410: relist */
+        gboolean refused; /* the server answered the watch with an error status */
         guint lines;      /* events and bookmarks received */
 } Stream;
 
@@ -277,6 +282,8 @@ static gboolean watch_once(Reflector *self, Stream *stream, GError **error)
                 stream->expired = g_error_matches(local, KUBE_CLIENT_ERROR, 410);
                 if (stream->expired)
                         return TRUE;
+                /* HTTP statuses are the error codes 100..599 (kube-client.h). */
+                stream->refused = local->domain == KUBE_CLIENT_ERROR && local->code >= 100;
                 g_propagate_error(error, g_steal_pointer(&local));
                 return FALSE;
         }
@@ -305,13 +312,13 @@ static gboolean watch_once(Reflector *self, Stream *stream, GError **error)
 }
 
 /* A fresh LIST until one succeeds (with backoff) or the reflector stops. */
-static void relist(Reflector *self)
+static void relist(Reflector *self, const char *why)
 {
         gint64 backoff = FIRST_BACKOFF_USEC;
 
         set_state(self, REFLECTOR_RELISTING);
-        g_message("Watch of %s expired at resourceVersion %s (410): listing afresh", self->what,
-                  self->resource_version);
+        g_message("Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
+                  self->what, self->resource_version, why);
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
 
@@ -331,6 +338,7 @@ static gpointer watch_thread(gpointer data)
 {
         Reflector *self = data;
         gint64 backoff = FIRST_BACKOFF_USEC;
+        guint refused = 0;
 
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
@@ -340,8 +348,15 @@ static gpointer watch_thread(gpointer data)
 
                 if (stopping(self))
                         break;
-                if (stream.expired) {
-                        relist(self);
+                refused = stream.refused ? refused + 1 : 0;
+                if (stream.expired || refused >= MAX_REFUSED_WATCHES) {
+                        g_autofree char *why =
+                            stream.expired ? g_strdup("410 Expired")
+                                           : g_strdup_printf("refused %u times in a row: %s",
+                                                             refused, local->message);
+
+                        relist(self, why);
+                        refused = 0;
                         backoff = FIRST_BACKOFF_USEC;
                         continue;
                 }

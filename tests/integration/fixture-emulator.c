@@ -2,6 +2,8 @@
 #include "fixture-private.h"
 
 #include <string.h>
+#include <glib/gstdio.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <libsoup/soup.h>
@@ -188,25 +190,44 @@ void fixture_priv_share_emulator(Fixture *f, Fixture *emu)
         f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
 }
 
-void fixture_priv_start_emulator(Fixture *f)
+/* Spawns the emulator on `port` (0: any) with the PVs of `seed` (may be NULL). */
+static void spawn_emulator(Fixture *f, guint port, const char *seed)
 {
         g_autofree char *path = fixture_emulator_path();
-        g_autofree char *port_arg = g_strdup_printf("--port-file=%s/emulator.port", f->tmpdir);
-        g_autofree char *token_arg = NULL;
+        g_autofree char *port_file = g_build_filename(f->tmpdir, "emulator.port", NULL);
+        g_autofree char *port_file_arg = g_strconcat("--port-file=", port_file, NULL);
+        g_autofree char *port_arg = g_strdup_printf("--port=%u", port);
+        g_autofree char *token_arg = g_strconcat("--token=", f->emulator_token, NULL);
+        g_autofree char *seed_arg = seed != NULL ? g_strconcat("--seed=", seed, NULL) : NULL;
         g_auto(GStrv) env = fixture_priv_environ(f);
+        char *argv[] = {path, port_arg, port_file_arg, token_arg, "--quiet", seed_arg, NULL};
 
+        g_unlink(port_file);
+        f->emulator_pid = fixture_priv_spawn(argv, env, f->emulator_log, -1);
+        if (!fixture_wait_for(emulator_answers, f, FIXTURE_WAIT_SEC))
+                fixture_dump_logs(f);
+        g_assert_nonnull(f->emulator_url);
+}
+
+void fixture_priv_start_emulator(Fixture *f)
+{
         f->emulator_token = g_strdup_printf("it-token-%08x", g_random_int());
-        token_arg = g_strconcat("--token=", f->emulator_token, NULL);
         g_free(fixture_write_file(f, "token", f->emulator_token));
         f->emulator_log = g_build_filename(f->tmpdir, "emulator.log", NULL);
         /* No proxy: a proxy from the environment must never carry loopback traffic elsewhere. */
         f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
-        {
-                char *argv[] = {path, "--port=0", port_arg, token_arg, "--quiet", NULL};
+        spawn_emulator(f, 0, NULL);
+}
 
-                f->emulator_pid = fixture_priv_spawn(argv, env, f->emulator_log, -1);
-        }
-        if (!fixture_wait_for(emulator_answers, f, FIXTURE_WAIT_SEC))
-                fixture_dump_logs(f);
-        g_assert_nonnull(f->emulator_url);
+void fixture_restart_emulator(Fixture *f)
+{
+        g_autofree char *pvs = fixture_pv_list(f);
+        g_autofree char *seed = fixture_write_file(f, "emulator-seed.json", pvs);
+        guint64 port = g_ascii_strtoull(strrchr(f->emulator_url, ':') + 1, NULL, 10);
+        int status = 0;
+
+        g_assert_cmpint(kill(f->emulator_pid, SIGKILL), ==, 0);
+        g_assert_true(fixture_wait_pid(f->emulator_pid, FIXTURE_WAIT_SEC, &status));
+        f->emulator_pid = 0;
+        spawn_emulator(f, (guint)port, seed);
 }

@@ -121,6 +121,9 @@ char *fixture_emulator_request(Fixture *f, const char *method, const char *path,
                                guint *status);
 /* Like fixture_emulator_request, asserting a 2xx status. */
 void fixture_emulator_ok(Fixture *f, const char *method, const char *path, const char *body);
+/* Kills the emulator (SIGKILL) and starts a new one on the same port with the PVs the old one
+ * held (new resourceVersions: an API server that lost its history). */
+void fixture_restart_emulator(Fixture *f);
 /* A merge patch of PV `pv` through the API, as another client (kubectl) would; asserts 200. */
 void fixture_emulator_merge_patch(Fixture *f, const char *pv, const char *patch);
 /* Seeds PVs named PREFIX0..PREFIX(n-1) for FIXTURE_DRIVER, volumeHandle = name. */
