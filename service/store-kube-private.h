@@ -25,8 +25,10 @@ typedef struct {
         KubeClient *client;
         char *driver;
         guint start_timeout_sec;
-        GMutex lock;       /* guards `known` */
-        GHashTable *known; /* volume id -> Known */
+        GMutex lock;        /* guards `known` and `doubts` */
+        GHashTable *known;  /* volume id -> Known */
+        GHashTable *doubts; /* volume id -> Doubt: Tracks answered failed that may land */
+        guint undone;       /* such writes that landed and were undone (atomic) */
         StoreObserver observer;
         Reflector *reflector;
         Rebuild *rebuild; /* the LIST in progress (reflector thread or load) */
@@ -53,6 +55,23 @@ gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *kn
 gboolean store_kube_rv_older(const char *candidate, const char *held);
 /* The PV is gone (404, DELETED): forgotten and reported as held by nobody. */
 void store_kube_observe_gone(StoreKube *self, const char *volume);
+
+/* A Track answered StoreFailed whose write may still land (its answer was lost and the reads
+ * after it could not tell): if the watch or a read later shows the PV naming that node with
+ * that very attached-at, the write landed after the caller was told it failed, and it is
+ * undone with a conditional write (DESIGN §8). With the volume's lock held. Returns TRUE
+ * when it undid the write; *after (may be NULL) then receives the PV as the undo left it. */
+gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvInfo *pv,
+                                 PvInfo *after);
+GHashTable *store_kube_doubts_new(void);
+/* After a put: a failure whose last write's outcome stayed unknown (`doubt_rv`: that write's
+ * precondition) is remembered; anything else forgets the volume's doubt. */
+void store_kube_doubt_after_put(StoreKube *self, const char *volume, const char *node,
+                                gint64 attached_at, const char *doubt_rv, const GError *error);
+void store_kube_doubt_drop(StoreKube *self, const char *volume);
+/* A merge patch; the client's error as is (KUBE_CLIENT_ERROR, the HTTP status as code). */
+gboolean store_kube_patch_pv(StoreKube *self, const char *pv_name, const char *body, PvInfo *pv,
+                             GError **error);
 
 /* store-kube-watch.c */
 gboolean store_kube_load(Store *store, StoreLoadFunc func, gpointer user_data, GError **error);

@@ -216,7 +216,8 @@ static void apply_deleted(StoreKube *self, const char *volume, const PvInfo *pv)
 static void apply_changed(StoreKube *self, const char *volume, const PvInfo *pv)
 {
         lock_volume(self, volume);
-        store_kube_observe(self, volume, pv);
+        if (store_kube_observe(self, volume, pv))
+                store_kube_settle_doubt(self, volume, pv, NULL);
         unlock_volume(self, volume);
 }
 

@@ -12,7 +12,6 @@
 #define MAX_REPLAYS 1
 #define MIN_CONFLICT_WAIT_USEC (10 * G_TIME_SPAN_MILLISECOND)
 #define MAX_CONFLICT_WAIT_USEC (100 * G_TIME_SPAN_MILLISECOND)
-
 void known_free(Known *known)
 {
         g_free(known->pv_name);
@@ -187,8 +186,8 @@ static gboolean get_pv(StoreKube *self, const char *pv_name, PvInfo *pv, GError 
 
 /* Sends a merge patch. The client's error is returned as is (KUBE_CLIENT_ERROR, the HTTP
  * status as code) so the caller can tell 404 and 409 apart. */
-static gboolean patch_pv(StoreKube *self, const char *pv_name, const char *body, PvInfo *pv,
-                         GError **error)
+gboolean store_kube_patch_pv(StoreKube *self, const char *pv_name, const char *body, PvInfo *pv,
+                             GError **error)
 {
         g_autofree char *path = pv_path(pv_name);
         g_autoptr(GBytes) data = kube_client_send(self->client, "PATCH", path, MERGE_PATCH, body,
@@ -219,6 +218,7 @@ typedef struct {
         gint64 *attached_at_usec; /* put only */
         char **holder;            /* put only, may be NULL */
         char **seen;              /* remove only: the node the PV named when last read */
+        char **doubt_rv;          /* put only: set to the precondition of a write in doubt */
 } Write;
 
 static WriteCheck put_check(const Write *w, const PvInfo *pv, GError **error)
@@ -270,6 +270,7 @@ static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, 
                           GError **error)
 {
         g_auto(PvInfo) pv = {0};
+        g_auto(PvInfo) after = {0};
         g_autoptr(GError) local = NULL;
         WriteCheck check;
 
@@ -280,6 +281,12 @@ static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, 
                 return CHECK_FAILED;
         }
         store_kube_observe(self, w->volume, &pv);
+        if (store_kube_settle_doubt(self, w->volume, &pv, &after)) {
+                PvInfo before = pv;
+
+                pv = after;
+                after = before;
+        }
         check = w->remove ? remove_check(w, pv_name, &pv) : put_check(w, &pv, error);
         if (check == CHECK_WRITE)
                 *rv = g_strdup(pv.resource_version);
@@ -361,9 +368,14 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                                 return check == CHECK_DONE;
                 }
                 body = write_body(self, w, rv);
-                if (patch_pv(self, pv_name, body, &pv, &local)) {
+                if (store_kube_patch_pv(self, pv_name, body, &pv, &local)) {
                         store_kube_observe(self, w->volume, &pv);
                         return TRUE;
+                }
+                if (w->doubt_rv != NULL && !kube_client_error_is_permanent(local) &&
+                    !g_error_matches(local, KUBE_CLIENT_ERROR, 409)) {
+                        g_free(*w->doubt_rv);
+                        *w->doubt_rv = g_strdup(rv);
                 }
                 if (outcome_unknown(local) && replays++ < MAX_REPLAYS) {
                         g_clear_error(&unknown);
@@ -393,13 +405,21 @@ static gboolean kube_put(Store *store, const char *volume, const char *node,
 {
         StoreKube *self = (StoreKube *)store;
         g_autoptr(Known) known = known_get(self, volume);
-        const Write w = {volume, node, FALSE, attached_at_usec, holder, NULL};
+        g_autofree char *doubt_rv = NULL;
+        g_autoptr(GError) local = NULL;
+        const Write w = {volume, node, FALSE, attached_at_usec, holder, NULL, &doubt_rv};
         const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
+        gboolean ok;
 
         /* A remembered holder may be stale: only a PV known to be free is patched blind. */
         if (known != NULL && known->node == NULL)
-                return write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
-        return write_pv(self, &w, pv_name, NULL, error);
+                ok = write_pv(self, &w, pv_name, g_strdup(known->resource_version), &local);
+        else
+                ok = write_pv(self, &w, pv_name, NULL, &local);
+        store_kube_doubt_after_put(self, volume, node, *attached_at_usec, doubt_rv, local);
+        if (!ok)
+                g_propagate_error(error, g_steal_pointer(&local));
+        return ok;
 }
 
 static gboolean kube_remove(Store *store, const char *volume, const char *node, char **cleared,
@@ -408,7 +428,7 @@ static gboolean kube_remove(Store *store, const char *volume, const char *node, 
         StoreKube *self = (StoreKube *)store;
         g_autoptr(Known) known = known_get(self, volume);
         g_autofree char *seen = g_strdup(known != NULL ? known->node : NULL);
-        const Write w = {volume, node, TRUE, NULL, NULL, &seen};
+        const Write w = {volume, node, TRUE, NULL, NULL, &seen, NULL};
         const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
         gboolean ok;
 
@@ -419,6 +439,8 @@ static gboolean kube_remove(Store *store, const char *volume, const char *node, 
                 ok = write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
         else
                 ok = write_pv(self, &w, pv_name, NULL, error);
+        if (ok)
+                store_kube_doubt_drop(self, volume);
         if (ok && cleared != NULL)
                 *cleared = g_steal_pointer(&seen);
         return ok;
@@ -438,6 +460,7 @@ static void kube_free(Store *store)
         kube_client_free(self->client);
         g_free(self->driver);
         g_hash_table_unref(self->known);
+        g_hash_table_unref(self->doubts);
         g_mutex_clear(&self->lock);
         g_free(self);
 }
@@ -475,6 +498,7 @@ Store *store_kube_new(const Config *config, GError **error)
         self->start_timeout_sec = config->start_timeout_sec;
         g_mutex_init(&self->lock);
         self->known = known_table_new();
+        self->doubts = store_kube_doubts_new();
         store_kube_watch_init(self, config);
         return &self->parent;
 }
