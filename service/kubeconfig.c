@@ -351,11 +351,15 @@ gboolean kubeconfig_load(Kubeconfig *self, const char *path, const char *context
         g_autofree char *data = NULL;
         gsize length = 0;
         g_autoptr(GError) local = NULL;
+        gboolean ok;
 
         if (!g_file_get_contents(path, &data, &length, &local)) {
                 g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
                             "Kubeconfig=%s: %s", path, local->message);
                 return FALSE;
         }
-        return kubeconfig_parse(self, data, length, path, context, error);
+        ok = kubeconfig_parse(self, data, length, path, context, error);
+        /* It may hold a token or a client key. */
+        memset(data, 0, length);
+        return ok;
 }

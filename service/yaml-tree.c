@@ -38,6 +38,9 @@ void yaml_tree_free(YamlTree *self)
 {
         if (self == NULL)
                 return;
+        /* Scalars may be credentials (a kubeconfig's token or client-key-data). */
+        if (self->text != NULL)
+                memset(self->text, 0, strlen(self->text));
         g_free(self->text);
         if (self->kids != NULL)
                 g_ptr_array_unref(self->kids);
