@@ -368,13 +368,13 @@ static GBytes *send_once(KubeClient *self, const char *method, const char *path,
                          const char *content_type, const char *body, const char *token,
                          gsize max_bytes, Attempt *attempt, GError **error)
 {
+        /* Released last: the session may be one a rotation replaced, gone with this ref. */
+        g_autoptr(SoupSession) session = NULL;
+        g_autoptr(GTlsCertificate) certificate = NULL;
         g_autoptr(SoupMessage) msg = NULL;
         g_autoptr(GInputStream) stream = NULL;
         g_autoptr(GBytes) data = NULL;
         g_autoptr(GError) local = NULL;
-
-        g_autoptr(GTlsCertificate) certificate = NULL;
-        g_autoptr(SoupSession) session = NULL;
 
         attempt->status = 0;
         attempt->retry_after_usec = -1;

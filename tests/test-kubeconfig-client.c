@@ -346,6 +346,82 @@ static void case_rotated(void)
         g_assert_cmpstr(third, ==, "CN=alice,CN=bob");
 }
 
+typedef struct {
+        KubeClient *client;
+        gint stop;
+        gint requests;
+        gint failures;
+} Worker;
+
+/* Sends until told to stop. */
+static gpointer worker_run(gpointer user_data)
+{
+        Worker *w = user_data;
+
+        while (!g_atomic_int_get(&w->stop)) {
+                g_autoptr(GError) error = NULL;
+
+                if (get_version(w->client, &error) != 200)
+                        g_atomic_int_inc(&w->failures);
+                g_atomic_int_inc(&w->requests);
+        }
+        return NULL;
+}
+
+/* dir/NAME.both: the certificate and the key of NAME in one file, as kubelet writes them. */
+static void write_both(const char *dir, const char *name)
+{
+        g_autofree char *pem = g_strdup_printf("%s/%s.pem", dir, name);
+        g_autofree char *key = g_strdup_printf("%s/%s.key", dir, name);
+        g_autofree char *both = g_strdup_printf("%s.both", name);
+        g_autofree char *a = NULL, *b = NULL, *joined = NULL;
+
+        g_assert_true(g_file_get_contents(pem, &a, NULL, NULL));
+        g_assert_true(g_file_get_contents(key, &b, NULL, NULL));
+        joined = g_strconcat(a, b, NULL);
+        write_in(dir, both, joined);
+}
+
+/* Workers send while the certificate rotates under them (one file holding certificate and
+ * key, replaced atomically): no request fails, both identities reach the server. */
+static void case_rotated_concurrently(void)
+{
+        g_auto(Mtls) m = {0};
+        g_autofree char *kc = NULL, *seen = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+        Worker worker = {0};
+        GThread *threads[4];
+
+        mtls_setup(&m);
+        write_both(m.dir, "alice");
+        write_both(m.dir, "bob");
+        install_copy(m.dir, "alice.both", "client.pem");
+        kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
+                              "client-certificate: client.pem, client-key: client.pem");
+        client = client_from(kc, &error);
+        g_assert_no_error(error);
+        worker.client = client;
+        for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
+                threads[i] = g_thread_new("worker", worker_run, &worker);
+        for (guint i = 0; i < 6; i++) {
+                g_usleep(100 * G_TIME_SPAN_MILLISECOND);
+                install_copy(m.dir, i % 2 == 0 ? "bob.both" : "alice.both", "client.pem");
+        }
+        g_atomic_int_set(&worker.stop, TRUE);
+        for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
+                g_thread_join(threads[i]);
+        g_test_message("%d requests", worker.requests);
+        g_assert_cmpint(worker.failures, ==, 0);
+        install_copy(m.dir, "bob.both", "client.pem");
+        g_assert_cmpuint(get_version(client, &error), ==, 200);
+        seen = handshakes(m.server);
+        g_test_message("handshakes: %s", seen);
+        g_assert_true(g_str_has_prefix(seen, "CN=alice"));
+        g_assert_true(g_str_has_suffix(seen, "CN=bob"));
+        g_assert_null(strstr(seen, "refused"));
+}
+
 /* A rotation that leaves the files unreadable keeps the previous certificate. */
 static void case_rotation_broken(void)
 {
@@ -422,6 +498,7 @@ TLS_TEST(cert_files)
 TLS_TEST(cert_data)
 TLS_TEST(wrong_cert)
 TLS_TEST(rotated)
+TLS_TEST(rotated_concurrently)
 TLS_TEST(rotation_broken)
 TLS_TEST(ca_data_checked)
 
@@ -542,6 +619,8 @@ int main(int argc, char **argv)
         g_test_add_func("/kubeconfig-client/mtls/cert-data", test_cert_data);
         g_test_add_func("/kubeconfig-client/mtls/wrong-cert-refused", test_wrong_cert);
         g_test_add_func("/kubeconfig-client/mtls/rotated", test_rotated);
+        g_test_add_func("/kubeconfig-client/mtls/rotated-concurrently",
+                        test_rotated_concurrently);
         g_test_add_func("/kubeconfig-client/mtls/rotation-broken", test_rotation_broken);
         g_test_add_func("/kubeconfig-client/tls/ca-data-checked", test_ca_data_checked);
         g_test_add_func("/kubeconfig-client/refused-at-start", test_refused_at_start);
