@@ -126,8 +126,8 @@ static gboolean apply_path(char **field, const char *origin, const char *key, co
 }
 
 static const char *const tracked_names[CONFIG_N_TRACKED_KEYS] = {
-    [CONFIG_KEY_SERVER] = "Server",         [CONFIG_KEY_TOKEN_FILE] = "TokenFile",
-    [CONFIG_KEY_CA_FILE] = "CAFile",        [CONFIG_KEY_KUBECONFIG] = "Kubeconfig",
+    [CONFIG_KEY_SERVER] = "Server",   [CONFIG_KEY_TOKEN_FILE] = "TokenFile",
+    [CONFIG_KEY_CA_FILE] = "CAFile",  [CONFIG_KEY_KUBECONFIG] = "Kubeconfig",
     [CONFIG_KEY_CONTEXT] = "Context",
 };
 

@@ -18,7 +18,7 @@ typedef struct {
 
 struct _KubeAuth {
         GTlsDatabase *database;
-        GMutex lock; /* guards everything below */
+        GMutex lock;       /* guards everything below */
         char *token_label; /* "TokenFile=PATH" or the kubeconfig field and PATH */
         char *token_file;  /* NULL: the token is inline or absent */
         char *token;
@@ -127,8 +127,7 @@ static gboolean source_changed(const Source *s)
 }
 
 /* Certificate and key in one PEM text: kubelet-style files hold both, and are read once. */
-static GTlsCertificate *certificate_build(KubeAuth *self, GBytes *cert, GBytes *key,
-                                          GError **error)
+static GTlsCertificate *certificate_build(KubeAuth *self, GBytes *cert, GBytes *key, GError **error)
 {
         g_autoptr(GByteArray) pem = g_byte_array_new();
         g_autoptr(GError) local = NULL;
@@ -147,8 +146,8 @@ static GTlsCertificate *certificate_build(KubeAuth *self, GBytes *cert, GBytes *
         memset(pem->data, 0, pem->len);
         if (certificate == NULL)
                 g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
-                            "%s: the client certificate and key do not load: %s",
-                            self->user_prefix, local->message);
+                            "%s: the client certificate and key do not load: %s", self->user_prefix,
+                            local->message);
         return certificate;
 }
 
@@ -185,8 +184,7 @@ GTlsCertificate *kube_auth_get_certificate(KubeAuth *self, guint *generation)
                 g_autoptr(GError) error = NULL;
 
                 if (!certificate_load(self, &error))
-                        g_warning("%s; keeping the previous client certificate",
-                                  error->message);
+                        g_warning("%s; keeping the previous client certificate", error->message);
         }
         certificate = self->certificate != NULL ? g_object_ref(self->certificate) : NULL;
         if (generation != NULL)
@@ -276,8 +274,8 @@ KubeAuth *kube_auth_new(const Config *config, const Kubeconfig *kubeconfig, GErr
                                  : from_config(self, config, error)))
                 return NULL;
         if (self->token_file != NULL) {
-                self->token = read_token(self->token_file, self->token_label, &self->token_stat,
-                                         error);
+                self->token =
+                    read_token(self->token_file, self->token_label, &self->token_stat, error);
                 if (self->token == NULL)
                         return NULL;
         }
@@ -330,8 +328,8 @@ static GTlsCertificateFlags pem_verify_chain(GTlsDatabase *database, GTlsCertifi
         GTlsCertificateFlags best = G_TLS_CERTIFICATE_UNKNOWN_CA;
 
         for (guint i = 0; i < self->cas->len; i++) {
-                GTlsCertificateFlags f = g_tls_certificate_verify(chain, identity,
-                                                                  self->cas->pdata[i]);
+                GTlsCertificateFlags f =
+                    g_tls_certificate_verify(chain, identity, self->cas->pdata[i]);
 
                 if (f == 0)
                         return 0;

@@ -171,8 +171,8 @@ static const YamlTree *find_named(Parse *p, const YamlTree *root, const char *li
         return found;
 }
 
-static gboolean refuse_keys(Parse *p, const YamlTree *map, const char *label,
-                            const Refused *table, gsize n)
+static gboolean refuse_keys(Parse *p, const YamlTree *map, const char *label, const Refused *table,
+                            gsize n)
 {
         for (gsize i = 0; i < n; i++) {
                 const YamlTree *v = yaml_tree_get(map, table[i].key);
@@ -213,8 +213,9 @@ static gboolean read_cluster(Parse *p, Kubeconfig *self, const YamlTree *cluster
         if (!refuse_keys(p, cluster, l, refused_cluster_keys, G_N_ELEMENTS(refused_cluster_keys)))
                 return FALSE;
         if (!is_false(yaml_tree_get(cluster, "insecure-skip-tls-verify")))
-                return fail(p, "%s.insecure-skip-tls-verify is not supported: the server's "
-                               "certificate is always verified",
+                return fail(p,
+                            "%s.insecure-skip-tls-verify is not supported: the server's "
+                            "certificate is always verified",
                             l);
         if (!get_string(p, cluster, "server", l, &self->server) ||
             !get_path(p, cluster, "certificate-authority", l, &self->ca_file) ||
@@ -222,8 +223,8 @@ static gboolean read_cluster(Parse *p, Kubeconfig *self, const YamlTree *cluster
                 return FALSE;
         if (self->server == NULL)
                 return fail(p, "%s.server is missing", l);
-        return exclusive(p, l, "certificate-authority", self->ca_file,
-                         "certificate-authority-data", self->ca_data);
+        return exclusive(p, l, "certificate-authority", self->ca_file, "certificate-authority-data",
+                         self->ca_data);
 }
 
 static gboolean token_ok(const char *token)
@@ -255,8 +256,9 @@ static gboolean read_user(Parse *p, Kubeconfig *self, const YamlTree *user, cons
                 return FALSE;
         if ((self->cert_file != NULL || self->cert_data != NULL) !=
             (self->key_file != NULL || self->key_data != NULL))
-                return fail(p, "%s: a client certificate needs its key and a key its certificate "
-                               "(client-certificate and client-key, or their -data forms)",
+                return fail(p,
+                            "%s: a client certificate needs its key and a key its certificate "
+                            "(client-certificate and client-key, or their -data forms)",
                             l);
         return TRUE;
 }
@@ -354,8 +356,8 @@ gboolean kubeconfig_load(Kubeconfig *self, const char *path, const char *context
         gboolean ok;
 
         if (!g_file_get_contents(path, &data, &length, &local)) {
-                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
-                            "Kubeconfig=%s: %s", path, local->message);
+                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG, "Kubeconfig=%s: %s",
+                            path, local->message);
                 return FALSE;
         }
         ok = kubeconfig_parse(self, data, length, path, context, error);

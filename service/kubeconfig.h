@@ -37,5 +37,4 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Kubeconfig, kubeconfig_clear)
 gboolean kubeconfig_parse(Kubeconfig *self, const char *data, gsize length, const char *path,
                           const char *context, GError **error);
 /* Reads `path` and decodes it. */
-gboolean kubeconfig_load(Kubeconfig *self, const char *path, const char *context,
-                         GError **error);
+gboolean kubeconfig_load(Kubeconfig *self, const char *path, const char *context, GError **error);

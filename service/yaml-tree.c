@@ -157,8 +157,8 @@ static gboolean on_scalar(Builder *b, const yaml_event_t *ev, guint line, GError
         if (node == NULL)
                 return FALSE;
         node->text = g_strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
-        node->plain = ev->data.scalar.plain_implicit && ev->data.scalar.style ==
-                                                            YAML_PLAIN_SCALAR_STYLE;
+        node->plain =
+            ev->data.scalar.plain_implicit && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
         return attach(b, node, error) && remember(b, ev->data.scalar.anchor, node);
 }
 
@@ -186,8 +186,8 @@ static gboolean on_event(Builder *b, const yaml_event_t *ev, GError **error)
         case YAML_ALIAS_EVENT:
                 return on_alias(b, ev, line, error);
         case YAML_SEQUENCE_START_EVENT:
-                return open_collection(b, YAML_TREE_SEQUENCE, ev->data.sequence_start.anchor,
-                                       line, error);
+                return open_collection(b, YAML_TREE_SEQUENCE, ev->data.sequence_start.anchor, line,
+                                       error);
         case YAML_MAPPING_START_EVENT:
                 return open_collection(b, YAML_TREE_MAPPING, ev->data.mapping_start.anchor, line,
                                        error);
@@ -222,8 +222,7 @@ static gboolean run(Builder *b, GError **error)
 
                 if (!yaml_parser_parse(&b->parser, &ev))
                         return fail(error, (guint)b->parser.problem_mark.line + 1, "%s%s%s",
-                                    b->parser.problem != NULL ? b->parser.problem
-                                                              : "invalid YAML",
+                                    b->parser.problem != NULL ? b->parser.problem : "invalid YAML",
                                     b->parser.context != NULL ? " " : "",
                                     b->parser.context != NULL ? b->parser.context : "");
                 ok = on_event(b, &ev, error);

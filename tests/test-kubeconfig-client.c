@@ -35,8 +35,8 @@ static gboolean on_accept_certificate(SoupServerMessage *msg, GTlsCertificate *p
         g_autofree char *subject = g_tls_certificate_get_subject_name(peer);
 
         g_mutex_lock(&s->lock);
-        g_ptr_array_add(s->handshakes, g_strdup_printf("%s%s", errors == 0 ? "" : "refused ",
-                                                       subject));
+        g_ptr_array_add(s->handshakes,
+                        g_strdup_printf("%s%s", errors == 0 ? "" : "refused ", subject));
         g_mutex_unlock(&s->lock);
         return errors == 0;
 }
@@ -158,12 +158,12 @@ static void write_in(const char *dir, const char *name, const char *text)
 static char *write_kubeconfig(const char *dir, const char *server, const char *cluster,
                               const char *user)
 {
-        g_autofree char *text = g_strdup_printf(
-            "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-            "clusters:\n- name: local\n  cluster: {server: '%s'%s%s}\n"
-            "contexts:\n- name: test\n  context: {cluster: local, user: daemon}\n"
-            "users:\n- name: daemon\n  user: {%s}\n",
-            server, cluster[0] != '\0' ? ", " : "", cluster, user);
+        g_autofree char *text =
+            g_strdup_printf("apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+                            "clusters:\n- name: local\n  cluster: {server: '%s'%s%s}\n"
+                            "contexts:\n- name: test\n  context: {cluster: local, user: daemon}\n"
+                            "users:\n- name: daemon\n  user: {%s}\n",
+                            server, cluster[0] != '\0' ? ", " : "", cluster, user);
 
         write_in(dir, "kubeconfig", text);
         return file_in(dir, "kubeconfig");
@@ -529,8 +529,7 @@ static void test_refused_at_start(void)
         check_refused("https://127.0.0.1:1", "exec: {command: aws}", "users[daemon].user.exec");
         check_refused("http://192.0.2.1:6443", "token: t",
                       "clusters[local].cluster.server: http://192.0.2.1:6443: plain http");
-        check_refused("https://127.0.0.1:1", "tokenFile: missing",
-                      "users[daemon].user.tokenFile ");
+        check_refused("https://127.0.0.1:1", "tokenFile: missing", "users[daemon].user.tokenFile ");
         check_refused("https://127.0.0.1:1", "client-certificate: c.pem, client-key: c.key",
                       "users[daemon].user.client-certificate ");
         g_assert_null(client_from("/nonexistent/kubeconfig", &error));
@@ -619,8 +618,7 @@ int main(int argc, char **argv)
         g_test_add_func("/kubeconfig-client/mtls/cert-data", test_cert_data);
         g_test_add_func("/kubeconfig-client/mtls/wrong-cert-refused", test_wrong_cert);
         g_test_add_func("/kubeconfig-client/mtls/rotated", test_rotated);
-        g_test_add_func("/kubeconfig-client/mtls/rotated-concurrently",
-                        test_rotated_concurrently);
+        g_test_add_func("/kubeconfig-client/mtls/rotated-concurrently", test_rotated_concurrently);
         g_test_add_func("/kubeconfig-client/mtls/rotation-broken", test_rotation_broken);
         g_test_add_func("/kubeconfig-client/tls/ca-data-checked", test_ca_data_checked);
         g_test_add_func("/kubeconfig-client/refused-at-start", test_refused_at_start);

@@ -163,8 +163,10 @@ static const BadCase bad_cases[] = {
     {"    certificate-authority-data: QUJD\n    certificate-authority: ca.crt\n", "", NULL,
      "certificate-authority and clusters[c].cluster.certificate-authority-data are both set"},
     {"    server: [a]\n", "", NULL, "duplicate key \"server\""},
-    {"", "    token: a\n    tokenFile: /t\n", NULL, "users[u].user.token and users[u].user.tokenFile"},
-    {"", "    client-certificate: c.pem\n", NULL, "users[u].user: a client certificate needs its key"},
+    {"", "    token: a\n    tokenFile: /t\n", NULL,
+     "users[u].user.token and users[u].user.tokenFile"},
+    {"", "    client-certificate: c.pem\n", NULL,
+     "users[u].user: a client certificate needs its key"},
     {"", "    client-key-data: QUJD\n", NULL, "needs its key"},
     {"", "    token: \"tok\\x01en\"\n", NULL, "users[u].user.token holds a byte"},
     {"", "    token: [a, b]\n", NULL, "users[u].user.token must be a string"},
@@ -199,8 +201,7 @@ static const BadCase bad_cases[] = {
     {"a: \"\\xff\"\nb: \xff\n", NULL, NULL, "kubeconfig " PATH ": line"},
 };
 
-static void check_bad(guint i, const char *text, gsize len, const char *context,
-                      const char *expect)
+static void check_bad(guint i, const char *text, gsize len, const char *context, const char *expect)
 {
         g_auto(Kubeconfig) kc = {0};
         g_autoptr(GError) error = NULL;
@@ -223,8 +224,8 @@ static void test_refused(void)
 {
         for (guint i = 0; i < G_N_ELEMENTS(bad_cases); i++) {
                 const BadCase *c = &bad_cases[i];
-                g_autofree char *text = c->user != NULL ? kubeconfig_text(c->cluster, c->user)
-                                                        : g_strdup(c->cluster);
+                g_autofree char *text =
+                    c->user != NULL ? kubeconfig_text(c->cluster, c->user) : g_strdup(c->cluster);
 
                 check_bad(i, text, strlen(text), c->context, c->expect);
         }
