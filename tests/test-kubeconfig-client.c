@@ -203,6 +203,15 @@ static KubeClient *client_from(const char *kubeconfig, GError **error)
         return kube_client_new(&config, error);
 }
 
+static KubeClient *client_ok(const char *kubeconfig)
+{
+        g_autoptr(GError) error = NULL;
+        KubeClient *client = client_from(kubeconfig, &error);
+
+        g_assert_no_error(error);
+        return client;
+}
+
 static guint get_version(KubeClient *client, GError **error)
 {
         guint status = 0;
@@ -239,23 +248,30 @@ static void mtls_teardown(Mtls *m)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Mtls, mtls_teardown)
 
+/* A client presenting alice's certificate from dir/client.crt and dir/client.key, named by
+ * relative paths (resolved against the kubeconfig's directory). */
+static KubeClient *alice_client(Mtls *m)
+{
+        g_autofree char *kc = NULL;
+
+        install_copy(m->dir, "alice.pem", "client.crt");
+        install_copy(m->dir, "alice.key", "client.key");
+        kc = write_kubeconfig(m->dir, m->url, "certificate-authority: ca.pem",
+                              "client-certificate: client.crt, client-key: ./client.key");
+        return client_ok(kc);
+}
+
 /* ---- mutual TLS cases (each in a subprocess: see TLS_ASAN_OPTIONS) ---- */
 
 static void case_cert_files(void)
 {
         g_auto(Mtls) m = {0};
-        g_autofree char *kc = NULL, *seen = NULL;
+        g_autofree char *seen = NULL;
         g_autoptr(KubeClient) client = NULL;
         g_autoptr(GError) error = NULL;
 
         mtls_setup(&m);
-        install_copy(m.dir, "alice.pem", "client.crt");
-        install_copy(m.dir, "alice.key", "client.key");
-        /* Relative paths: against the kubeconfig's directory. */
-        kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
-                              "client-certificate: client.crt, client-key: ./client.key");
-        client = client_from(kc, &error);
-        g_assert_no_error(error);
+        client = alice_client(&m);
         g_assert_cmpuint(get_version(client, &error), ==, 200);
         g_assert_no_error(error);
         seen = handshakes(m.server);
@@ -277,8 +293,7 @@ static void case_cert_data(void)
         cluster = g_strdup_printf("certificate-authority-data: %s", ca);
         user = g_strdup_printf("client-certificate-data: %s, client-key-data: %s", cert, key);
         kc = write_kubeconfig(m.dir, m.url, cluster, user);
-        client = client_from(kc, &error);
-        g_assert_no_error(error);
+        client = client_ok(kc);
         g_assert_cmpuint(get_version(client, &error), ==, 200);
         g_assert_no_error(error);
         seen = handshakes(m.server);
@@ -296,8 +311,7 @@ static void case_wrong_cert(void)
         mtls_setup(&m);
         kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
                               "client-certificate: rogue.pem, client-key: rogue.key");
-        rogue = client_from(kc, &error);
-        g_assert_no_error(error);
+        rogue = client_ok(kc);
         g_assert_cmpuint(get_version(rogue, &error), ==, 0);
         g_assert_nonnull(error);
         g_test_message("rogue: %s", error->message);
@@ -307,8 +321,7 @@ static void case_wrong_cert(void)
 
         g_free(kc);
         kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem", "token: t");
-        none = client_from(kc, &error);
-        g_assert_no_error(error);
+        none = client_ok(kc);
         g_assert_cmpuint(get_version(none, &error), ==, 0);
         g_assert_nonnull(error);
         g_test_message("no certificate: %s", error->message);
@@ -319,17 +332,12 @@ static void case_wrong_cert(void)
 static void case_rotated(void)
 {
         g_auto(Mtls) m = {0};
-        g_autofree char *kc = NULL, *first = NULL, *second = NULL, *third = NULL;
+        g_autofree char *first = NULL, *second = NULL, *third = NULL;
         g_autoptr(KubeClient) client = NULL;
         g_autoptr(GError) error = NULL;
 
         mtls_setup(&m);
-        install_copy(m.dir, "alice.pem", "client.crt");
-        install_copy(m.dir, "alice.key", "client.key");
-        kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
-                              "client-certificate: client.crt, client-key: client.key");
-        client = client_from(kc, &error);
-        g_assert_no_error(error);
+        client = alice_client(&m);
         g_assert_cmpuint(get_version(client, &error), ==, 200);
         g_assert_cmpuint(get_version(client, &error), ==, 200);
         first = handshakes(m.server);
@@ -399,8 +407,7 @@ static void case_rotated_concurrently(void)
         install_copy(m.dir, "alice.both", "client.pem");
         kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
                               "client-certificate: client.pem, client-key: client.pem");
-        client = client_from(kc, &error);
-        g_assert_no_error(error);
+        client = client_ok(kc);
         worker.client = client;
         for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
                 threads[i] = g_thread_new("worker", worker_run, &worker);
@@ -426,17 +433,12 @@ static void case_rotated_concurrently(void)
 static void case_rotation_broken(void)
 {
         g_auto(Mtls) m = {0};
-        g_autofree char *kc = NULL, *key = NULL;
+        g_autofree char *key = NULL;
         g_autoptr(KubeClient) client = NULL;
         g_autoptr(GError) error = NULL;
 
         mtls_setup(&m);
-        install_copy(m.dir, "alice.pem", "client.crt");
-        install_copy(m.dir, "alice.key", "client.key");
-        kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
-                              "client-certificate: client.crt, client-key: client.key");
-        client = client_from(kc, &error);
-        g_assert_no_error(error);
+        client = alice_client(&m);
         key = file_in(m.dir, "client.key");
         g_assert_cmpint(g_unlink(key), ==, 0);
         log_capture_expect("*users[daemon].user.client-key*cannot read*keeping the previous*");
@@ -459,8 +461,7 @@ static void case_ca_data_checked(void)
         rogue = base64_of(m.dir, "rogue.pem");
         cluster = g_strdup_printf("certificate-authority-data: %s", rogue);
         kc = write_kubeconfig(m.dir, m.url, cluster, user);
-        wrong = client_from(kc, &error);
-        g_assert_no_error(error);
+        wrong = client_ok(kc);
         g_assert_cmpuint(get_version(wrong, &error), ==, 0);
         g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_TLS);
         g_clear_error(&error);
@@ -471,8 +472,7 @@ static void case_ca_data_checked(void)
         other = g_strdup_printf("https://localhost:%u", m.server->port);
         g_free(kc);
         kc = write_kubeconfig(m.dir, other, cluster, user);
-        renamed = client_from(kc, &error);
-        g_assert_no_error(error);
+        renamed = client_ok(kc);
         g_assert_cmpuint(get_version(renamed, &error), ==, 0);
         g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_TLS);
 }
