@@ -249,7 +249,7 @@ gboolean config_load(Config *self, const char *path, GError **error)
         dir = g_dir_open(dropin_dir, 0, &local);
         if (dir == NULL) {
                 if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        return TRUE;
+                        return config_check(self, error);
                 g_propagate_error(error, g_steal_pointer(&local));
                 return FALSE;
         }

@@ -215,6 +215,14 @@ static void test_kubeconfig_dropin_conflict(void)
         g_assert_cmpstr(strstr(error->message, expect), ==, error->message);
         g_unlink(dropin);
         g_rmdir(dropins);
+
+        /* Without a drop-in directory too. */
+        write_file(dir, "attachment.conf", "[Kubernetes]\nKubeconfig=/etc/k\nCAFile=/ca\n");
+        config_clear(&c);
+        config_init(&c);
+        g_clear_error(&error);
+        g_assert_false(config_load(&c, main_path, &error));
+        g_assert_nonnull(strstr(error->message, "Kubeconfig= cannot be combined with CAFile="));
         g_unlink(main_path);
         g_rmdir(dir);
 }
