@@ -84,7 +84,7 @@ static gboolean get_string(Parse *p, const YamlTree *map, const char *key, const
         if (v == NULL || yaml_tree_is_null(v))
                 return TRUE;
         if (v->kind != YAML_TREE_SCALAR)
-                return fail(p, "%s.%s must be a string", label, key);
+                return fail(p, "%s%s%s must be a string", label, *label != '\0' ? "." : "", key);
         if (v->text[0] != '\0')
                 *out = g_strdup(v->text);
         return TRUE;
@@ -296,7 +296,7 @@ static gboolean read_config(Parse *p, Kubeconfig *self, const YamlTree *root, co
                 return fail(p, "not a kubeconfig: expected a mapping at the top");
         if (context != NULL && *context != '\0')
                 self->context = g_strdup(context);
-        else if (!get_string(p, root, "current-context", "kubeconfig", &self->context))
+        else if (!get_string(p, root, "current-context", "", &self->context))
                 return FALSE;
         if (self->context == NULL)
                 return fail(p, "current-context is not set and Context= is empty");

@@ -173,6 +173,7 @@ static const BadCase bad_cases[] = {
     {"", "", "other", "Context= \"other\" names no entry in contexts"},
     {"current-context: ctx\n", NULL, NULL, "current-context \"ctx\" names no entry in contexts"},
     {"clusters: []\n", NULL, NULL, "current-context is not set and Context= is empty"},
+    {"current-context: [x]\n", NULL, NULL, ": current-context must be a string"},
     {"current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\n", NULL, NULL,
      "contexts[x].context.cluster \"c\" names no entry in clusters"},
     {"current-context: x\ncontexts:\n- name: x\n  context: {user: u}\n", NULL, NULL,
