@@ -126,6 +126,19 @@ static gboolean source_changed(const Source *s)
         return s->path != NULL && (stat(s->path, &st) < 0 || !same_file(&st, &s->st));
 }
 
+/* GIO builds a certificate without its key when the key text holds none; the handshake would
+ * then fail with nothing to say why. (Whether the key matches is seen only there.) */
+static gboolean has_private_key(GTlsCertificate *certificate)
+{
+        g_autoptr(GByteArray) der = NULL;
+
+        g_object_get(certificate, "private-key", &der, NULL);
+        if (der == NULL)
+                return FALSE;
+        memset(der->data, 0, der->len);
+        return TRUE;
+}
+
 /* Certificate and key in one PEM text: kubelet-style files hold both, and are read once. */
 static GTlsCertificate *certificate_build(KubeAuth *self, GBytes *cert, GBytes *key, GError **error)
 {
@@ -144,10 +157,18 @@ static GTlsCertificate *certificate_build(KubeAuth *self, GBytes *cert, GBytes *
         }
         certificate = g_tls_certificate_new_from_pem((const char *)pem->data, pem->len, &local);
         memset(pem->data, 0, pem->len);
-        if (certificate == NULL)
+        if (certificate == NULL) {
                 g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
                             "%s: the client certificate and key do not load: %s", self->user_prefix,
                             local->message);
+                return NULL;
+        }
+        if (!has_private_key(certificate)) {
+                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
+                            "%s: client-key holds no private key", self->user_prefix);
+                g_object_unref(certificate);
+                return NULL;
+        }
         return certificate;
 }
 

@@ -319,6 +319,15 @@ static void case_wrong_cert(void)
         seen = handshakes(m.server);
         g_assert_cmpstr(seen, ==, "refused CN=rogue");
 
+        /* A "key" file holding a certificate only is refused when the client is made. */
+        g_free(kc);
+        kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
+                              "client-certificate: alice.pem, client-key: bob.pem");
+        g_assert_null(client_from(kc, &error));
+        g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG);
+        g_assert_nonnull(strstr(error->message, "users[daemon].user: client-key holds no private"));
+        g_clear_error(&error);
+
         g_free(kc);
         kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem", "token: t");
         none = client_ok(kc);
