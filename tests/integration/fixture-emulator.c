@@ -187,3 +187,15 @@ void fixture_priv_start_emulator(Fixture *f)
                 fixture_dump_logs(f);
         g_assert_nonnull(f->emulator_url);
 }
+
+char *fixture_priv_write_kubeconfig(Fixture *f)
+{
+        g_autofree char *text =
+            g_strdup_printf("apiVersion: v1\nkind: Config\ncurrent-context: it\n"
+                            "clusters:\n- name: emulator\n  cluster:\n    server: %s\n"
+                            "contexts:\n- name: it\n  context: {cluster: emulator, user: daemon}\n"
+                            "users:\n- name: daemon\n  user:\n    tokenFile: token\n",
+                            f->emulator_url);
+
+        return fixture_write_file(f, "kubeconfig", text);
+}

@@ -11,3 +11,5 @@ GPid fixture_priv_spawn(char **argv, char **envp, const char *log_path, int stdo
 /* The test's environment for a child: the private bus, no systemd notification variables. */
 char **fixture_priv_environ(Fixture *f);
 void fixture_priv_start_emulator(Fixture *f);
+/* TMPDIR/kubeconfig naming the emulator and its token file (relative: "token"). */
+char *fixture_priv_write_kubeconfig(Fixture *f);
