@@ -18,6 +18,8 @@ void config_init(Config *self)
             .kube_server = g_strdup(""),
             .kube_token_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/token"),
             .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+            .kube_kubeconfig = g_strdup(""),
+            .kube_context = g_strdup(""),
             .request_timeout_sec = 10,
             .start_timeout_sec = 90,
             .watch_timeout_sec = 60,
@@ -31,6 +33,10 @@ void config_clear(Config *self)
         g_clear_pointer(&self->kube_server, g_free);
         g_clear_pointer(&self->kube_token_file, g_free);
         g_clear_pointer(&self->kube_ca_file, g_free);
+        g_clear_pointer(&self->kube_kubeconfig, g_free);
+        g_clear_pointer(&self->kube_context, g_free);
+        for (guint i = 0; i < CONFIG_N_TRACKED_KEYS; i++)
+                g_clear_pointer(&self->set_in[i], g_free);
 }
 
 static gboolean fail_value(const char *origin, const char *group, const char *key,
@@ -120,21 +126,52 @@ static gboolean apply_path(char **field, const char *origin, const char *key, co
         return TRUE;
 }
 
+static const char *const tracked_names[CONFIG_N_TRACKED_KEYS] = {
+    [CONFIG_KEY_SERVER] = "Server",   [CONFIG_KEY_TOKEN_FILE] = "TokenFile",
+    [CONFIG_KEY_CA_FILE] = "CAFile",  [CONFIG_KEY_KUBECONFIG] = "Kubeconfig",
+    [CONFIG_KEY_CONTEXT] = "Context",
+};
+
+static char **tracked_field(Config *self, ConfigTrackedKey k)
+{
+        char **fields[CONFIG_N_TRACKED_KEYS] = {
+            [CONFIG_KEY_SERVER] = &self->kube_server,
+            [CONFIG_KEY_TOKEN_FILE] = &self->kube_token_file,
+            [CONFIG_KEY_CA_FILE] = &self->kube_ca_file,
+            [CONFIG_KEY_KUBECONFIG] = &self->kube_kubeconfig,
+            [CONFIG_KEY_CONTEXT] = &self->kube_context,
+        };
+
+        return fields[k];
+}
+
+/* Server= and Context= take any text (the URL is checked by the client when the store is
+ * created, before any request); the others are paths. */
+static gboolean apply_tracked(Config *self, ConfigTrackedKey k, const char *origin,
+                              const char *value, GError **error)
+{
+        char **field = tracked_field(self, k);
+
+        if (k == CONFIG_KEY_SERVER || k == CONFIG_KEY_CONTEXT) {
+                g_free(*field);
+                *field = g_strdup(value);
+        } else if (!apply_path(field, origin, tracked_names[k], value, error)) {
+                return FALSE;
+        }
+        g_free(self->set_in[k]);
+        self->set_in[k] = g_strdup(origin);
+        return TRUE;
+}
+
 static gboolean apply_kubernetes(Config *self, const char *origin, const char *key,
                                  const char *value, GError **error)
 {
         const char *g = GROUP_KUBERNETES;
 
-        if (g_str_equal(key, "Server")) {
-                /* The URL itself (scheme, loopback rule) is checked by the client when the
-                 * store is created, before any request. */
-                g_free(self->kube_server);
-                self->kube_server = g_strdup(value);
-        } else if (g_str_equal(key, "TokenFile")) {
-                return apply_path(&self->kube_token_file, origin, key, value, error);
-        } else if (g_str_equal(key, "CAFile")) {
-                return apply_path(&self->kube_ca_file, origin, key, value, error);
-        } else if (g_str_equal(key, "RequestTimeoutSec")) {
+        for (guint k = 0; k < CONFIG_N_TRACKED_KEYS; k++)
+                if (g_str_equal(key, tracked_names[k]))
+                        return apply_tracked(self, k, origin, value, error);
+        if (g_str_equal(key, "RequestTimeoutSec")) {
                 return parse_uint(origin, g, key, value, 1, 3600, &self->request_timeout_sec,
                                   error);
         } else if (g_str_equal(key, "StartTimeoutSec")) {
@@ -215,7 +252,7 @@ gboolean config_load(Config *self, const char *path, GError **error)
         dir = g_dir_open(dropin_dir, 0, &local);
         if (dir == NULL) {
                 if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-                        return TRUE;
+                        return config_check(self, error);
                 g_propagate_error(error, g_steal_pointer(&local));
                 return FALSE;
         }
@@ -228,6 +265,35 @@ gboolean config_load(Config *self, const char *path, GError **error)
                 g_autofree char *file = g_build_filename(dropin_dir, names->pdata[i], NULL);
                 if (!load_file(self, file, FALSE, error))
                         return FALSE;
+        }
+        return config_check(self, error);
+}
+
+static gboolean fail_combined(const Config *self, ConfigTrackedKey other, GError **error)
+{
+        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                    "%s: [%s] Kubeconfig= cannot be combined with %s= (set in %s): the "
+                    "kubeconfig gives the server, the CA and the credentials; remove one of them",
+                    self->set_in[CONFIG_KEY_KUBECONFIG], GROUP_KUBERNETES, tracked_names[other],
+                    self->set_in[other]);
+        return FALSE;
+}
+
+gboolean config_check(const Config *self, GError **error)
+{
+        static const ConfigTrackedKey excluded[] = {CONFIG_KEY_SERVER, CONFIG_KEY_TOKEN_FILE,
+                                                    CONFIG_KEY_CA_FILE};
+        gboolean kubeconfig = self->kube_kubeconfig != NULL && *self->kube_kubeconfig != '\0';
+
+        for (gsize i = 0; kubeconfig && i < G_N_ELEMENTS(excluded); i++)
+                if (self->set_in[excluded[i]] != NULL)
+                        return fail_combined(self, excluded[i], error);
+        if (!kubeconfig && self->kube_context != NULL && *self->kube_context != '\0') {
+                g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                            "%s: [%s] Context= needs Kubeconfig=: it selects a context of the "
+                            "kubeconfig",
+                            self->set_in[CONFIG_KEY_CONTEXT], GROUP_KUBERNETES);
+                return FALSE;
         }
         return TRUE;
 }

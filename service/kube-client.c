@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "kube-client.h"
 
-#include <errno.h>
 #include <libsoup/soup.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "config-build.h"
+#include "kube-auth.h"
+#include "kubeconfig.h"
 #include "pv.h"
 #include "tsan.h"
 
@@ -18,15 +18,25 @@
 
 G_DEFINE_QUARK(kube - client - error - quark, kube_client_error)
 
-struct _KubeClient {
+/* One SoupSession and the client certificate generation its connections present. */
+typedef struct {
+        guint conns;
+        guint timeout_sec; /* socket I/O timeout */
         SoupSession *session;
-        SoupSession *watch_session; /* long-lived streams: a longer I/O timeout */
+        guint generation;
+} SessionSlot;
+
+struct _KubeClient {
+        KubeAuth *auth;
+        GTlsDatabase *database; /* NULL: the system trust store */
         char *server;
-        char *token_file; /* NULL: no token */
         guint timeout_sec;
-        GMutex token_lock; /* guards the fields below */
-        char *token;
-        struct stat token_stat;
+        GMutex session_lock; /* guards the slots' sessions */
+        SessionSlot requests;
+        /* Watches: long-lived streams that may be silent (no event, no bookmark) until the
+         * server ends them at timeoutSeconds; silence past that, plus a request's time, means
+         * a dead connection. */
+        SessionSlot watches;
 };
 
 gboolean kube_client_error_is_permanent(const GError *error)
@@ -48,6 +58,18 @@ gboolean kube_client_error_is_permanent(const GError *error)
 static gboolean url_fail(GError **error, const char *url, const char *why)
 {
         g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG, "Server=%s: %s", url, why);
+        return FALSE;
+}
+
+/* kube_server_url_check() for a kubeconfig's server: the message names its field. */
+static gboolean kubeconfig_url_check(const Kubeconfig *kc, GError **error)
+{
+        g_autoptr(GError) local = NULL;
+
+        if (kube_server_url_check(kc->server, &local))
+                return TRUE;
+        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG, "%s.server: %s",
+                    kc->cluster_prefix, local->message + strlen("Server="));
         return FALSE;
 }
 
@@ -119,129 +141,95 @@ static char *in_cluster_server(GError **error)
         return g_strdup_printf("https://%s:%s", host, port);
 }
 
-static char *read_token(const char *path, struct stat *st, GError **error)
+static SoupSession *session_new(KubeClient *self, const SessionSlot *slot)
 {
-        g_autofree char *text = NULL;
-        g_autoptr(GError) local = NULL;
-
-        if (stat(path, st) < 0 || !g_file_get_contents(path, &text, NULL, &local)) {
-                g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
-                            "TokenFile=%s: cannot read: %s", path,
-                            local != NULL ? local->message : g_strerror(errno));
-                return NULL;
-        }
-        g_strchomp(text);
-        for (const char *p = text; *p != '\0'; p++) {
-                if (g_ascii_iscntrl(*p) || (guchar)*p >= 0x80) {
-                        /* Never show the token itself, not even a part of it. */
-                        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
-                                    "TokenFile=%s: the token holds a byte that cannot go in "
-                                    "an HTTP header",
-                                    path);
-                        return NULL;
-                }
-        }
-        return g_steal_pointer(&text);
-}
-
-static gboolean same_file(const struct stat *a, const struct stat *b)
-{
-        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Returns a copy of the token, re-read first when `force` or when the file changed. A failed
- * re-read keeps the old token: a rotation in progress must not break running requests. */
-static char *current_token(KubeClient *self, gboolean force)
-{
-        struct stat st;
-        char *token;
-
-        if (self->token_file == NULL)
-                return NULL;
-        tsan_mutex_lock(&self->token_lock);
-        if (force || stat(self->token_file, &st) < 0 || !same_file(&st, &self->token_stat)) {
-                g_autoptr(GError) error = NULL;
-                char *fresh = read_token(self->token_file, &st, &error);
-
-                if (fresh != NULL) {
-                        g_free(self->token);
-                        self->token = fresh;
-                        self->token_stat = st;
-                } else {
-                        g_warning("%s; keeping the previous token", error->message);
-                }
-        }
-        token = g_strdup(self->token);
-        tsan_mutex_unlock(&self->token_lock);
-        return token;
-}
-
-static SoupSession *session_new(const Config *config, guint conns, guint timeout_sec,
-                                GError **error)
-{
-        g_autoptr(GTlsDatabase) database = NULL;
         g_autofree char *user_agent = g_strdup_printf("srvlab-attachment/%s", PACKAGE_VERSION);
-        SoupSession *session;
-
-        if (config->kube_ca_file != NULL && *config->kube_ca_file != '\0') {
-                g_autoptr(GError) local = NULL;
-
-                database = g_tls_file_database_new(config->kube_ca_file, &local);
-                if (database == NULL) {
-                        g_set_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_CONFIG,
-                                    "CAFile=%s: %s", config->kube_ca_file, local->message);
-                        return NULL;
-                }
-        }
-        session = soup_session_new_with_options(
-            "max-conns", conns, "max-conns-per-host", conns, "timeout", timeout_sec, "user-agent",
-            user_agent,
+        SoupSession *session = soup_session_new_with_options(
+            "max-conns", slot->conns, "max-conns-per-host", slot->conns, "timeout",
+            slot->timeout_sec, "user-agent", user_agent,
             /* Straight to the API server: no proxy lookup (glib-networking's libproxy
              * resolver would run on every new connection; it also breaks ASan). */
             "proxy-resolver", NULL, NULL);
-        /* Without a CA file the session uses the system trust store; verification is never
+
+        /* Without a CA the session uses the system trust store; verification is never
          * turned off. */
-        if (database != NULL)
-                soup_session_set_tls_database(session, database);
+        if (self->database != NULL)
+                soup_session_set_tls_database(session, self->database);
         return session;
+}
+
+/* The session to send on (a new reference) and the client certificate to present (NULL:
+ * none). Kept-alive connections go on presenting the certificate of their handshake, so a
+ * replaced certificate gets a new session: the next request opens a new connection with it,
+ * and the old session goes when its last request ends. */
+static SoupSession *session_acquire(KubeClient *self, SessionSlot *slot,
+                                    GTlsCertificate **certificate)
+{
+        guint generation = 0;
+        SoupSession *session;
+
+        tsan_mutex_lock(&self->session_lock);
+        *certificate = kube_auth_get_certificate(self->auth, &generation);
+        if (slot->session == NULL || generation != slot->generation) {
+                g_clear_object(&slot->session);
+                slot->session = session_new(self, slot);
+                slot->generation = generation;
+        }
+        session = g_object_ref(slot->session);
+        tsan_mutex_unlock(&self->session_lock);
+        return session;
+}
+
+/* The server URL: the kubeconfig's, Server=, or in-cluster. */
+static char *server_from(const Config *config, const Kubeconfig *kc, GError **error)
+{
+        g_autofree char *server = NULL;
+
+        if (kc != NULL) {
+                if (!kubeconfig_url_check(kc, error))
+                        return NULL;
+                server = g_strdup(kc->server);
+        } else {
+                if (config->kube_server != NULL && *config->kube_server != '\0')
+                        server = g_strdup(config->kube_server);
+                else
+                        server = in_cluster_server(error);
+                if (server == NULL || !kube_server_url_check(server, error))
+                        return NULL;
+        }
+        while (g_str_has_suffix(server, "/"))
+                server[strlen(server) - 1] = '\0';
+        return g_steal_pointer(&server);
 }
 
 KubeClient *kube_client_new(const Config *config, GError **error)
 {
-        g_autofree char *server = NULL;
+        g_auto(Kubeconfig) kc = {0};
+        gboolean use_kubeconfig = config->kube_kubeconfig != NULL && *config->kube_kubeconfig;
         g_autoptr(KubeClient) self = g_new0(KubeClient, 1);
+        GTlsCertificate *unused = NULL;
 
         /* G_DEFINE_QUARK creates the quark on first use without a lock: do it here, before
          * worker threads share the client. */
         (void)KUBE_CLIENT_ERROR;
-        g_mutex_init(&self->token_lock);
-        if (config->kube_server != NULL && *config->kube_server != '\0')
-                server = g_strdup(config->kube_server);
-        else
-                server = in_cluster_server(error);
-        if (server == NULL || !kube_server_url_check(server, error))
+        g_mutex_init(&self->session_lock);
+        if (use_kubeconfig &&
+            !kubeconfig_load(&kc, config->kube_kubeconfig, config->kube_context, error))
                 return NULL;
-        while (g_str_has_suffix(server, "/"))
-                server[strlen(server) - 1] = '\0';
-        self->server = g_steal_pointer(&server);
+        self->server = server_from(config, use_kubeconfig ? &kc : NULL, error);
+        if (self->server == NULL)
+                return NULL;
         self->timeout_sec = MAX(config->request_timeout_sec, 1);
-        if (config->kube_token_file != NULL && *config->kube_token_file != '\0') {
-                self->token_file = g_strdup(config->kube_token_file);
-                self->token = read_token(self->token_file, &self->token_stat, error);
-                if (self->token == NULL)
-                        return NULL;
-        }
-        self->session =
-            session_new(config, MAX(config->workers + 2, 10), config->request_timeout_sec, error);
-        if (self->session == NULL)
+        self->requests =
+            (SessionSlot){.conns = MAX(config->workers + 2, 10), .timeout_sec = self->timeout_sec};
+        self->watches =
+            (SessionSlot){.conns = 4, .timeout_sec = config->watch_timeout_sec + self->timeout_sec};
+        self->auth = kube_auth_new(config, use_kubeconfig ? &kc : NULL, error);
+        if (self->auth == NULL)
                 return NULL;
-        /* A watch stream may be silent (no event, no bookmark) until the server ends it at
-         * timeoutSeconds: silence past that, plus a request's time, means a dead connection. */
-        self->watch_session =
-            session_new(config, 4, config->watch_timeout_sec + config->request_timeout_sec, error);
-        if (self->watch_session == NULL)
-                return NULL;
+        self->database = kube_auth_get_database(self->auth);
+        g_object_unref(session_acquire(self, &self->requests, &unused));
+        g_clear_object(&unused);
         return g_steal_pointer(&self);
 }
 
@@ -249,14 +237,12 @@ void kube_client_free(KubeClient *self)
 {
         if (self == NULL)
                 return;
-        g_clear_object(&self->session);
-        g_clear_object(&self->watch_session);
+        g_clear_object(&self->requests.session);
+        g_clear_object(&self->watches.session);
+        g_clear_object(&self->database);
+        g_clear_pointer(&self->auth, kube_auth_free);
         g_free(self->server);
-        g_free(self->token_file);
-        if (self->token != NULL)
-                memset(self->token, 0, strlen(self->token));
-        g_free(self->token);
-        g_mutex_clear(&self->token_lock);
+        g_mutex_clear(&self->session_lock);
         g_free(self);
 }
 
@@ -397,6 +383,9 @@ static GBytes *send_once(KubeClient *self, const char *method, const char *path,
                          const char *content_type, const char *body, const char *token,
                          gsize max_bytes, Attempt *attempt, GError **error)
 {
+        /* Released last: the session may be one a rotation replaced, gone with this ref. */
+        g_autoptr(SoupSession) session = NULL;
+        g_autoptr(GTlsCertificate) certificate = NULL;
         g_autoptr(SoupMessage) msg = NULL;
         g_autoptr(GInputStream) stream = NULL;
         g_autoptr(GBytes) data = NULL;
@@ -407,7 +396,11 @@ static GBytes *send_once(KubeClient *self, const char *method, const char *path,
         msg = message_new(self, method, path, content_type, body, token, error);
         if (msg == NULL)
                 return NULL;
-        stream = soup_session_send(self->session, msg, NULL, &local);
+        session = session_acquire(self, &self->requests, &certificate);
+        /* Per message: libsoup 3.2 hands it to the handshake of a new connection. */
+        if (certificate != NULL)
+                soup_message_set_tls_client_certificate(msg, certificate);
+        stream = soup_session_send(session, msg, NULL, &local);
         if (stream == NULL) {
                 set_transport_error(self, local, error);
                 return NULL;
@@ -434,7 +427,7 @@ GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
         gboolean token_reread = FALSE;
 
         for (;;) {
-                g_autofree char *token = current_token(self, FALSE);
+                g_autofree char *token = kube_auth_get_token(self->auth, FALSE);
                 g_autoptr(GError) local = NULL;
                 Attempt attempt;
                 GBytes *data = send_once(self, method, path, content_type, body, token, max_bytes,
@@ -447,9 +440,12 @@ GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
                 if (data != NULL)
                         return data;
                 if (attempt.status == SOUP_STATUS_UNAUTHORIZED && !token_reread &&
-                    self->token_file != NULL) {
+                    kube_auth_has_token_file(self->auth)) {
                         /* The token may have rotated within the stat granularity. */
-                        g_free(current_token(self, TRUE));
+                        g_autofree char *fresh = kube_auth_get_token(self->auth, TRUE);
+
+                        if (fresh != NULL)
+                                memset(fresh, 0, strlen(fresh));
                         token_reread = TRUE;
                         continue;
                 }
@@ -489,7 +485,10 @@ GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCance
                                       GError **error)
 {
         for (guint attempt = 0;; attempt++) {
-                g_autofree char *token = current_token(self, attempt > 0);
+                g_autofree char *token = kube_auth_get_token(self->auth, attempt > 0);
+                g_autoptr(GTlsCertificate) certificate = NULL;
+                g_autoptr(SoupSession) session =
+                    session_acquire(self, &self->watches, &certificate);
                 g_autoptr(SoupMessage) msg =
                     message_new(self, "GET", path, NULL, NULL, token, error);
                 g_autoptr(GInputStream) stream = NULL;
@@ -501,7 +500,9 @@ GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCance
                         memset(token, 0, strlen(token));
                 if (msg == NULL)
                         return NULL;
-                stream = soup_session_send(self->watch_session, msg, cancellable, &local);
+                if (certificate != NULL)
+                        soup_message_set_tls_client_certificate(msg, certificate);
+                stream = soup_session_send(session, msg, cancellable, &local);
                 if (stream == NULL) {
                         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                                 g_propagate_error(error, g_steal_pointer(&local));
@@ -511,15 +512,19 @@ GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCance
                 }
                 status = soup_message_get_status(msg);
                 if (SOUP_STATUS_IS_SUCCESSFUL(status)) {
-                        /* The stream reads through the message's connection: keep it alive. */
+                        /* The stream reads through the message's connection of this session
+                         * (which a rotation may replace): keep both alive with it. */
                         g_object_set_data_full(G_OBJECT(stream), "kube-client-message",
                                                g_steal_pointer(&msg), g_object_unref);
+                        g_object_set_data_full(G_OBJECT(stream), "kube-client-session",
+                                               g_steal_pointer(&session), g_object_unref);
                         return g_steal_pointer(&stream);
                 }
                 data = read_body(self, msg, stream, MAX_ERROR_BODY_BYTES, NULL);
                 g_input_stream_close(stream, NULL, NULL);
                 /* The token may have rotated within the stat granularity: re-read it once. */
-                if (status == SOUP_STATUS_UNAUTHORIZED && attempt == 0 && self->token_file != NULL)
+                if (status == SOUP_STATUS_UNAUTHORIZED && attempt == 0 &&
+                    kube_auth_has_token_file(self->auth))
                         continue;
                 set_http_error(msg, data, error);
                 return NULL;

@@ -73,6 +73,7 @@ static const BadCase bad_cases[] = {
     {"[Kubernetes]\nStartTimeoutSec=1e3\n", "StartTimeoutSec=1e3|integer"},
     {"[Kubernetes]\nTokenFile=relative/token\n", "TokenFile=relative/token|absolute"},
     {"[Kubernetes]\nCAFile=ca.crt\n", "CAFile=ca.crt|absolute"},
+    {"[Kubernetes]\nKubeconfig=~/.kube/config\n", "Kubeconfig=~/.kube/config|absolute"},
     {"this is not a key file\n", "bad.conf"},
 };
 
@@ -91,6 +92,54 @@ static void test_bad_values(void)
                         if (strstr(error->message, *p) == NULL)
                                 g_error("case %u: '%s' not in '%s'", i, *p, error->message);
                 }
+        }
+}
+
+static void test_kubeconfig_keys(void)
+{
+        const char *text = "[Kubernetes]\nKubeconfig=/etc/srvlab/kubeconfig\nContext=prod\n";
+        g_auto(Config) c = {0};
+        g_autoptr(GError) error = NULL;
+
+        config_init(&c);
+        g_assert_cmpstr(c.kube_kubeconfig, ==, "");
+        g_assert_cmpstr(c.kube_context, ==, "");
+        g_assert_true(config_load_data(&c, text, -1, "k.conf", &error));
+        g_assert_cmpstr(c.kube_kubeconfig, ==, "/etc/srvlab/kubeconfig");
+        g_assert_cmpstr(c.kube_context, ==, "prod");
+        /* The defaults of TokenFile= and CAFile= were not set by anyone: no conflict. */
+        g_assert_true(config_check(&c, &error));
+        g_assert_no_error(error);
+}
+
+/* Kubeconfig= with Server=, TokenFile= or CAFile= set explicitly (even empty), and Context=
+ * alone, fail naming both keys. */
+static void test_kubeconfig_combinations(void)
+{
+        static const struct {
+                const char *text;
+                const char *expect;
+        } cases[] = {
+            {"Kubeconfig=/k\nServer=https://10.0.0.1:6443\n",
+             "c.conf: [Kubernetes] Kubeconfig= cannot be combined with Server= (set in c.conf)"},
+            {"TokenFile=/t\nKubeconfig=/k\n", "Kubeconfig= cannot be combined with TokenFile="},
+            {"Kubeconfig=/k\nCAFile=\n", "Kubeconfig= cannot be combined with CAFile="},
+            {"Context=prod\n", "c.conf: [Kubernetes] Context= needs Kubeconfig="},
+            {"Kubeconfig=/k\nContext=x\nKubeconfig=\n", "Context= needs Kubeconfig="},
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *text = g_strconcat("[Kubernetes]\n", cases[i].text, NULL);
+                g_auto(Config) c = {0};
+                g_autoptr(GError) error = NULL;
+
+                config_init(&c);
+                g_assert_true(config_load_data(&c, text, -1, "c.conf", &error));
+                g_assert_false(config_check(&c, &error));
+                g_assert_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+                if (strstr(error->message, cases[i].expect) == NULL)
+                        g_error("case %" G_GSIZE_FORMAT ": '%s' not in '%s'", i, cases[i].expect,
+                                error->message);
         }
 }
 
@@ -144,6 +193,40 @@ static void test_dropins(void)
         g_assert_nonnull(strstr(error->message, "QueueLimit=none"));
 }
 
+/* The conflict spans files: the message names the file of each key. */
+static void test_kubeconfig_dropin_conflict(void)
+{
+        g_autofree char *dir = g_dir_make_tmp("config-XXXXXX", NULL);
+        g_autofree char *main_path = g_build_filename(dir, "attachment.conf", NULL);
+        g_autofree char *dropins = g_build_filename(dir, "attachment.conf.d", NULL);
+        g_autofree char *dropin = g_build_filename(dropins, "50-k.conf", NULL);
+        g_autofree char *expect = NULL;
+        g_auto(Config) c = {0};
+        g_autoptr(GError) error = NULL;
+
+        write_file(dir, "attachment.conf", "[Kubernetes]\nServer=https://10.0.0.1:6443\n");
+        g_assert_cmpint(g_mkdir(dropins, 0755), ==, 0);
+        write_file(dropins, "50-k.conf", "[Kubernetes]\nKubeconfig=/etc/k\n");
+        config_init(&c);
+        g_assert_false(config_load(&c, main_path, &error));
+        expect = g_strdup_printf("%s: [Kubernetes] Kubeconfig= cannot be combined with Server= "
+                                 "(set in %s)",
+                                 dropin, main_path);
+        g_assert_cmpstr(strstr(error->message, expect), ==, error->message);
+        g_unlink(dropin);
+        g_rmdir(dropins);
+
+        /* Without a drop-in directory too. */
+        write_file(dir, "attachment.conf", "[Kubernetes]\nKubeconfig=/etc/k\nCAFile=/ca\n");
+        config_clear(&c);
+        config_init(&c);
+        g_clear_error(&error);
+        g_assert_false(config_load(&c, main_path, &error));
+        g_assert_nonnull(strstr(error->message, "Kubeconfig= cannot be combined with CAFile="));
+        g_unlink(main_path);
+        g_rmdir(dir);
+}
+
 static void test_missing_main_file(void)
 {
         g_auto(Config) c = {0};
@@ -162,6 +245,9 @@ int main(int argc, char **argv)
         g_test_add_func("/config/defaults", test_defaults);
         g_test_add_func("/config/all-keys", test_all_keys);
         g_test_add_func("/config/bad-values", test_bad_values);
+        g_test_add_func("/config/kubeconfig-keys", test_kubeconfig_keys);
+        g_test_add_func("/config/kubeconfig-combinations", test_kubeconfig_combinations);
+        g_test_add_func("/config/kubeconfig-dropin-conflict", test_kubeconfig_dropin_conflict);
         g_test_add_func("/config/unknown-keys-warn", test_unknown_keys_warn);
         g_test_add_func("/config/dropins", test_dropins);
         g_test_add_func("/config/missing-main-file", test_missing_main_file);

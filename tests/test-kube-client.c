@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "service/kube-client.h"
 #include "kube-emulator-helper.h"
+#include "tls-certs.h"
 
 #include <fcntl.h>
 #include <gio/gio.h>
@@ -407,49 +408,6 @@ static void test_huge_body(ClientFixture *f, gconstpointer data)
                          KUBE_CLIENT_ERROR_INVALID_RESPONSE, "larger than");
 }
 
-/* A self-signed certificate for 127.0.0.1 in `dir` (cert.pem, key.pem). */
-static void make_certificate(const char *dir)
-{
-        g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
-        g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
-        const char *argv[] = {"openssl",
-                              "req",
-                              "-x509",
-                              "-newkey",
-                              "ec",
-                              "-pkeyopt",
-                              "ec_paramgen_curve:prime256v1",
-                              "-nodes",
-                              "-keyout",
-                              key,
-                              "-out",
-                              cert,
-                              "-days",
-                              "2",
-                              "-subj",
-                              "/CN=127.0.0.1",
-                              "-addext",
-                              "subjectAltName=IP:127.0.0.1",
-                              NULL};
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GSubprocess) openssl = g_subprocess_newv(
-            argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
-
-        g_assert_no_error(error);
-        g_assert_true(g_subprocess_wait_check(openssl, NULL, &error));
-        g_assert_no_error(error);
-}
-
-static void remove_certificate(const char *dir)
-{
-        g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
-        g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
-
-        g_unlink(cert);
-        g_unlink(key);
-        g_rmdir(dir);
-}
-
 static void check_tls(gboolean trust)
 {
         g_autoptr(Emulator) emu = NULL;
@@ -460,11 +418,11 @@ static void check_tls(gboolean trust)
 
         dir = g_dir_make_tmp("test-kube-tls-XXXXXX", &error);
         g_assert_no_error(error);
-        make_certificate(dir);
+        tls_certs_make(dir, NULL);
         emu = emulator_start_full(NULL, 0, NULL, dir);
         emulator_config(&config, emu->url, NULL, 10, 5);
         g_free(config.kube_ca_file);
-        ca = g_build_filename(dir, "cert.pem", NULL);
+        ca = g_build_filename(dir, "ca.pem", NULL);
         config.kube_ca_file = g_strdup(trust ? ca : "");
         client = kube_client_new(&config, &error);
         g_assert_no_error(error);
@@ -478,7 +436,7 @@ static void check_tls(gboolean trust)
                 g_assert_error(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_TLS);
                 g_assert_true(kube_client_error_is_permanent(error));
         }
-        remove_certificate(dir);
+        tls_certs_remove(dir);
 }
 
 /* In a subprocess without leak detection under ASan: see TLS_ASAN_OPTIONS. */

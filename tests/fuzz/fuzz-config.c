@@ -15,6 +15,8 @@ static void check_ranges(const Config *c)
         FUZZ_CHECK(c->kube_server != NULL);
         FUZZ_CHECK(c->kube_token_file != NULL);
         FUZZ_CHECK(c->kube_ca_file != NULL);
+        FUZZ_CHECK(c->kube_kubeconfig != NULL && c->kube_context != NULL);
+        FUZZ_CHECK(c->kube_kubeconfig[0] == '\0' || c->kube_kubeconfig[0] == '/');
         FUZZ_CHECK(c->request_timeout_sec >= 1 && c->request_timeout_sec <= 3600);
         FUZZ_CHECK(c->start_timeout_sec <= 86400);
 }
@@ -34,5 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         }
         check_ranges(&config);
+        {
+                g_autoptr(GError) check_error = NULL;
+                gboolean consistent = config_check(&config, &check_error);
+
+                FUZZ_CHECK(consistent == (check_error == NULL));
+        }
         return 0;
 }

@@ -231,3 +231,15 @@ void fixture_restart_emulator(Fixture *f)
         f->emulator_pid = 0;
         spawn_emulator(f, (guint)port, seed);
 }
+
+char *fixture_priv_write_kubeconfig(Fixture *f)
+{
+        g_autofree char *text =
+            g_strdup_printf("apiVersion: v1\nkind: Config\ncurrent-context: it\n"
+                            "clusters:\n- name: emulator\n  cluster:\n    server: %s\n"
+                            "contexts:\n- name: it\n  context: {cluster: emulator, user: daemon}\n"
+                            "users:\n- name: daemon\n  user:\n    tokenFile: token\n",
+                            f->emulator_url);
+
+        return fixture_write_file(f, "kubeconfig", text);
+}

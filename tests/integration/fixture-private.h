@@ -13,3 +13,5 @@ char **fixture_priv_environ(Fixture *f);
 void fixture_priv_start_emulator(Fixture *f);
 /* Uses `emu`'s emulator (URL, token) without owning it. */
 void fixture_priv_share_emulator(Fixture *f, Fixture *emu);
+/* TMPDIR/kubeconfig naming the emulator and its token file (relative: "token"). */
+char *fixture_priv_write_kubeconfig(Fixture *f);

@@ -354,14 +354,15 @@ static char *daemon_config(Fixture *f, const FixtureOptions *opts)
         if (opts->allowed_group != NULL)
                 g_string_append_printf(s, "AllowedGroup=%s\n", opts->allowed_group);
         if (kubernetes)
-                g_string_append_printf(s,
-                                       "[Kubernetes]\n"
-                                       "Server=%s\n"
-                                       "TokenFile=%s/token\n"
-                                       "CAFile=\n"
-                                       "RequestTimeoutSec=60\n"
-                                       "StartTimeoutSec=60\n",
+                g_string_append(s, "[Kubernetes]\nRequestTimeoutSec=60\nStartTimeoutSec=60\n");
+        if (kubernetes && opts->kubeconfig) {
+                g_autofree char *kubeconfig = fixture_priv_write_kubeconfig(f);
+
+                g_string_append_printf(s, "Kubeconfig=%s\n", kubeconfig);
+        } else if (kubernetes) {
+                g_string_append_printf(s, "Server=%s\nTokenFile=%s/token\nCAFile=\n",
                                        f->emulator_url, f->tmpdir);
+        }
         if (opts->extra_config != NULL)
                 g_string_append(s, opts->extra_config);
         return g_string_free(g_steal_pointer(&s), FALSE);

@@ -31,6 +31,7 @@ typedef struct {
         FixtureBusPolicy policy;
         gboolean activation;       /* <servicedir> holding org.srvlab.Attachment1.service */
         gboolean kubernetes;       /* Store=kubernetes against a fresh kube-emulator */
+        gboolean kubeconfig;       /* with kubernetes: reach it through Kubeconfig= */
         gboolean no_daemon;        /* write the configuration, start no daemon */
         guint workers;             /* 0: the daemon's default */
         guint queue_limit;         /* 0: the daemon's default */

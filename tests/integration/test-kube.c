@@ -72,6 +72,26 @@ static void test_queue_limit(void)
         fixture_calls_clear(calls, N);
 }
 
+/* The daemon reaches the API server through Kubeconfig= (tokenFile relative to it). */
+static void test_kubeconfig(void)
+{
+        FixtureOptions opts = {.kubernetes = TRUE, .kubeconfig = TRUE};
+        g_autoptr(Fixture) f = NULL;
+        g_autofree char *node = NULL;
+
+        if (!need_emulator())
+                return;
+        f = fixture_new(&opts);
+        fixture_emulator_add_pvs(f, "vol-c", 1);
+        fixture_track_ok(f, "vol-c0", "node-c");
+        node = fixture_emulator_annotation(f, "vol-c0", FIXTURE_ANNOTATION_NODE);
+        g_assert_cmpstr(node, ==, "node-c");
+        fixture_untrack_ok(f, "vol-c0");
+        g_clear_pointer(&node, g_free);
+        node = fixture_emulator_annotation(f, "vol-c0", FIXTURE_ANNOTATION_NODE);
+        g_assert_null(node);
+}
+
 static char *emulator_annotation_at(Fixture *f, const char *pv)
 {
         return fixture_emulator_annotation(f, pv, FIXTURE_ANNOTATION_AT);
@@ -195,5 +215,6 @@ int main(int argc, char **argv)
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/kube/store", test_kubernetes_store);
         g_test_add_func("/kube/queue-limit", test_queue_limit);
+        g_test_add_func("/kube/kubeconfig", test_kubeconfig);
         return g_test_run();
 }

@@ -126,6 +126,8 @@ static void test_config_errors(void)
             {"[Attachment]\nStore=none\n", "[Attachment]\nWorkers=100000\n", "Workers", TRUE},
             {"[Attachment]\nStore=none\n", "[Attachment]\nQueueLimit=0\n", "QueueLimit", TRUE},
             {"[Attachment\nStore=none\n", NULL, NULL, FALSE},
+            {"[Kubernetes]\nServer=https://10.0.0.1:6443\n", "[Kubernetes]\nKubeconfig=/etc/k\n",
+             "Kubeconfig= cannot be combined with Server=", TRUE},
         };
         FixtureOptions opts = {.no_daemon = TRUE};
         g_autoptr(Fixture) f = fixture_new(&opts);
