@@ -193,9 +193,14 @@ guint watch_stall_all(WatchHub *hub)
         return n;
 }
 
+/* A stream that has sent its end is no longer open, though libsoup may still be writing it. */
 guint watch_open(WatchHub *hub)
 {
-        return hub->watchers->len;
+        guint n = 0;
+
+        for (guint i = 0; i < hub->watchers->len; i++)
+                n += ((Watcher *)hub->watchers->pdata[i])->ending ? 0 : 1;
+        return n;
 }
 
 guint watch_stalled(WatchHub *hub)
