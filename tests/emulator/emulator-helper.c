@@ -249,3 +249,77 @@ guint64 emu_count(Emu *emu, const char *verb)
         g_assert_cmpuint(r->status, ==, 200);
         return (guint64)reply_int(r, verb);
 }
+
+WatchStream *emu_watch(Emu *emu, const char *query, const char *accept)
+{
+        g_autofree char *path =
+            g_strconcat("/api/v1/persistentvolumes?watch=true", query != NULL ? "&" : "",
+                        query != NULL ? query : "", NULL);
+        WatchStream *w = g_new0(WatchStream, 1);
+        g_autoptr(GError) error = NULL;
+
+        w->msg = emu_message(emu, "GET", path);
+        if (accept != NULL)
+                soup_message_headers_replace(soup_message_get_request_headers(w->msg), "Accept",
+                                             accept);
+        w->body = soup_session_send(emu->session, w->msg, NULL, &error);
+        g_assert_no_error(error);
+        w->status = soup_message_get_status(w->msg);
+        w->lines = g_data_input_stream_new(w->body);
+        return w;
+}
+
+JsonNode *watch_next(WatchStream *w, GError **error)
+{
+        g_autofree char *line = NULL;
+        g_autoptr(JsonParser) parser = json_parser_new();
+        gsize len = 0;
+
+        line = g_data_input_stream_read_line_utf8(w->lines, &len, NULL, error);
+        if (line == NULL)
+                return NULL;
+        if (!json_parser_load_from_data(parser, line, (gssize)len, error))
+                return NULL;
+        return json_node_copy(json_parser_get_root(parser));
+}
+
+JsonObject *watch_expect(WatchStream *w, const char *type, JsonNode **owner)
+{
+        g_autoptr(GError) error = NULL;
+        JsonNode *node = watch_next(w, &error);
+        JsonObject *event;
+
+        g_assert_no_error(error);
+        g_assert_nonnull(node);
+        g_assert_true(JSON_NODE_HOLDS_OBJECT(node));
+        event = json_node_get_object(node);
+        g_assert_cmpstr(json_object_get_string_member(event, "type"), ==, type);
+        *owner = node;
+        return json_object_get_object_member(event, "object");
+}
+
+void watch_expect_end(WatchStream *w)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) node = watch_next(w, &error);
+
+        g_assert_no_error(error);
+        g_assert_null(node);
+}
+
+void watch_stream_free(WatchStream *w)
+{
+        g_clear_object(&w->lines);
+        if (w->body != NULL)
+                g_input_stream_close(w->body, NULL, NULL);
+        g_clear_object(&w->body);
+        g_clear_object(&w->msg);
+        g_free(w);
+}
+
+guint64 json_rv(JsonObject *object)
+{
+        JsonObject *meta = json_object_get_object_member(object, "metadata");
+
+        return g_ascii_strtoull(json_object_get_string_member(meta, "resourceVersion"), NULL, 10);
+}

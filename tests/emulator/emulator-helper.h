@@ -46,3 +46,23 @@ gint64 reply_int(Reply *reply, const char *path);
 void assert_status_body(Reply *reply, guint code, const char *reason);
 void emu_generate(Emu *emu, guint count, guint annotated);
 guint64 emu_count(Emu *emu, const char *verb);
+
+/* A WATCH stream read line by line (the session's 60 s timeout bounds every read). */
+typedef struct {
+        SoupMessage *msg;
+        GInputStream *body;
+        GDataInputStream *lines;
+        guint status;
+} WatchStream;
+
+/* GET /api/v1/persistentvolumes?watch=true&@query; @accept may be NULL. */
+WatchStream *emu_watch(Emu *emu, const char *query, const char *accept);
+/* The next event as JSON; NULL at the end of the stream (@error set if it ended badly). */
+JsonNode *watch_next(WatchStream *w, GError **error);
+/* The next event, asserting its type; returns its object. */
+JsonObject *watch_expect(WatchStream *w, const char *type, JsonNode **owner);
+/* Reads to the end, asserting the stream ended without an error. */
+void watch_expect_end(WatchStream *w);
+void watch_stream_free(WatchStream *w);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(WatchStream, watch_stream_free)
+guint64 json_rv(JsonObject *object);

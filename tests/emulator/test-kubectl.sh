@@ -1,6 +1,6 @@
 #!/bin/bash
-# kubectl against the emulator: get (table, json, yaml), annotate, --overwrite, removal; and a
-# TLS + bearer token run (kubectl sends a token only over HTTPS). TAP output.
+# kubectl against the emulator: get (table, json, yaml), annotate, --overwrite, removal,
+# get --watch; and a TLS + bearer token run (kubectl sends a token only over HTTPS). TAP output.
 set -uo pipefail
 
 emulator=${1:?usage: test-kubectl.sh PATH-TO-KUBE-EMULATOR}
@@ -10,7 +10,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; [ -s "$work/err" ] && sed 's/^/# /' "$work/err"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
-tests=12
+tests=13
 echo "1..$tests"
 if ! command -v kubectl >/dev/null 2>&1; then
         for i in $(seq 1 $tests); do echo "ok $i # SKIP kubectl not installed"; done
@@ -52,7 +52,7 @@ JSON
 
 start plain --seed="$work/seed.json"
 kc() { kubectl --server="http://127.0.0.1:$port_plain" --cache-dir="$work/cache" "$@" 2>"$work/err"; }
-control() { curl -sf --noproxy '*' "http://127.0.0.1:$port_plain/_emulator/$1"; }
+control() { local path=$1; shift; curl -sf --noproxy '*' "$@" "http://127.0.0.1:$port_plain/_emulator/$path"; }
 clean_stderr() { [ ! -s "$work/err" ]; }
 
 out=$(kc get pv)
@@ -94,6 +94,19 @@ assert "rds.csi.srvlab.io/attached-node" not in m.get("annotations", {}), m' "$(
 out=$(kc get pv pv-beta -o yaml)
 check "get pv NAME -o yaml" bash -c '[[ "$1" == *"name: pv-beta"* && "$1" == *"phase: Bound"* ]]' _ "$out"
 check "get -o yaml: nothing on stderr" clean_stderr
+
+# get --watch: the rows of the list, then a row for a PV created once the watch is open.
+timeout 60 kubectl --server="http://127.0.0.1:$port_plain" --cache-dir="$work/cache" get pv --watch \
+        >"$work/watch.out" 2>"$work/err" &
+watcher=$!
+open_watches() { control watch | python3 -c 'import json, sys; print(json.load(sys.stdin)["open"])'; }
+for _ in $(seq 1 300); do [ "$(open_watches)" -ge 1 ] && break; sleep 0.1; done
+control pvs -XPOST -d '{"metadata":{"name":"pv-watched"},"spec":{"capacity":{"storage":"2Gi"}},
+        "status":{"phase":"Available"}}' >/dev/null
+for _ in $(seq 1 300); do grep -q '^pv-watched ' "$work/watch.out" && break; sleep 0.1; done
+kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+check "get pv --watch prints a PV created after it started" bash -c '
+grep -q "^pv-alpha " "$1" && grep -q "^pv-watched .*2Gi.*Available" "$1"' _ "$work/watch.out"
 
 # TLS with a bearer token: a self-signed certificate made now.
 if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \

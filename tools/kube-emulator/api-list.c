@@ -117,6 +117,12 @@ void api_list(Emulator *emu, SoupServerMessage *msg, GHashTable *query)
                             NULL);
                 return;
         }
+        /* As etcd: a list snapshot older than the last compaction cannot be continued. */
+        if (token != NULL && *token != '\0' && cont.rv < store_compacted_rv(emu->store)) {
+                send_gone(msg);
+                g_free(cont.start);
+                return;
+        }
         store_page(emu->store, cont.start, (guint)limit, cont.pos, cont.rv, &page);
         meta = list_metadata(emu->store, &page);
         if (wants_table(msg))
@@ -256,20 +262,19 @@ static const char table_columns[] =
     "\"CreationTimestamp is a timestamp representing the server time when this object was "
     "created.\",\"priority\":0}],";
 
-void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
-                gboolean full_object)
+void table_append(GString *out, StoredPv *const *items, guint n, const char *list_meta,
+                  gboolean full_object, gboolean headers)
 {
         gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-        GString *out = g_string_sized_new(4096 + items->len * 1024);
 
         g_string_append(out, "{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\","
                              "\"metadata\":{");
         g_string_append(out, list_meta != NULL ? list_meta : "");
         g_string_append(out, "},");
-        g_string_append(out, table_columns);
+        g_string_append(out, headers ? table_columns : "\"columnDefinitions\":null,");
         g_string_append(out, "\"rows\":[");
-        for (guint i = 0; i < items->len; i++) {
-                StoredPv *pv = items->pdata[i];
+        for (guint i = 0; i < n; i++) {
+                StoredPv *pv = items[i];
                 g_autofree char *age = human_age(now - pv->created);
 
                 if (pv->cells == NULL)
@@ -282,6 +287,15 @@ void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
                 g_string_append_c(out, '}');
         }
         g_string_append(out, "]}");
+}
+
+void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
+                gboolean full_object)
+{
+        GString *out = g_string_sized_new(4096 + items->len * 1024);
+
+        table_append(out, (StoredPv *const *)items->pdata, items->len, list_meta, full_object,
+                     TRUE);
         send_json_take(msg, 200, out->str, out->len);
         g_string_free(out, FALSE);
 }

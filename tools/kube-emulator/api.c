@@ -108,7 +108,7 @@ static const char api_v1_json[] =
     "{\"kind\":\"APIResourceList\",\"apiVersion\":\"v1\",\"groupVersion\":\"v1\","
     "\"resources\":[{\"name\":\"persistentvolumes\",\"singularName\":\"persistentvolume\","
     "\"namespaced\":false,\"kind\":\"PersistentVolume\",\"verbs\":[\"create\",\"delete\","
-    "\"get\",\"list\",\"patch\",\"update\"],\"shortNames\":[\"pv\"],"
+    "\"get\",\"list\",\"patch\",\"update\",\"watch\"],\"shortNames\":[\"pv\"],"
     "\"storageVersionHash\":\"HN/zwEC+JgM=\"}]}";
 
 static const char apis_json[] = "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[]}";
@@ -177,6 +177,7 @@ typedef struct {
         Verb verb;
         char *name;
         Fault *fault;
+        guint64 seq; /* in the request log */
         gboolean finished;
 } Request;
 
@@ -192,10 +193,31 @@ static void request_free(Request *req)
 
 static void serve_normally(Request *req);
 
-static void serve(Request *req)
+/* A watch answers some faults its own way: 410 with the watch's message, in the stream. */
+static gboolean serve_watch_fault(Request *req, FaultAction action)
 {
-        FaultAction action = req->fault != NULL ? req->fault->action : ACTION_DELAY;
+        g_autofree char *message = NULL;
 
+        if (req->verb != VERB_WATCH)
+                return FALSE;
+        switch (action) {
+        case ACTION_GONE:
+                message = watch_too_old_message(req->emu->store, req->query);
+                send_status(req->msg, 410, "Expired", message, NULL);
+                return TRUE;
+        case ACTION_GONE_EVENT:
+                watch_send_gone_event(req->emu->store, req->msg, req->query);
+                return TRUE;
+        case ACTION_TRUNCATED:
+                watch_send_truncated(req->emu->store, req->msg);
+                return TRUE;
+        default:
+                return FALSE;
+        }
+}
+
+static void serve_action(Request *req, FaultAction action)
+{
         if (action == ACTION_TRUNCATED) {
                 serve_normally(req);
                 fault_truncate(req->msg);
@@ -204,6 +226,17 @@ static void serve(Request *req)
         } else {
                 fault_perform(req->fault, req->msg, req->name);
         }
+}
+
+static void serve(Request *req)
+{
+        FaultAction action = req->fault != NULL ? req->fault->action : ACTION_DELAY;
+
+        if (req->fault == NULL || !serve_watch_fault(req, action))
+                serve_action(req, action);
+        request_log_set_status(req->emu->requests, req->seq,
+                               action == ACTION_DROP ? 0
+                                                     : soup_server_message_get_status(req->msg));
 }
 
 static void serve_normally(Request *req)
@@ -221,6 +254,9 @@ static void serve_normally(Request *req)
                         return;
                 }
                 api_list(req->emu, req->msg, req->query);
+                break;
+        case VERB_WATCH:
+                api_watch(req->emu, req->msg, req->query);
                 break;
         case VERB_GET:
                 api_get(req->emu, req->msg, req->name, req->query);
@@ -261,12 +297,21 @@ static gboolean on_delay_done(gpointer data)
         return G_SOURCE_REMOVE;
 }
 
-static gboolean classify(SoupServerMessage *msg, const char *rest, Verb *verb)
+static gboolean is_watch(GHashTable *query)
+{
+        const char *watch = query != NULL ? g_hash_table_lookup(query, "watch") : NULL;
+
+        return g_strcmp0(watch, "true") == 0 || g_strcmp0(watch, "1") == 0;
+}
+
+static gboolean classify(SoupServerMessage *msg, const char *rest, GHashTable *query, Verb *verb)
 {
         const char *method = soup_server_message_get_method(msg);
         gboolean named = rest[0] == '/' && rest[1] != '\0';
 
-        if (method == SOUP_METHOD_GET)
+        if (method == SOUP_METHOD_GET && !named && is_watch(query))
+                *verb = VERB_WATCH;
+        else if (method == SOUP_METHOD_GET)
                 *verb = named ? VERB_GET : VERB_LIST;
         else if (method == SOUP_METHOD_POST && !named)
                 *verb = VERB_CREATE;
@@ -288,7 +333,7 @@ static void serve_resource(Emulator *emu, SoupServerMessage *msg, const char *re
         guint delay;
         Verb verb;
 
-        if (!classify(msg, rest, &verb)) {
+        if (!classify(msg, rest, query, &verb)) {
                 send_status(msg, 405, "MethodNotAllowed",
                             "the server does not allow this method "
                             "on the requested resource",
@@ -303,6 +348,7 @@ static void serve_resource(Emulator *emu, SoupServerMessage *msg, const char *re
         req->name = rest[0] == '/' ? g_strdup(rest + 1) : NULL;
         emu->counts[verb]++;
         emu->total++;
+        req->seq = request_log_add(emu->requests, verb, msg);
         req->fault = faults_take(emu->faults, verb, req->name);
         delay = emu->latency_ms;
         if (req->fault != NULL)

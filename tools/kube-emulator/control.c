@@ -1,5 +1,5 @@
-/* The control endpoint under /_emulator/: seeding, faults, counts, latency, token. Loopback
- * peers only, never a token, never counted. */
+/* The control endpoint under /_emulator/: seeding, faults, counts, latency, token, watch
+ * faults, compaction and the request log. Loopback peers only, never a token, never counted. */
 #include "emulator.h"
 
 #include <gio/gio.h>
@@ -49,6 +49,13 @@ static void reply_text(SoupServerMessage *msg, guint code, const char *type, con
 {
         soup_server_message_set_status(msg, code, NULL);
         soup_server_message_set_response(msg, type, SOUP_MEMORY_COPY, text, strlen(text));
+}
+
+static void reply_text_take(SoupServerMessage *msg, char *json)
+{
+        soup_server_message_set_status(msg, 200, NULL);
+        soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, json,
+                                         strlen(json));
 }
 
 static void reply_error(SoupServerMessage *msg, guint code, const char *message)
@@ -210,7 +217,8 @@ static void post_token(Emulator *emu, SoupServerMessage *msg)
         reply_printf(msg, "{\"auth\":%s}", emu->token != NULL ? "true" : "false");
 }
 
-static void post_number(SoupServerMessage *msg, const char *member, gint64 fallback, guint *target)
+static gboolean post_number(SoupServerMessage *msg, const char *member, gint64 fallback,
+                            guint *target)
 {
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
         g_autoptr(JsonNode) root = NULL;
@@ -219,10 +227,83 @@ static void post_number(SoupServerMessage *msg, const char *member, gint64 fallb
         if (body->length > 0) {
                 root = request_json(msg);
                 if (root == NULL)
-                        return;
+                        return FALSE;
         }
         *target = (guint)CLAMP(member_int(root, member, fallback), 0, G_MAXINT);
         reply_printf(msg, "{\"%s\":%u}", member, *target);
+        return TRUE;
+}
+
+/* {"resourceVersion":"RV"} (a string as in the API, or a number); none: the current RV. */
+static void post_compact(Emulator *emu, SoupServerMessage *msg)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(JsonNode) root = NULL;
+        guint64 rv = store_rv(emu->store);
+        JsonNode *member = NULL;
+
+        if (body->length > 0) {
+                root = request_json(msg);
+                if (root == NULL)
+                        return;
+                if (JSON_NODE_HOLDS_OBJECT(root))
+                        member =
+                            json_object_get_member(json_node_get_object(root), "resourceVersion");
+        }
+        if (member != NULL && json_node_get_value_type(member) == G_TYPE_STRING &&
+            !g_ascii_string_to_unsigned(json_node_get_string(member), 10, 0, G_MAXUINT64, &rv,
+                                        NULL)) {
+                reply_error(msg, 400, "resourceVersion is not a number");
+                return;
+        }
+        if (member != NULL && json_node_get_value_type(member) == G_TYPE_INT64)
+                rv = (guint64)MAX(json_node_get_int(member), 0);
+        store_compact(emu->store, rv);
+        reply_printf(msg,
+                     "{\"compacted\":\"%" G_GUINT64_FORMAT
+                     "\",\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
+                     store_compacted_rv(emu->store), store_oldest_rv(emu->store));
+}
+
+static void serve_requests(Emulator *emu, SoupServerMessage *msg, const char *method)
+{
+        if (method == SOUP_METHOD_DELETE) {
+                request_log_clear(emu->requests);
+                reply_printf(msg, "{\"cleared\":true}");
+                return;
+        }
+        reply_text_take(msg, request_log_to_json(emu->requests));
+}
+
+/* /watch, /watch/drop, /watch/stall, /watch/bookmarks, /compact, /requests */
+static gboolean serve_watch_control(Emulator *emu, SoupServerMessage *msg, const char *method,
+                                    const char *sub)
+{
+        gboolean post = method == SOUP_METHOD_POST;
+        guint ms = 0;
+
+        if (strcmp(sub, "/watch") == 0 && method == SOUP_METHOD_GET)
+                reply_printf(
+                    msg,
+                    "{\"open\":%u,\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT
+                    "\",\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
+                    watch_open(emu->watches), watch_stalled(emu->watches),
+                    store_oldest_rv(emu->store), store_rv(emu->store));
+        else if (strcmp(sub, "/watch/drop") == 0 && post)
+                reply_printf(msg, "{\"dropped\":%u}", watch_drop_all(emu->watches));
+        else if (strcmp(sub, "/watch/stall") == 0 && post)
+                reply_printf(msg, "{\"stalled\":%u}", watch_stall_all(emu->watches));
+        else if (strcmp(sub, "/watch/bookmarks") == 0 && post) {
+                if (post_number(msg, "interval_ms", 1000, &ms))
+                        watch_set_bookmark_interval(emu->watches, ms);
+        } else if (strcmp(sub, "/compact") == 0 && post)
+                post_compact(emu, msg);
+        else if (strcmp(sub, "/requests") == 0 &&
+                 (method == SOUP_METHOD_GET || method == SOUP_METHOD_DELETE))
+                serve_requests(emu, msg, method);
+        else
+                return FALSE;
+        return TRUE;
 }
 
 static gboolean from_loopback(SoupServerMessage *msg)
@@ -264,7 +345,7 @@ static void control_handler(SoupServer *server, SoupServerMessage *msg, const ch
                 post_number(msg, "count", 1, &emu->expire_continue);
         else if (strcmp(sub, "/token") == 0 && post)
                 post_token(emu, msg);
-        else
+        else if (!serve_watch_control(emu, msg, method, sub))
                 reply_error(msg, 404, "unknown control path");
 }
 

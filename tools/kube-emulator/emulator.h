@@ -8,6 +8,7 @@
 /* ---- store.c: PVs kept as serialized JSON, sorted by name ---- */
 
 typedef struct {
+        int refs; /* the tree and the history's events share objects */
         char *name;
         char *json; /* compact serialization of the whole object */
         gsize len;
@@ -17,9 +18,28 @@ typedef struct {
         char *partial;  /* cached PartialObjectMetadata of the Table row */
 } StoredPv;
 
-typedef struct Store Store;
+StoredPv *stored_pv_ref(StoredPv *pv);
+void stored_pv_unref(StoredPv *pv);
 
-Store *store_new(void);
+typedef enum {
+        EVENT_ADDED,
+        EVENT_MODIFIED,
+        EVENT_DELETED,
+} EventType;
+
+typedef struct {
+        EventType type;
+        guint64 rv;
+        StoredPv *pv;     /* DELETED: the last stored version */
+        StoredPv *object; /* DELETED: that version with the event's RV, built lazily */
+} StoreEvent;
+
+typedef struct Store Store;
+typedef void (*StoreObserver)(StoreEvent *event, gpointer user_data);
+typedef void (*StoreEventFunc)(StoreEvent *event, gpointer user_data);
+
+/* @history: how many events are kept for watches that resume from an RV. */
+Store *store_new(guint history);
 void store_free(Store *store);
 guint64 store_rv(Store *store);
 guint store_count(Store *store);
@@ -33,6 +53,16 @@ void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gi
 guint64 store_next_rv(Store *store);
 gboolean store_remove(Store *store, const char *name);
 void store_clear(Store *store);
+/* Called for every write, after the store changed and before the history keeps it. */
+void store_set_observer(Store *store, StoreObserver observer, gpointer user_data);
+/* The object an event carries (DELETED: the last version with the deletion's RV). */
+StoredPv *store_event_object(StoreEvent *event);
+/* Every event with an RV above it is in the history; a watch from an older RV is too old. */
+guint64 store_oldest_rv(Store *store);
+guint64 store_compacted_rv(Store *store);
+void store_compact(Store *store, guint64 rv);
+/* Calls @func for each event after @after in RV order; FALSE (and no call) if too old. */
+gboolean store_events_since(Store *store, guint64 after, StoreEventFunc func, gpointer user_data);
 
 typedef struct {
         GPtrArray *items; /* StoredPv *, borrowed */
@@ -75,6 +105,7 @@ typedef enum {
         VERB_UPDATE,
         VERB_PATCH,
         VERB_DELETE,
+        VERB_WATCH,
         N_VERBS,
 } Verb;
 
@@ -89,6 +120,7 @@ typedef enum {
         ACTION_TRUNCATED,
         ACTION_HUGE,
         ACTION_GONE,
+        ACTION_GONE_EVENT,
 } FaultAction;
 
 typedef struct {
@@ -121,6 +153,40 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fault, fault_free)
 void fault_perform(const Fault *fault, SoupServerMessage *msg, const char *name);
 /* Sends the first half of the response already set on @msg, then closes the connection. */
 void fault_truncate(SoupServerMessage *msg);
+/* Takes the connection away from libsoup, writes @data (may be NULL) and closes it. */
+void steal_and_write(SoupServerMessage *msg, GBytes *data);
+
+/* ---- watch.c: streamed WATCH responses ---- */
+
+typedef struct WatchHub WatchHub;
+
+WatchHub *watch_hub_new(Store *store, guint bookmark_ms);
+void watch_hub_free(WatchHub *hub);
+/* The store's observer: delivers @event to every open, not stalled stream. */
+void watch_hub_dispatch(StoreEvent *event, gpointer hub);
+void watch_set_bookmark_interval(WatchHub *hub, guint ms);
+guint watch_drop_all(WatchHub *hub);
+guint watch_stall_all(WatchHub *hub);
+guint watch_open(WatchHub *hub);
+guint watch_stalled(WatchHub *hub);
+/* "too old resource version: N (M)", M the oldest RV a watch can start from. */
+char *watch_too_old_message(Store *store, GHashTable *query);
+/* 200 and one ERROR event with the 410 Expired Status, then the end of the stream. */
+void watch_send_gone_event(Store *store, SoupServerMessage *msg, GHashTable *query);
+/* 200, the stream's headers and half an event line, then the connection closes. */
+void watch_send_truncated(Store *store, SoupServerMessage *msg);
+
+/* ---- requests.c: the log of the last API requests ---- */
+
+typedef struct RequestLog RequestLog;
+
+RequestLog *request_log_new(guint capacity);
+void request_log_free(RequestLog *log);
+/* Returns the entry's sequence number, for request_log_set_status once it is answered. */
+guint64 request_log_add(RequestLog *log, Verb verb, SoupServerMessage *msg);
+void request_log_set_status(RequestLog *log, guint64 seq, guint status);
+void request_log_clear(RequestLog *log);
+char *request_log_to_json(RequestLog *log);
 
 /* ---- the emulator ---- */
 
@@ -129,6 +195,8 @@ typedef struct {
         GMainLoop *loop;
         Store *store;
         Faults *faults;
+        WatchHub *watches;
+        RequestLog *requests;
         char *token;
         guint latency_ms;
         guint expire_continue; /* next N continue requests answer 410 */
@@ -161,6 +229,13 @@ void api_list(Emulator *emu, SoupServerMessage *msg, GHashTable *query);
 gboolean wants_table(SoupServerMessage *msg);
 void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
                 gboolean full_object);
+/* A meta.k8s.io/v1 Table of @n items; without @headers columnDefinitions is null (as in the
+ * watch events after the first). */
+void table_append(GString *out, StoredPv *const *items, guint n, const char *list_meta,
+                  gboolean full_object, gboolean headers);
+
+/* watch.c */
+void api_watch(Emulator *emu, SoupServerMessage *msg, GHashTable *query);
 
 /* control.c */
 void control_register(Emulator *emu);

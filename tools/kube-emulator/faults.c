@@ -8,13 +8,19 @@ struct Faults {
         GPtrArray *list; /* Fault * */
 };
 
-static const char *const verb_names[N_VERBS] = {"get",    "list",  "create",
-                                                "update", "patch", "delete"};
+static const char *const verb_names[N_VERBS] = {"get",   "list",   "create", "update",
+                                                "patch", "delete", "watch"};
 
 static const char *const action_names[] = {
-    [ACTION_STATUS] = "status", [ACTION_CONFLICT] = "conflict",   [ACTION_DELAY] = "delay",
-    [ACTION_DROP] = "drop",     [ACTION_MALFORMED] = "malformed", [ACTION_TRUNCATED] = "truncated",
-    [ACTION_HUGE] = "huge",     [ACTION_GONE] = "gone",
+    [ACTION_STATUS] = "status",
+    [ACTION_CONFLICT] = "conflict",
+    [ACTION_DELAY] = "delay",
+    [ACTION_DROP] = "drop",
+    [ACTION_MALFORMED] = "malformed",
+    [ACTION_TRUNCATED] = "truncated",
+    [ACTION_HUGE] = "huge",
+    [ACTION_GONE] = "gone",
+    [ACTION_GONE_EVENT] = "gone-event",
 };
 
 const char *verb_name(Verb verb)
@@ -201,8 +207,7 @@ static void raw_write_done(GObject *source, GAsyncResult *result, gpointer user_
         g_free(w);
 }
 
-/* Takes the connection away from libsoup, writes @data (if any) and closes it. */
-static void steal_and_write(SoupServerMessage *msg, GBytes *data)
+void steal_and_write(SoupServerMessage *msg, GBytes *data)
 {
         GIOStream *stream = soup_server_message_steal_connection(msg);
         RawWrite *w;
@@ -285,6 +290,7 @@ void fault_perform(const Fault *fault, SoupServerMessage *msg, const char *name)
                 send_conflict(msg, name != NULL ? name : "");
                 break;
         case ACTION_GONE:
+        case ACTION_GONE_EVENT: /* not a watch: there is no stream to carry the event */
                 send_gone(msg);
                 break;
         case ACTION_DROP:

@@ -17,6 +17,8 @@ typedef struct {
         char *tls_key;
         char *seed;
         int latency_ms;
+        int watch_history;
+        int bookmark_ms;
         gboolean quiet;
 } Options;
 
@@ -49,6 +51,10 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
              "JSON array (or v1 List) of PVs to load", "FILE"},
             {"latency-ms", 0, 0, G_OPTION_ARG_INT, &o->latency_ms,
              "Add this delay to every API request", "N"},
+            {"watch-history", 0, 0, G_OPTION_ARG_INT, &o->watch_history,
+             "Events kept for watches that resume from an RV (default 10000)", "N"},
+            {"bookmark-interval-ms", 0, 0, G_OPTION_ARG_INT, &o->bookmark_ms,
+             "BOOKMARK events this often on watches that allow them (default 1000, 0: none)", "MS"},
             {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "Do not log requests", NULL},
             {NULL},
         };
@@ -62,9 +68,11 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
                                     "--tls-cert and --tls-key go together");
                 return FALSE;
         }
-        if (o->port < 0 || o->port > 65535 || o->latency_ms < 0) {
+        if (o->port < 0 || o->port > 65535 || o->latency_ms < 0 || o->watch_history < 0 ||
+            o->bookmark_ms < 0) {
                 g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                                    "--port or --latency-ms out of range");
+                                    "--port, --latency-ms, --watch-history or "
+                                    "--bookmark-interval-ms out of range");
                 return FALSE;
         }
         return TRUE;
@@ -179,12 +187,15 @@ static gboolean on_signal(gpointer user_data)
 
 static void emulator_clear(Emulator *emu)
 {
+        /* The streams first: they hold messages of the server. */
+        g_clear_pointer(&emu->watches, watch_hub_free);
         if (emu->server != NULL)
                 soup_server_disconnect(emu->server);
         g_clear_object(&emu->server);
         g_clear_pointer(&emu->loop, g_main_loop_unref);
         g_clear_pointer(&emu->store, store_free);
         g_clear_pointer(&emu->faults, faults_free);
+        g_clear_pointer(&emu->requests, request_log_free);
         g_clear_pointer(&emu->token, g_free);
 }
 
@@ -192,7 +203,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Emulator, emulator_clear)
 
 int main(int argc, char **argv)
 {
-        g_auto(Options) o = {0};
+        g_auto(Options) o = {.watch_history = 10000, .bookmark_ms = 1000};
         g_auto(Emulator) emu = {0};
         g_autoptr(GError) error = NULL;
         guint sigterm, sigint;
@@ -202,8 +213,11 @@ int main(int argc, char **argv)
                 g_printerr("kube-emulator: %s\n", error->message);
                 return 2;
         }
-        emu.store = store_new();
+        emu.store = store_new((guint)o.watch_history);
+        emu.watches = watch_hub_new(emu.store, (guint)o.bookmark_ms);
+        store_set_observer(emu.store, watch_hub_dispatch, emu.watches);
         emu.faults = faults_new();
+        emu.requests = request_log_new(1000);
         emu.token = o.token != NULL && *o.token != '\0' ? g_strdup(o.token) : NULL;
         emu.latency_ms = (guint)o.latency_ms;
         emu.quiet = o.quiet;

@@ -1,4 +1,5 @@
-/* The PV store: a GTree by name of serialized objects, so that a LIST page is concatenation. */
+/* The PV store: a GTree by name of serialized objects, so that a LIST page is concatenation;
+ * and, like etcd, a bounded history of the events that every write produced, for WATCH. */
 #include "emulator.h"
 
 #include <string.h>
@@ -6,12 +7,32 @@
 struct Store {
         GTree *tree; /* name -> StoredPv */
         guint64 rv;
+        GQueue history; /* StoreEvent *, oldest first */
+        guint capacity;
+        guint64 floor;     /* every event with a greater RV is still in the history */
+        guint64 compacted; /* the last compaction's RV */
+        StoreObserver observer;
+        gpointer observer_data;
 };
 
-static void stored_pv_free(gpointer data)
+static StoredPv *stored_pv_new(void)
 {
-        StoredPv *pv = data;
+        StoredPv *pv = g_new0(StoredPv, 1);
 
+        pv->refs = 1;
+        return pv;
+}
+
+StoredPv *stored_pv_ref(StoredPv *pv)
+{
+        pv->refs++;
+        return pv;
+}
+
+void stored_pv_unref(StoredPv *pv)
+{
+        if (pv == NULL || --pv->refs > 0)
+                return;
         g_free(pv->name);
         g_free(pv->json);
         g_free(pv->cells);
@@ -19,19 +40,35 @@ static void stored_pv_free(gpointer data)
         g_free(pv);
 }
 
+static void value_unref(gpointer data)
+{
+        stored_pv_unref(data);
+}
+
+static void store_event_free(StoreEvent *event)
+{
+        stored_pv_unref(event->pv);
+        stored_pv_unref(event->object);
+        g_free(event);
+}
+
 static int compare_names(gconstpointer a, gconstpointer b, gpointer user_data)
 {
         return strcmp(a, b);
 }
 
-Store *store_new(void)
+Store *store_new(guint history)
 {
         Store *store = g_new0(Store, 1);
 
         /* The key is the value's own name, so only the value is freed. */
-        store->tree = g_tree_new_full(compare_names, NULL, NULL, stored_pv_free);
+        store->tree = g_tree_new_full(compare_names, NULL, NULL, value_unref);
         /* A fresh server does not start at 0; neither do we, so "0" is never a valid RV. */
         store->rv = 1000;
+        store->floor = store->rv;
+        store->compacted = store->rv;
+        store->capacity = history;
+        g_queue_init(&store->history);
         return store;
 }
 
@@ -40,7 +77,33 @@ void store_free(Store *store)
         if (store == NULL)
                 return;
         g_tree_destroy(store->tree);
+        g_queue_clear_full(&store->history, (GDestroyNotify)store_event_free);
         g_free(store);
+}
+
+void store_set_observer(Store *store, StoreObserver observer, gpointer user_data)
+{
+        store->observer = observer;
+        store->observer_data = user_data;
+}
+
+/* Every write ends here: the watchers see the event first, then the history keeps it. */
+static void store_emit(Store *store, EventType type, StoredPv *pv, guint64 rv)
+{
+        StoreEvent *event = g_new0(StoreEvent, 1);
+
+        event->type = type;
+        event->rv = rv;
+        event->pv = stored_pv_ref(pv);
+        if (store->observer != NULL)
+                store->observer(event, store->observer_data);
+        g_queue_push_tail(&store->history, event);
+        while (store->history.length > store->capacity) {
+                StoreEvent *oldest = g_queue_pop_head(&store->history);
+
+                store->floor = MAX(store->floor, oldest->rv);
+                store_event_free(oldest);
+        }
 }
 
 guint64 store_rv(Store *store)
@@ -108,7 +171,8 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
         JsonObject *root = json_node_get_object(obj);
         JsonObject *meta = json_get_object_member(root, "metadata");
         StoredPv *old = store_lookup(store, pv_name(obj));
-        StoredPv *pv = g_new0(StoredPv, 1);
+        StoredPv *pv = stored_pv_new();
+        EventType type = old != NULL ? EVENT_MODIFIED : EVENT_ADDED;
         g_autofree char *rv = NULL;
 
         if (!json_object_has_member(root, "apiVersion"))
@@ -124,12 +188,14 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
         pv->created = parse_timestamp(json_get_string_member(meta, "creationTimestamp"));
         pv->json = json_node_to_compact(obj, &pv->len);
         g_tree_replace(store->tree, pv->name, pv);
+        store_emit(store, type, pv, pv->rv);
         return pv;
 }
 
 void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created)
 {
-        StoredPv *pv = g_new0(StoredPv, 1);
+        StoredPv *pv = stored_pv_new();
+        EventType type = store_lookup(store, name) != NULL ? EVENT_MODIFIED : EVENT_ADDED;
 
         pv->name = g_strdup(name);
         pv->json = json;
@@ -137,21 +203,38 @@ void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gi
         pv->rv = rv;
         pv->created = created;
         g_tree_replace(store->tree, pv->name, pv);
+        store_emit(store, type, pv, rv);
 }
 
 gboolean store_remove(Store *store, const char *name)
 {
-        if (!g_tree_remove(store->tree, name))
+        StoredPv *pv = store_lookup(store, name);
+
+        if (pv == NULL)
                 return FALSE;
-        store->rv++;
+        stored_pv_ref(pv);
+        g_tree_remove(store->tree, name);
+        store_emit(store, EVENT_DELETED, pv, ++store->rv);
+        stored_pv_unref(pv);
         return TRUE;
 }
 
+static gboolean collect_value(gpointer key, gpointer value, gpointer user_data)
+{
+        g_ptr_array_add(user_data, stored_pv_ref(value));
+        return FALSE;
+}
+
+/* One DELETED event (and RV) per object, in name order, as if each was deleted in turn. */
 void store_clear(Store *store)
 {
+        g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func(value_unref);
+
+        g_tree_foreach(store->tree, collect_value, all);
         g_tree_destroy(store->tree);
-        store->tree = g_tree_new_full(compare_names, NULL, NULL, stored_pv_free);
-        store->rv++;
+        store->tree = g_tree_new_full(compare_names, NULL, NULL, value_unref);
+        for (guint i = 0; i < all->len; i++)
+                store_emit(store, EVENT_DELETED, all->pdata[i], ++store->rv);
 }
 
 static guint64 count_from(GTreeNode *node)
@@ -191,4 +274,64 @@ void store_page(Store *store, const char *start_after, guint limit, guint64 pos,
 void store_page_clear(StorePage *page)
 {
         g_clear_pointer(&page->items, g_ptr_array_unref);
+}
+
+/* A DELETED event carries the last object with the deletion's RV, built when first asked. */
+StoredPv *store_event_object(StoreEvent *event)
+{
+        g_autoptr(JsonNode) node = NULL;
+        g_autofree char *rv = NULL;
+        StoredPv *pv;
+
+        if (event->type != EVENT_DELETED)
+                return event->pv;
+        if (event->object != NULL)
+                return event->object;
+        node = store_parse(event->pv);
+        rv = g_strdup_printf("%" G_GUINT64_FORMAT, event->rv);
+        json_object_set_string_member(
+            json_get_object_member(json_node_get_object(node), "metadata"), "resourceVersion", rv);
+        pv = stored_pv_new();
+        pv->name = g_strdup(event->pv->name);
+        pv->json = json_node_to_compact(node, &pv->len);
+        pv->rv = event->rv;
+        pv->created = event->pv->created;
+        event->object = pv;
+        return pv;
+}
+
+guint64 store_oldest_rv(Store *store)
+{
+        return store->floor;
+}
+
+guint64 store_compacted_rv(Store *store)
+{
+        return store->compacted;
+}
+
+/* Like etcd's compaction: the history up to @rv is gone, later RVs stay watchable. */
+void store_compact(Store *store, guint64 rv)
+{
+        rv = MIN(rv, store->rv);
+        while (!g_queue_is_empty(&store->history) &&
+               ((StoreEvent *)g_queue_peek_head(&store->history))->rv <= rv)
+                store_event_free(g_queue_pop_head(&store->history));
+        store->floor = MAX(store->floor, rv);
+        store->compacted = MAX(store->compacted, rv);
+}
+
+gboolean store_events_since(Store *store, guint64 after, StoreEventFunc func, gpointer user_data)
+{
+        GList *link = store->history.tail;
+
+        if (after < store->floor)
+                return FALSE;
+        /* Resumes are usually near the end: find the start from the newest event. */
+        while (link != NULL && ((StoreEvent *)link->data)->rv > after)
+                link = link->prev;
+        for (link = link != NULL ? link->next : store->history.head; link != NULL;
+             link = link->next)
+                func(link->data, user_data);
+        return TRUE;
 }
