@@ -323,3 +323,17 @@ guint64 json_rv(JsonObject *object)
 
         return g_ascii_strtoull(json_object_get_string_member(meta, "resourceVersion"), NULL, 10);
 }
+
+const char *json_name(JsonObject *object)
+{
+        JsonObject *meta = json_object_get_object_member(object, "metadata");
+
+        return json_object_get_string_member(meta, "name");
+}
+
+void emu_add_fault(Emu *emu, const char *spec)
+{
+        g_autoptr(Reply) r = emu_control(emu, "POST", "/faults", spec);
+
+        g_assert_cmpuint(r->status, ==, 200);
+}

@@ -66,3 +66,6 @@ void watch_expect_end(WatchStream *w);
 void watch_stream_free(WatchStream *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(WatchStream, watch_stream_free)
 guint64 json_rv(JsonObject *object);
+const char *json_name(JsonObject *object); /* metadata.name */
+/* POST /_emulator/faults, asserting it was taken. */
+void emu_add_fault(Emu *emu, const char *spec);
