@@ -108,7 +108,7 @@ static gboolean load_seed(Emulator *emu, const char *path, GError **error)
         root = json_parse_text(data, len, error);
         if (root == NULL)
                 return FALSE;
-        return control_load_pvs(emu, root, &n, error);
+        return control_load(&emu->pvs, root, &n, error);
 }
 
 static guint16 bound_port(SoupServer *server)
@@ -185,15 +185,25 @@ static gboolean on_signal(gpointer user_data)
         return G_SOURCE_CONTINUE;
 }
 
+static void resource_init(Resource *res, const ResourceKind *kind, const Options *o, guint64 *clock)
+{
+        res->kind = kind;
+        res->store = store_new((guint)o->watch_history, kind->kind, clock);
+        res->watches = watch_hub_new(res->store, kind, (guint)o->bookmark_ms);
+        store_set_observer(res->store, watch_hub_dispatch, res->watches);
+}
+
 static void emulator_clear(Emulator *emu)
 {
         /* The streams first: they hold messages of the server. */
-        g_clear_pointer(&emu->watches, watch_hub_free);
+        g_clear_pointer(&emu->pvs.watches, watch_hub_free);
+        g_clear_pointer(&emu->nodes.watches, watch_hub_free);
         if (emu->server != NULL)
                 soup_server_disconnect(emu->server);
         g_clear_object(&emu->server);
         g_clear_pointer(&emu->loop, g_main_loop_unref);
-        g_clear_pointer(&emu->store, store_free);
+        g_clear_pointer(&emu->pvs.store, store_free);
+        g_clear_pointer(&emu->nodes.store, store_free);
         g_clear_pointer(&emu->faults, faults_free);
         g_clear_pointer(&emu->requests, request_log_free);
         g_clear_pointer(&emu->token, g_free);
@@ -213,9 +223,10 @@ int main(int argc, char **argv)
                 g_printerr("kube-emulator: %s\n", error->message);
                 return 2;
         }
-        emu.store = store_new((guint)o.watch_history);
-        emu.watches = watch_hub_new(emu.store, (guint)o.bookmark_ms);
-        store_set_observer(emu.store, watch_hub_dispatch, emu.watches);
+        /* A fresh server does not start at 0; neither do we, so "0" is never a valid RV. */
+        emu.rv = 1000;
+        resource_init(&emu.pvs, &kind_pv, &o, &emu.rv);
+        resource_init(&emu.nodes, &kind_node, &o, &emu.rv);
         emu.faults = faults_new();
         emu.requests = request_log_new(1000);
         emu.token = o.token != NULL && *o.token != '\0' ? g_strdup(o.token) : NULL;
