@@ -255,6 +255,12 @@ WatchStream *emu_watch(Emu *emu, const char *query, const char *accept)
         g_autofree char *path =
             g_strconcat("/api/v1/persistentvolumes?watch=true", query != NULL ? "&" : "",
                         query != NULL ? query : "", NULL);
+
+        return emu_watch_at(emu, path, accept);
+}
+
+WatchStream *emu_watch_at(Emu *emu, const char *path, const char *accept)
+{
         WatchStream *w = g_new0(WatchStream, 1);
         g_autoptr(GError) error = NULL;
 

@@ -57,6 +57,8 @@ typedef struct {
 
 /* GET /api/v1/persistentvolumes?watch=true&@query; @accept may be NULL. */
 WatchStream *emu_watch(Emu *emu, const char *query, const char *accept);
+/* The same for any path (with its query), e.g. /api/v1/nodes?watch=true. */
+WatchStream *emu_watch_at(Emu *emu, const char *path, const char *accept);
 /* The next event as JSON; NULL at the end of the stream (@error set if it ended badly). */
 JsonNode *watch_next(WatchStream *w, GError **error);
 /* The next event, asserting its type; returns its object. */
