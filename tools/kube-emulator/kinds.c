@@ -227,13 +227,18 @@ static const char node_columns[] =
     "be unique within a namespace.\",\"priority\":0}"
     NODE_COLUMN("Status", 0, "The status of the node")
     NODE_COLUMN("Roles", 0, "The roles of the node")
-    NODE_COLUMN("Age", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.")
+    NODE_COLUMN("Age", 0, "CreationTimestamp is a timestamp representing the server time "
+                          "when this object was created.")
     NODE_COLUMN("Version", 0, "Kubelet Version reported by the node.")
     NODE_COLUMN("Internal-IP", 1, "List of addresses reachable to the node.")
     NODE_COLUMN("External-IP", 1, "List of addresses reachable to the node.")
-    NODE_COLUMN("OS-Image", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).")
-    NODE_COLUMN("Kernel-Version", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).")
-    NODE_COLUMN("Container-Runtime", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).")
+    NODE_COLUMN("OS-Image", 1, "OS Image reported by the node from /etc/os-release (e.g. "
+                               "Debian GNU/Linux 7 (wheezy)).")
+    NODE_COLUMN("Kernel-Version", 1, "Kernel Version reported by the node from 'uname -r' "
+                                     "(e.g. 3.16.0-0.bpo.4-amd64).")
+    NODE_COLUMN("Container-Runtime", 1, "ContainerRuntime Version reported by the node "
+                                        "through runtime remote API (e.g. "
+                                        "containerd://1.4.2).")
     "],";
 /* clang-format on */
 
