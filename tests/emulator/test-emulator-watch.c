@@ -255,6 +255,22 @@ static void test_too_old_after_overflow(void)
         emu_stop(emu);
 }
 
+/* An API server restarted without its watch cache: the RVs of the earlier run are too old. */
+static void test_restarted_server(void)
+{
+        Emu *emu = emu_start("--start-resource-version=5000", NULL);
+        g_autoptr(WatchStream) old = watch_from(emu, 1500);
+        g_autoptr(WatchStream) current = NULL;
+        g_autoptr(JsonNode) e = NULL;
+
+        expect_too_old(old, 1500, 5000);
+        emu_generate(emu, 1, 0);
+        g_assert_cmpuint(list_rv(emu), ==, 5001);
+        current = watch_from(emu, 5000);
+        g_assert_cmpuint(json_rv(watch_expect(current, "ADDED", &e)), ==, 5001);
+        emu_stop(emu);
+}
+
 static void test_too_large(void)
 {
         Emu *emu = emu_start(NULL);
@@ -323,6 +339,7 @@ int main(int argc, char **argv)
         g_test_add_func("/emulator/watch/bookmarks", test_bookmarks);
         g_test_add_func("/emulator/watch/too-old-compact", test_too_old_after_compact);
         g_test_add_func("/emulator/watch/too-old-overflow", test_too_old_after_overflow);
+        g_test_add_func("/emulator/watch/restarted-server", test_restarted_server);
         g_test_add_func("/emulator/watch/too-large", test_too_large);
         g_test_add_func("/emulator/watch/timeout-seconds", test_timeout_seconds);
         g_test_add_func("/emulator/watch/table", test_table_events);

@@ -19,6 +19,7 @@ typedef struct {
         int latency_ms;
         int watch_history;
         int bookmark_ms;
+        gint64 start_rv;
         gboolean quiet;
 } Options;
 
@@ -55,6 +56,8 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
              "Events kept for watches that resume from an RV (default 10000)", "N"},
             {"bookmark-interval-ms", 0, 0, G_OPTION_ARG_INT, &o->bookmark_ms,
              "BOOKMARK events this often on watches that allow them (default 1000, 0: none)", "MS"},
+            {"start-resource-version", 0, 0, G_OPTION_ARG_INT64, &o->start_rv,
+             "The resourceVersion before the first write (default 1000)", "RV"},
             {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "Do not log requests", NULL},
             {NULL},
         };
@@ -69,10 +72,11 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
                 return FALSE;
         }
         if (o->port < 0 || o->port > 65535 || o->latency_ms < 0 || o->watch_history < 0 ||
-            o->bookmark_ms < 0) {
+            o->bookmark_ms < 0 || o->start_rv < 1) {
                 g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                                    "--port, --latency-ms, --watch-history or "
-                                    "--bookmark-interval-ms out of range");
+                                    "--port, --latency-ms, --watch-history, "
+                                    "--bookmark-interval-ms or --start-resource-version out "
+                                    "of range");
                 return FALSE;
         }
         return TRUE;
@@ -213,7 +217,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Emulator, emulator_clear)
 
 int main(int argc, char **argv)
 {
-        g_auto(Options) o = {.watch_history = 10000, .bookmark_ms = 1000};
+        g_auto(Options) o = {.watch_history = 10000, .bookmark_ms = 1000, .start_rv = 1000};
         g_auto(Emulator) emu = {0};
         g_autoptr(GError) error = NULL;
         guint sigterm, sigint;
@@ -224,7 +228,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         /* A fresh server does not start at 0; neither do we, so "0" is never a valid RV. */
-        emu.rv = 1000;
+        emu.rv = (guint64)o.start_rv;
         resource_init(&emu.pvs, &kind_pv, &o, &emu.rv);
         resource_init(&emu.nodes, &kind_node, &o, &emu.rv);
         emu.faults = faults_new();

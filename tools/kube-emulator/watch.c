@@ -323,8 +323,10 @@ static gboolean on_readable(GSocket *sock, GIOCondition cond, gpointer user_data
 
         if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
                 return G_SOURCE_CONTINUE;
-        if (n > 0)
-                return G_SOURCE_REMOVE; /* the client sent something (TLS): stop looking */
+        /* The client sent something (TLS close_notify, its next request after the end): stop
+         * looking; libsoup finishes an ending stream by itself. */
+        if (n > 0 || w->ending)
+                return G_SOURCE_REMOVE;
         g_source_unref(g_steal_pointer(&w->hup));
         watcher_drop(w);
         return G_SOURCE_REMOVE;
