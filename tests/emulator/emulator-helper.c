@@ -255,6 +255,12 @@ WatchStream *emu_watch(Emu *emu, const char *query, const char *accept)
         g_autofree char *path =
             g_strconcat("/api/v1/persistentvolumes?watch=true", query != NULL ? "&" : "",
                         query != NULL ? query : "", NULL);
+
+        return emu_watch_at(emu, path, accept);
+}
+
+WatchStream *emu_watch_at(Emu *emu, const char *path, const char *accept)
+{
         WatchStream *w = g_new0(WatchStream, 1);
         g_autoptr(GError) error = NULL;
 
@@ -322,4 +328,18 @@ guint64 json_rv(JsonObject *object)
         JsonObject *meta = json_object_get_object_member(object, "metadata");
 
         return g_ascii_strtoull(json_object_get_string_member(meta, "resourceVersion"), NULL, 10);
+}
+
+const char *json_name(JsonObject *object)
+{
+        JsonObject *meta = json_object_get_object_member(object, "metadata");
+
+        return json_object_get_string_member(meta, "name");
+}
+
+void emu_add_fault(Emu *emu, const char *spec)
+{
+        g_autoptr(Reply) r = emu_control(emu, "POST", "/faults", spec);
+
+        g_assert_cmpuint(r->status, ==, 200);
 }

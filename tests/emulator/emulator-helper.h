@@ -57,6 +57,8 @@ typedef struct {
 
 /* GET /api/v1/persistentvolumes?watch=true&@query; @accept may be NULL. */
 WatchStream *emu_watch(Emu *emu, const char *query, const char *accept);
+/* The same for any path (with its query), e.g. /api/v1/nodes?watch=true. */
+WatchStream *emu_watch_at(Emu *emu, const char *path, const char *accept);
 /* The next event as JSON; NULL at the end of the stream (@error set if it ended badly). */
 JsonNode *watch_next(WatchStream *w, GError **error);
 /* The next event, asserting its type; returns its object. */
@@ -66,3 +68,6 @@ void watch_expect_end(WatchStream *w);
 void watch_stream_free(WatchStream *w);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(WatchStream, watch_stream_free)
 guint64 json_rv(JsonObject *object);
+const char *json_name(JsonObject *object); /* metadata.name */
+/* POST /_emulator/faults, asserting it was taken. */
+void emu_add_fault(Emu *emu, const char *spec);

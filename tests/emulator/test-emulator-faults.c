@@ -6,13 +6,6 @@
 
 #define PVS "/api/v1/persistentvolumes"
 
-static void add_fault(Emu *emu, const char *spec)
-{
-        g_autoptr(Reply) r = emu_control(emu, "POST", "/faults", spec);
-
-        g_assert_cmpuint(r->status, ==, 200);
-}
-
 /* On a new connection, so that libsoup cannot retry a dropped request on a reused one. */
 static Reply *get_fresh(Emu *emu, const char *path)
 {
@@ -31,9 +24,9 @@ static void test_status_fault(void)
         g_autoptr(Reply) named = NULL;
 
         emu_generate(emu, 2, 0);
-        add_fault(emu, "{\"match\":{\"verb\":\"get\",\"name\":\"pv-000001\"},\"count\":1,"
-                       "\"action\":\"status\",\"code\":503,\"message\":\"try later\","
-                       "\"retry_after\":7}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"get\",\"name\":\"pv-000001\"},\"count\":1,"
+                           "\"action\":\"status\",\"code\":503,\"message\":\"try later\","
+                           "\"retry_after\":7}");
         /* the name does not match: served normally, fault kept */
         other = emu_api(emu, "GET", PVS "/pv-000000", NULL, NULL);
         g_assert_cmpuint(other->status, ==, 200);
@@ -43,7 +36,7 @@ static void test_status_fault(void)
         g_assert_cmpstr(soup_message_headers_get_one(faulted->headers, "Retry-After"), ==, "7");
         next = emu_api(emu, "GET", PVS "/pv-000001", NULL, NULL);
         g_assert_cmpuint(next->status, ==, 200);
-        add_fault(emu, "{\"match\":{\"verb\":\"list\"},\"action\":\"status\",\"code\":429}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"list\"},\"action\":\"status\",\"code\":429}");
         named = emu_api(emu, "GET", PVS, NULL, NULL);
         assert_status_body(named, 429, "TooManyRequests");
         g_assert_null(soup_message_headers_get_one(named->headers, "Retry-After"));
@@ -60,8 +53,8 @@ static void test_conflict_and_gone(void)
         const char *patch = "{\"metadata\":{\"annotations\":{\"x\":\"y\"}}}";
 
         emu_generate(emu, 1, 0);
-        add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"conflict\"}");
-        add_fault(emu, "{\"match\":{\"verb\":\"list\"},\"count\":1,\"action\":\"gone\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"patch\"},\"count\":1,\"action\":\"conflict\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"list\"},\"count\":1,\"action\":\"gone\"}");
         conflict = emu_api(emu, "PATCH", PVS "/pv-000000", "application/merge-patch+json", patch);
         assert_status_body(conflict, 409, "Conflict");
         g_assert_cmpstr(reply_string(conflict, "message"), ==,
@@ -135,8 +128,8 @@ static void test_delay_concurrent(void)
 
         emu_generate(emu, 2, 0);
         /* Long enough that a quick request always fits inside it, even on a loaded machine. */
-        add_fault(emu, "{\"match\":{\"verb\":\"get\",\"name\":\"pv-000000\"},\"count\":2,"
-                       "\"action\":\"delay\",\"ms\":4000}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"get\",\"name\":\"pv-000000\"},\"count\":2,"
+                           "\"action\":\"delay\",\"ms\":4000}");
         s.loop = g_main_loop_new(NULL, FALSE);
         send_async(emu, PVS "/pv-000000", on_delayed, &s);
         send_async(emu, PVS "/pv-000000", on_delayed, &s);
@@ -163,15 +156,15 @@ static void test_drop_malformed_truncated(void)
         emu_generate(emu, 1, 0);
         full = emu_api(emu, "GET", PVS "/pv-000000", NULL, NULL);
         g_assert_cmpuint(full->status, ==, 200);
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"action\":\"drop\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"action\":\"drop\"}");
         dropped = get_fresh(emu, PVS "/pv-000000");
         g_assert_nonnull(dropped->error);
         g_assert_cmpuint(dropped->status, ==, 0);
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"action\":\"malformed\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"action\":\"malformed\"}");
         malformed = get_fresh(emu, PVS "/pv-000000");
         g_assert_cmpuint(malformed->status, ==, 200);
         g_assert_null(malformed->json);
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"action\":\"truncated\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"action\":\"truncated\"}");
         truncated = get_fresh(emu, PVS "/pv-000000");
         /* libsoup reports the short body as an error, or hands back the half it got */
         if (truncated->error == NULL) {
@@ -190,7 +183,7 @@ static void test_huge(void)
         Emu *emu = emu_start(NULL);
         g_autoptr(Reply) r = NULL;
 
-        add_fault(emu, "{\"match\":{\"verb\":\"list\"},\"action\":\"huge\",\"bytes\":1048576}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"list\"},\"action\":\"huge\",\"bytes\":1048576}");
         r = emu_api(emu, "GET", PVS, NULL, NULL);
         g_assert_cmpuint(r->status, ==, 200);
         g_assert_cmpuint(g_bytes_get_size(r->body), ==, 1048576);
@@ -219,8 +212,8 @@ static void test_probability(void)
         guint conflicts;
 
         emu_generate(emu, 1, 0);
-        add_fault(emu, "{\"match\":{\"verb\":\"*\"},\"probability\":0.5,\"seed\":42,"
-                       "\"action\":\"conflict\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"*\"},\"probability\":0.5,\"seed\":42,"
+                           "\"action\":\"conflict\"}");
         conflicts = count_conflicts(emu, 100);
         /* a standing fault: some requests hit, some do not (all-or-none is 2^-99) */
         g_assert_cmpuint(conflicts, >, 0);
@@ -231,7 +224,8 @@ static void test_probability(void)
         cleared = emu_control(emu, "DELETE", "/faults", NULL);
         g_assert_cmpuint(cleared->status, ==, 200);
         g_assert_cmpuint(count_conflicts(emu, 20), ==, 0);
-        add_fault(emu, "{\"match\":{\"verb\":\"get\"},\"probability\":1,\"action\":\"conflict\"}");
+        emu_add_fault(emu,
+                      "{\"match\":{\"verb\":\"get\"},\"probability\":1,\"action\":\"conflict\"}");
         g_assert_cmpuint(count_conflicts(emu, 20), ==, 20);
         emu_stop(emu);
 }

@@ -7,13 +7,6 @@
 
 #define PVS "/api/v1/persistentvolumes"
 
-static void add_fault(Emu *emu, const char *spec)
-{
-        g_autoptr(Reply) r = emu_control(emu, "POST", "/faults", spec);
-
-        g_assert_cmpuint(r->status, ==, 200);
-}
-
 static gint64 watch_state(Emu *emu, const char *member)
 {
         g_autoptr(Reply) r = emu_control(emu, "GET", "/watch", NULL);
@@ -28,12 +21,6 @@ static void create_pv(Emu *emu, const char *name)
         g_autoptr(Reply) r = emu_api(emu, "POST", PVS, NULL, body);
 
         g_assert_cmpuint(r->status, ==, 201);
-}
-
-static const char *event_name(JsonObject *object)
-{
-        return json_object_get_string_member(json_object_get_object_member(object, "metadata"),
-                                             "name");
 }
 
 /* The stream ends; a dropped connection may end it with an error, never with an event. */
@@ -63,7 +50,7 @@ static void test_drop(void)
         /* a new watch after the drop is normal */
         again = emu_watch(emu, "resourceVersion=1000", NULL);
         create_pv(emu, "pv-after");
-        g_assert_cmpstr(event_name(watch_expect(again, "ADDED", &e)), ==, "pv-after");
+        g_assert_cmpstr(json_name(watch_expect(again, "ADDED", &e)), ==, "pv-after");
         emu_stop(emu);
 }
 
@@ -102,7 +89,7 @@ static void test_stall(void)
         fresh = emu_watch(emu, "resourceVersion=1001", NULL);
         create_pv(emu, "pv-during"); /* RV 1002 */
         /* a watch opened after the stall is served normally */
-        g_assert_cmpstr(event_name(watch_expect(fresh, "ADDED", &e2)), ==, "pv-during");
+        g_assert_cmpstr(json_name(watch_expect(fresh, "ADDED", &e2)), ==, "pv-during");
         g_assert_cmpint(watch_state(emu, "open"), ==, 2);
         g_assert_cmpint(watch_state(emu, "stalled"), ==, 1);
         /* cut it now: all it received comes before the end, and nothing of it is from after
@@ -133,8 +120,9 @@ static void test_gone_faults(void)
         g_autoptr(JsonNode) e1 = NULL, e2 = NULL, e3 = NULL;
         JsonObject *error;
 
-        add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"gone\"}");
-        add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"count\":2,\"action\":\"gone-event\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"gone\"}");
+        emu_add_fault(emu,
+                      "{\"match\":{\"verb\":\"watch\"},\"count\":2,\"action\":\"gone-event\"}");
         /* a watch fault does not touch lists */
         list = emu_api(emu, "GET", PVS, NULL, NULL);
         g_assert_cmpuint(list->status, ==, 200);
@@ -155,7 +143,7 @@ static void test_gone_faults(void)
         /* count 2 used up: the next watch is normal */
         normal = emu_watch(emu, "resourceVersion=1000", NULL);
         create_pv(emu, "pv-ok");
-        g_assert_cmpstr(event_name(watch_expect(normal, "ADDED", &e3)), ==, "pv-ok");
+        g_assert_cmpstr(json_name(watch_expect(normal, "ADDED", &e3)), ==, "pv-ok");
         emu_stop(emu);
 }
 
@@ -171,10 +159,10 @@ static void test_other_actions(void)
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) half = NULL;
 
-        add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"status\",\"code\":500}");
-        add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"drop\"}");
-        add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"delay\",\"ms\":50}");
-        add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"truncated\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"status\",\"code\":500}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"drop\"}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"delay\",\"ms\":50}");
+        emu_add_fault(emu, "{\"match\":{\"verb\":\"watch\"},\"action\":\"truncated\"}");
         failed = emu_api(emu, "GET", PVS "?watch=1", NULL, NULL);
         assert_status_body(failed, 500, "InternalError");
         msg = emu_message(emu, "GET", PVS "?watch=1");
@@ -185,7 +173,7 @@ static void test_other_actions(void)
         delayed = emu_watch(emu, "resourceVersion=1000", NULL);
         g_assert_cmpuint(delayed->status, ==, 200);
         create_pv(emu, "pv-late");
-        g_assert_cmpstr(event_name(watch_expect(delayed, "ADDED", &e)), ==, "pv-late");
+        g_assert_cmpstr(json_name(watch_expect(delayed, "ADDED", &e)), ==, "pv-late");
         /* truncated: half an event line, then the connection closes */
         truncated = emu_watch(emu, "resourceVersion=1000", NULL);
         g_assert_cmpuint(truncated->status, ==, 200);

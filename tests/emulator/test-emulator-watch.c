@@ -7,12 +7,6 @@
 #define PVS "/api/v1/persistentvolumes"
 #define TABLE "application/json;as=Table;v=v1;g=meta.k8s.io"
 
-static const char *object_name(JsonObject *object)
-{
-        return json_object_get_string_member(json_object_get_object_member(object, "metadata"),
-                                             "name");
-}
-
 static guint64 list_rv(Emu *emu)
 {
         g_autoptr(Reply) r = emu_api(emu, "GET", PVS, NULL, NULL);
@@ -61,8 +55,8 @@ static void test_events_in_order(void)
                 JsonObject *deleted = watch_expect(both[i], "DELETED", &e3);
                 JsonObject *meta = json_object_get_object_member(modified, "metadata");
 
-                g_assert_cmpstr(object_name(added), ==, "pv-w");
-                g_assert_cmpstr(object_name(deleted), ==, "pv-w");
+                g_assert_cmpstr(json_name(added), ==, "pv-w");
+                g_assert_cmpstr(json_name(deleted), ==, "pv-w");
                 g_assert_cmpuint(json_rv(added), >, rv);
                 g_assert_cmpuint(json_rv(modified), >, json_rv(added));
                 /* the last object, with the deletion's own (newer) RV */
@@ -95,12 +89,12 @@ static void test_control_writes(void)
         g_assert_cmpuint(seed->status, ==, 200);
         removed = emu_control(emu, "DELETE", "/pvs", NULL);
         g_assert_cmpuint(removed->status, ==, 200);
-        g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e1)), ==, "pv-000000");
-        g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e2)), ==, "pv-000001");
-        g_assert_cmpstr(object_name(watch_expect(w, "MODIFIED", &e3)), ==, "pv-000001");
+        g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e1)), ==, "pv-000000");
+        g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e2)), ==, "pv-000001");
+        g_assert_cmpstr(json_name(watch_expect(w, "MODIFIED", &e3)), ==, "pv-000001");
         /* clearing the store deletes each object in turn, one RV each */
-        g_assert_cmpstr(object_name(watch_expect(w, "DELETED", &e4)), ==, "pv-000000");
-        g_assert_cmpstr(object_name(watch_expect(w, "DELETED", &e5)), ==, "pv-000001");
+        g_assert_cmpstr(json_name(watch_expect(w, "DELETED", &e4)), ==, "pv-000000");
+        g_assert_cmpstr(json_name(watch_expect(w, "DELETED", &e5)), ==, "pv-000001");
         emu_stop(emu);
 }
 
@@ -114,10 +108,10 @@ static void test_start_from_rv(void)
         emu_generate(emu, 3, 0);
         first = list_rv(emu) - 2; /* the RV of pv-000000 */
         w = watch_from(emu, first);
-        g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e1)), ==, "pv-000001");
-        g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e2)), ==, "pv-000002");
+        g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e1)), ==, "pv-000001");
+        g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e2)), ==, "pv-000002");
         expect_api(emu, "DELETE", PVS "/pv-000000", NULL, NULL, 200);
-        g_assert_cmpstr(object_name(watch_expect(w, "DELETED", &e3)), ==, "pv-000000");
+        g_assert_cmpstr(json_name(watch_expect(w, "DELETED", &e3)), ==, "pv-000000");
         emu_stop(emu);
 }
 
@@ -133,11 +127,11 @@ static void test_initial_state(void)
                 g_autofree char *body = g_strdup_printf("{\"metadata\":{\"name\":\"%s\"}}", name);
                 g_autoptr(JsonNode) e1 = NULL, e2 = NULL, e3 = NULL, e4 = NULL;
 
-                g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e1)), ==, "pv-000000");
-                g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e2)), ==, "pv-000001");
-                g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e3)), ==, "pv-000002");
+                g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e1)), ==, "pv-000000");
+                g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e2)), ==, "pv-000001");
+                g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e3)), ==, "pv-000002");
                 expect_api(emu, "POST", PVS, NULL, body, 201);
-                g_assert_cmpstr(object_name(watch_expect(w, "ADDED", &e4)), ==, name);
+                g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e4)), ==, name);
                 g_free(body);
                 body = g_strdup_printf(PVS "/%s", name);
                 expect_api(emu, "DELETE", body, NULL, NULL, 200);
@@ -232,7 +226,7 @@ static void test_too_old_after_compact(void)
         expect_too_old(old, 1002, 1003);
         /* from the compaction's RV itself: the events after it are still there */
         at = watch_from(emu, 1003);
-        g_assert_cmpstr(object_name(watch_expect(at, "ADDED", &e)), ==, "pv-000003");
+        g_assert_cmpstr(json_name(watch_expect(at, "ADDED", &e)), ==, "pv-000003");
         g_assert_cmpuint(json_rv(json_object_get_object_member(json_node_get_object(e), "object")),
                          ==, rv);
         emu_stop(emu);
@@ -256,8 +250,24 @@ static void test_too_old_after_overflow(void)
                 g_autoptr(JsonNode) e = NULL;
                 g_autofree char *name = g_strdup_printf("pv-%06d", i);
 
-                g_assert_cmpstr(object_name(watch_expect(oldest, "ADDED", &e)), ==, name);
+                g_assert_cmpstr(json_name(watch_expect(oldest, "ADDED", &e)), ==, name);
         }
+        emu_stop(emu);
+}
+
+/* An API server restarted without its watch cache: the RVs of the earlier run are too old. */
+static void test_restarted_server(void)
+{
+        Emu *emu = emu_start("--start-resource-version=5000", NULL);
+        g_autoptr(WatchStream) old = watch_from(emu, 1500);
+        g_autoptr(WatchStream) current = NULL;
+        g_autoptr(JsonNode) e = NULL;
+
+        expect_too_old(old, 1500, 5000);
+        emu_generate(emu, 1, 0);
+        g_assert_cmpuint(list_rv(emu), ==, 5001);
+        current = watch_from(emu, 5000);
+        g_assert_cmpuint(json_rv(watch_expect(current, "ADDED", &e)), ==, 5001);
         emu_stop(emu);
 }
 
@@ -329,6 +339,7 @@ int main(int argc, char **argv)
         g_test_add_func("/emulator/watch/bookmarks", test_bookmarks);
         g_test_add_func("/emulator/watch/too-old-compact", test_too_old_after_compact);
         g_test_add_func("/emulator/watch/too-old-overflow", test_too_old_after_overflow);
+        g_test_add_func("/emulator/watch/restarted-server", test_restarted_server);
         g_test_add_func("/emulator/watch/too-large", test_too_large);
         g_test_add_func("/emulator/watch/timeout-seconds", test_timeout_seconds);
         g_test_add_func("/emulator/watch/table", test_table_events);

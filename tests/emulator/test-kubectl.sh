@@ -1,6 +1,6 @@
 #!/bin/bash
 # kubectl against the emulator: get (table, json, yaml), annotate, --overwrite, removal,
-# get --watch; and a TLS + bearer token run (kubectl sends a token only over HTTPS). TAP output.
+# get --watch; Nodes (get, taint, delete); and a TLS + bearer token run (kubectl sends a token only over HTTPS). TAP output.
 set -uo pipefail
 
 emulator=${1:?usage: test-kubectl.sh PATH-TO-KUBE-EMULATOR}
@@ -10,7 +10,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; [ -s "$work/err" ] && sed 's/^/# /' "$work/err"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
-tests=13
+tests=15
 echo "1..$tests"
 if ! command -v kubectl >/dev/null 2>&1; then
         for i in $(seq 1 $tests); do echo "ok $i # SKIP kubectl not installed"; done
@@ -107,6 +107,21 @@ for _ in $(seq 1 300); do grep -q '^pv-watched ' "$work/watch.out" && break; sle
 kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
 check "get pv --watch prints a PV created after it started" bash -c '
 grep -q "^pv-alpha " "$1" && grep -q "^pv-watched .*2Gi.*Available" "$1"' _ "$work/watch.out"
+
+# Nodes: the kubectl columns, a taint by kubectl taint, kubectl delete.
+control nodes -XPOST -d '[{"metadata":{"name":"node-a"},"status":{"conditions":[{"type":"Ready",
+        "status":"True"}],"nodeInfo":{"kubeletVersion":"v1.32.0"}}},{"metadata":{"name":"node-b"}}]' >/dev/null
+out=$(kc get nodes)
+check "get nodes prints STATUS, ROLES and VERSION" bash -c '
+[[ "$1" == *NAME*STATUS*ROLES*AGE*VERSION* && "$1" == *"node-a"*Ready*"<none>"*v1.32.0* ]]' _ "$out"
+kc taint nodes node-b node.kubernetes.io/out-of-service=nodeshutdown:NoExecute >/dev/null &&
+        kc delete node node-a >/dev/null
+check "taint node and delete node" python3 -c '
+import json, sys
+taints = json.loads(sys.argv[1])["spec"]["taints"]
+assert taints == [{"effect": "NoExecute", "key": "node.kubernetes.io/out-of-service",
+                   "value": "nodeshutdown"}], taints
+assert json.loads(sys.argv[2])["count"] == 1' "$(control nodes/node-b)" "$(control nodes)"
 
 # TLS with a bearer token: a self-signed certificate made now.
 if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \

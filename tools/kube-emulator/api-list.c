@@ -73,7 +73,8 @@ static char *list_metadata(Store *store, StorePage *page)
         return g_string_free(meta, FALSE);
 }
 
-static void send_list(SoupServerMessage *msg, GPtrArray *items, const char *meta)
+static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArray *items,
+                      const char *meta)
 {
         gsize size = 256;
         GString *out;
@@ -81,8 +82,8 @@ static void send_list(SoupServerMessage *msg, GPtrArray *items, const char *meta
         for (guint i = 0; i < items->len; i++)
                 size += ((StoredPv *)items->pdata[i])->len + 1;
         out = g_string_sized_new(size);
-        g_string_append(out, "{\"kind\":\"PersistentVolumeList\",\"apiVersion\":\"v1\","
-                             "\"metadata\":{");
+        g_string_append_printf(out, "{\"kind\":\"%s\",\"apiVersion\":\"v1\",\"metadata\":{",
+                               kind->list_kind);
         g_string_append(out, meta);
         g_string_append(out, "},\"items\":[");
         for (guint i = 0; i < items->len; i++) {
@@ -97,7 +98,7 @@ static void send_list(SoupServerMessage *msg, GPtrArray *items, const char *meta
         g_string_free(out, FALSE);
 }
 
-void api_list(Emulator *emu, SoupServerMessage *msg, GHashTable *query)
+void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query)
 {
         const char *limit_text = query != NULL ? g_hash_table_lookup(query, "limit") : NULL;
         const char *token = query != NULL ? g_hash_table_lookup(query, "continue") : NULL;
@@ -118,55 +119,19 @@ void api_list(Emulator *emu, SoupServerMessage *msg, GHashTable *query)
                 return;
         }
         /* As etcd: a list snapshot older than the last compaction cannot be continued. */
-        if (token != NULL && *token != '\0' && cont.rv < store_compacted_rv(emu->store)) {
+        if (token != NULL && *token != '\0' && cont.rv < store_compacted_rv(res->store)) {
                 send_gone(msg);
                 g_free(cont.start);
                 return;
         }
-        store_page(emu->store, cont.start, (guint)limit, cont.pos, cont.rv, &page);
-        meta = list_metadata(emu->store, &page);
+        store_page(res->store, cont.start, (guint)limit, cont.pos, cont.rv, &page);
+        meta = list_metadata(res->store, &page);
         if (wants_table(msg))
-                send_table(msg, page.items, meta, g_strcmp0(include, "Object") == 0);
+                send_table(msg, res->kind, page.items, meta, g_strcmp0(include, "Object") == 0);
         else
-                send_list(msg, page.items, meta);
+                send_list(msg, res->kind, page.items, meta);
         store_page_clear(&page);
         g_free(cont.start);
-}
-
-static const char *abbreviate_mode(const char *mode)
-{
-        static const char *const modes[][2] = {
-            {"ReadWriteOnce", "RWO"},
-            {"ReadOnlyMany", "ROX"},
-            {"ReadWriteMany", "RWX"},
-            {"ReadWriteOncePod", "RWOP"},
-        };
-
-        for (gsize i = 0; i < G_N_ELEMENTS(modes); i++)
-                if (strcmp(mode, modes[i][0]) == 0)
-                        return modes[i][1];
-        return mode;
-}
-
-static char *access_modes(JsonObject *spec)
-{
-        JsonNode *node = spec != NULL ? json_object_get_member(spec, "accessModes") : NULL;
-        g_autoptr(GString) out = g_string_new(NULL);
-        JsonArray *arr;
-
-        if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
-                return g_strdup("");
-        arr = json_node_get_array(node);
-        for (guint i = 0; i < json_array_get_length(arr); i++) {
-                const char *mode = json_array_get_string_element(arr, i);
-
-                if (mode == NULL)
-                        continue;
-                if (out->len > 0)
-                        g_string_append_c(out, ',');
-                g_string_append(out, abbreviate_mode(mode));
-        }
-        return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 static void append_cell(GString *out, const char *value)
@@ -175,36 +140,16 @@ static void append_cell(GString *out, const char *value)
         json_append_escaped(out, value != NULL ? value : "");
 }
 
-/* Fills the cached cells (all columns but AGE) and the row's PartialObjectMetadata. */
-static void fill_row_cache(StoredPv *pv)
+/* Fills the cached cells (all columns but AGE, from the kind) and the row's
+ * PartialObjectMetadata. */
+static void fill_row_cache(const ResourceKind *kind, StoredPv *pv)
 {
         g_autoptr(JsonNode) node = store_parse(pv);
         JsonObject *root = json_node_get_object(node);
-        JsonObject *spec = json_get_object_member(root, "spec");
-        JsonObject *claim = json_get_object_member(spec, "claimRef");
-        JsonNode *meta = json_object_get_member(root, "metadata");
-        g_autofree char *modes = access_modes(spec);
-        g_autofree char *claim_text = NULL;
-        g_autofree char *meta_json = NULL;
-        GString *cells = g_string_new(NULL);
+        g_autofree char *meta_json =
+            json_node_to_compact(json_object_get_member(root, "metadata"), NULL);
 
-        if (claim != NULL)
-                claim_text =
-                    g_strdup_printf("%s/%s", json_get_string_member(claim, "namespace") ?: "",
-                                    json_get_string_member(claim, "name") ?: "");
-        json_append_escaped(cells, pv->name);
-        append_cell(cells,
-                    json_get_string_member(json_get_object_member(spec, "capacity"), "storage"));
-        append_cell(cells, modes);
-        append_cell(cells, json_get_string_member(spec, "persistentVolumeReclaimPolicy"));
-        append_cell(cells, json_get_string_member(json_get_object_member(root, "status"), "phase"));
-        append_cell(cells, claim_text);
-        append_cell(cells, json_get_string_member(spec, "storageClassName"));
-        append_cell(cells, json_get_string_member(spec, "volumeAttributesClassName") ?: "<unset>");
-        append_cell(cells,
-                    json_get_string_member(json_get_object_member(root, "status"), "reason"));
-        pv->cells = g_string_free(cells, FALSE);
-        meta_json = json_node_to_compact(meta, NULL);
+        kind->cells(root, pv->name, &pv->cells, &pv->cells_after);
         pv->partial = g_strdup_printf("{\"kind\":\"PartialObjectMetadata\","
                                       "\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":%s}",
                                       meta_json);
@@ -233,37 +178,8 @@ static char *human_age(gint64 seconds)
         return g_strdup_printf("%" G_GINT64_FORMAT "d", seconds / 86400);
 }
 
-static const char table_columns[] =
-    "\"columnDefinitions\":["
-    "{\"name\":\"Name\",\"type\":\"string\",\"format\":\"name\",\"description\":\"Name must "
-    "be unique within a namespace.\",\"priority\":0},"
-    "{\"name\":\"Capacity\",\"type\":\"string\",\"format\":\"\",\"description\":\"capacity "
-    "is the description of the persistent volume's resources and capacity.\",\"priority\":0},"
-    "{\"name\":\"Access Modes\",\"type\":\"string\",\"format\":\"\",\"description\":"
-    "\"accessModes contains all ways the volume can be mounted.\",\"priority\":0},"
-    "{\"name\":\"Reclaim Policy\",\"type\":\"string\",\"format\":\"\",\"description\":"
-    "\"persistentVolumeReclaimPolicy defines what happens to a persistent volume when "
-    "released from its claim.\",\"priority\":0},"
-    "{\"name\":\"Status\",\"type\":\"string\",\"format\":\"\",\"description\":\"phase "
-    "indicates if a volume is available, bound to a claim, or released by a claim.\","
-    "\"priority\":0},"
-    "{\"name\":\"Claim\",\"type\":\"string\",\"format\":\"\",\"description\":\"claimRef is "
-    "part of a bi-directional binding between PersistentVolume and PersistentVolumeClaim."
-    "\",\"priority\":0},"
-    "{\"name\":\"StorageClass\",\"type\":\"string\",\"format\":\"\",\"description\":"
-    "\"storageClassName is the name of StorageClass to which this persistent volume "
-    "belongs.\",\"priority\":0},"
-    "{\"name\":\"VolumeAttributesClass\",\"type\":\"string\",\"format\":\"\","
-    "\"description\":\"Name of VolumeAttributesClass to which this persistent volume "
-    "belongs.\",\"priority\":0},"
-    "{\"name\":\"Reason\",\"type\":\"string\",\"format\":\"\",\"description\":\"reason is "
-    "a brief CamelCase string that describes any failure.\",\"priority\":0},"
-    "{\"name\":\"Age\",\"type\":\"string\",\"format\":\"\",\"description\":"
-    "\"CreationTimestamp is a timestamp representing the server time when this object was "
-    "created.\",\"priority\":0}],";
-
-void table_append(GString *out, StoredPv *const *items, guint n, const char *list_meta,
-                  gboolean full_object, gboolean headers)
+void table_append(GString *out, const ResourceKind *kind, StoredPv *const *items, guint n,
+                  const char *list_meta, gboolean full_object, gboolean headers)
 {
         gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
@@ -271,17 +187,18 @@ void table_append(GString *out, StoredPv *const *items, guint n, const char *lis
                              "\"metadata\":{");
         g_string_append(out, list_meta != NULL ? list_meta : "");
         g_string_append(out, "},");
-        g_string_append(out, headers ? table_columns : "\"columnDefinitions\":null,");
+        g_string_append(out, headers ? kind->columns : "\"columnDefinitions\":null,");
         g_string_append(out, "\"rows\":[");
         for (guint i = 0; i < n; i++) {
                 StoredPv *pv = items[i];
                 g_autofree char *age = human_age(now - pv->created);
 
                 if (pv->cells == NULL)
-                        fill_row_cache(pv);
+                        fill_row_cache(kind, pv);
                 g_string_append(out, i > 0 ? ",{\"cells\":[" : "{\"cells\":[");
                 g_string_append(out, pv->cells);
                 append_cell(out, age);
+                g_string_append(out, pv->cells_after);
                 g_string_append(out, "],\"object\":");
                 g_string_append(out, full_object ? pv->json : pv->partial);
                 g_string_append_c(out, '}');
@@ -289,12 +206,12 @@ void table_append(GString *out, StoredPv *const *items, guint n, const char *lis
         g_string_append(out, "]}");
 }
 
-void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
-                gboolean full_object)
+void send_table(SoupServerMessage *msg, const ResourceKind *kind, GPtrArray *items,
+                const char *list_meta, gboolean full_object)
 {
         GString *out = g_string_sized_new(4096 + items->len * 1024);
 
-        table_append(out, (StoredPv *const *)items->pdata, items->len, list_meta, full_object,
+        table_append(out, kind, (StoredPv *const *)items->pdata, items->len, list_meta, full_object,
                      TRUE);
         send_json_take(msg, 200, out->str, out->len);
         g_string_free(out, FALSE);

@@ -1,25 +1,25 @@
-/* GET, POST, PUT, PATCH and DELETE of one PersistentVolume, with the API server's rules for
- * resourceVersion preconditions and its Status bodies. */
+/* GET, POST, PUT, PATCH and DELETE of one object (a PersistentVolume, a Node), with the API
+ * server's rules for resourceVersion preconditions and its Status bodies. */
 #include "emulator.h"
 
 #include <gio/gio.h>
 #include <string.h>
 
-void send_not_found(SoupServerMessage *msg, const char *name)
+void send_not_found(SoupServerMessage *msg, const ResourceKind *kind, const char *name)
 {
-        g_autofree char *text = g_strdup_printf("persistentvolumes \"%s\" not found", name);
+        g_autofree char *text = g_strdup_printf("%s \"%s\" not found", kind->resource, name);
 
-        send_status(msg, 404, "NotFound", text, name);
+        send_status_about(msg, 404, "NotFound", text, kind, name);
 }
 
-void send_conflict(SoupServerMessage *msg, const char *name)
+void send_conflict(SoupServerMessage *msg, const ResourceKind *kind, const char *name)
 {
         g_autofree char *text = g_strdup_printf(
-            "Operation cannot be fulfilled on persistentvolumes \"%s\": the object has been "
-            "modified; please apply your changes to the latest version and try again",
-            name);
+            "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
+            "apply your changes to the latest version and try again",
+            kind->resource, name);
 
-        send_status(msg, 409, "Conflict", text, name);
+        send_status_about(msg, 409, "Conflict", text, kind, name);
 }
 
 static void send_stored(SoupServerMessage *msg, guint code, const StoredPv *pv)
@@ -68,14 +68,14 @@ static void remove_member(JsonObject *obj, const char *member)
                 json_object_remove_member(obj, member);
 }
 
-void api_get(Emulator *emu, SoupServerMessage *msg, const char *name, GHashTable *query)
+void api_get(Resource *res, SoupServerMessage *msg, const char *name, GHashTable *query)
 {
-        StoredPv *pv = store_lookup(emu->store, name);
+        StoredPv *pv = store_lookup(res->store, name);
         g_autoptr(GPtrArray) one = NULL;
         const char *include;
 
         if (pv == NULL) {
-                send_not_found(msg, name);
+                send_not_found(msg, res->kind, name);
                 return;
         }
         if (!wants_table(msg)) {
@@ -85,10 +85,10 @@ void api_get(Emulator *emu, SoupServerMessage *msg, const char *name, GHashTable
         one = g_ptr_array_new();
         g_ptr_array_add(one, pv);
         include = query != NULL ? g_hash_table_lookup(query, "includeObject") : NULL;
-        send_table(msg, one, NULL, g_strcmp0(include, "Object") == 0);
+        send_table(msg, res->kind, one, NULL, g_strcmp0(include, "Object") == 0);
 }
 
-void api_create(Emulator *emu, SoupServerMessage *msg)
+void api_create(Resource *res, SoupServerMessage *msg)
 {
         g_autoptr(JsonNode) obj = read_object(msg, FALSE);
         g_autofree char *text = NULL;
@@ -100,22 +100,22 @@ void api_create(Emulator *emu, SoupServerMessage *msg)
         meta = ensure_metadata(obj);
         name = json_get_string_member(meta, "name");
         if (name == NULL || *name == '\0') {
-                send_status(msg, 422, "Invalid",
-                            "PersistentVolume \"\" is invalid: metadata.name: Required value: "
-                            "name or generateName is required",
-                            NULL);
+                text = g_strdup_printf("%s \"\" is invalid: metadata.name: Required value: name "
+                                       "or generateName is required",
+                                       res->kind->kind);
+                send_status(msg, 422, "Invalid", text, NULL);
                 return;
         }
-        if (store_lookup(emu->store, name) != NULL) {
-                text = g_strdup_printf("persistentvolumes \"%s\" already exists", name);
-                send_status(msg, 409, "AlreadyExists", text, name);
+        if (store_lookup(res->store, name) != NULL) {
+                text = g_strdup_printf("%s \"%s\" already exists", res->kind->resource, name);
+                send_status_about(msg, 409, "AlreadyExists", text, res->kind, name);
                 return;
         }
         /* The server, not the client, owns identity and versioning. */
         remove_member(meta, "resourceVersion");
         remove_member(meta, "uid");
         remove_member(meta, "creationTimestamp");
-        send_stored(msg, 201, store_write(emu->store, obj));
+        send_stored(msg, 201, store_write(res->store, obj));
 }
 
 static gboolean check_name(SoupServerMessage *msg, JsonNode *obj, const char *name)
@@ -147,23 +147,23 @@ static gboolean rv_matches(const StoredPv *pv, const char *rv)
         return strcmp(current, rv) == 0;
 }
 
-void api_update(Emulator *emu, SoupServerMessage *msg, const char *name)
+void api_update(Resource *res, SoupServerMessage *msg, const char *name)
 {
         g_autoptr(JsonNode) obj = read_object(msg, FALSE);
         StoredPv *pv;
 
         if (obj == NULL || !check_name(msg, obj, name))
                 return;
-        pv = store_lookup(emu->store, name);
+        pv = store_lookup(res->store, name);
         if (pv == NULL) {
-                send_not_found(msg, name);
+                send_not_found(msg, res->kind, name);
                 return;
         }
         if (!rv_matches(pv, pv_resource_version(obj))) {
-                send_conflict(msg, name);
+                send_conflict(msg, res->kind, name);
                 return;
         }
-        send_stored(msg, 200, store_write(emu->store, obj));
+        send_stored(msg, 200, store_write(res->store, obj));
 }
 
 typedef enum {
@@ -212,7 +212,7 @@ static gboolean apply_patch(SoupServerMessage *msg, PatchType type, JsonNode **d
         return FALSE;
 }
 
-void api_patch(Emulator *emu, SoupServerMessage *msg, const char *name)
+void api_patch(Resource *res, SoupServerMessage *msg, const char *name)
 {
         PatchType type = patch_type(msg);
         g_autoptr(JsonNode) doc = NULL;
@@ -226,26 +226,27 @@ void api_patch(Emulator *emu, SoupServerMessage *msg, const char *name)
                             NULL);
                 return;
         }
-        pv = store_lookup(emu->store, name);
+        pv = store_lookup(res->store, name);
         if (pv == NULL) {
-                send_not_found(msg, name);
+                send_not_found(msg, res->kind, name);
                 return;
         }
         doc = store_parse(pv);
         if (!apply_patch(msg, type, &doc))
                 return;
         if (!JSON_NODE_HOLDS_OBJECT(doc) || g_strcmp0(pv_name(doc), name) != 0) {
-                send_status(msg, 422, "Invalid",
-                            "the patch may not change metadata.name or the object's type", name);
+                send_status_about(msg, 422, "Invalid",
+                                  "the patch may not change metadata.name or the object's type",
+                                  res->kind, name);
                 return;
         }
         /* The patched object carries the version it was based on; like the API server's
          * update, a version other than the current one is a conflict. */
         if (!rv_matches(pv, pv_resource_version(doc))) {
-                send_conflict(msg, name);
+                send_conflict(msg, res->kind, name);
                 return;
         }
-        send_stored(msg, 200, store_write(emu->store, doc));
+        send_stored(msg, 200, store_write(res->store, doc));
 }
 
 /* DeleteOptions.preconditions.resourceVersion, if the client sent one. */
@@ -259,22 +260,22 @@ static const char *delete_precondition(JsonNode *options)
         return json_get_string_member(pre, "resourceVersion");
 }
 
-void api_delete(Emulator *emu, SoupServerMessage *msg, const char *name)
+void api_delete(Resource *res, SoupServerMessage *msg, const char *name)
 {
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
         g_autoptr(JsonNode) options = NULL;
-        StoredPv *pv = store_lookup(emu->store, name);
+        StoredPv *pv = store_lookup(res->store, name);
 
         if (pv == NULL) {
-                send_not_found(msg, name);
+                send_not_found(msg, res->kind, name);
                 return;
         }
         if (body->length > 0)
                 options = json_parse_text(body->data, (gsize)body->length, NULL);
         if (!rv_matches(pv, delete_precondition(options))) {
-                send_conflict(msg, name);
+                send_conflict(msg, res->kind, name);
                 return;
         }
         send_stored(msg, 200, pv);
-        store_remove(emu->store, name);
+        store_remove(res->store, name);
 }

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#define PV_PATH "/api/v1/persistentvolumes"
+#define CORE_PATH "/api/v1/"
 
 const char *reason_for_code(guint code)
 {
@@ -60,6 +60,12 @@ void send_json_node(SoupServerMessage *msg, guint code, JsonNode *node)
 void send_status(SoupServerMessage *msg, guint code, const char *reason, const char *message,
                  const char *name)
 {
+        send_status_about(msg, code, reason, message, &kind_pv, name);
+}
+
+void send_status_about(SoupServerMessage *msg, guint code, const char *reason, const char *message,
+                       const ResourceKind *kind, const char *name)
+{
         GString *out = g_string_sized_new(256);
 
         g_string_append(out, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
@@ -71,7 +77,7 @@ void send_status(SoupServerMessage *msg, guint code, const char *reason, const c
         if (name != NULL) {
                 g_string_append(out, "\"name\":");
                 json_append_escaped(out, name);
-                g_string_append(out, ",\"kind\":\"persistentvolumes\"");
+                g_string_append_printf(out, ",\"kind\":\"%s\"", kind->resource);
         }
         g_string_append_printf(out, "},\"code\":%u}", code);
         send_json_take(msg, code, out->str, out->len);
@@ -109,7 +115,10 @@ static const char api_v1_json[] =
     "\"resources\":[{\"name\":\"persistentvolumes\",\"singularName\":\"persistentvolume\","
     "\"namespaced\":false,\"kind\":\"PersistentVolume\",\"verbs\":[\"create\",\"delete\","
     "\"get\",\"list\",\"patch\",\"update\",\"watch\"],\"shortNames\":[\"pv\"],"
-    "\"storageVersionHash\":\"HN/zwEC+JgM=\"}]}";
+    "\"storageVersionHash\":\"HN/zwEC+JgM=\"},"
+    "{\"name\":\"nodes\",\"singularName\":\"node\",\"namespaced\":false,\"kind\":\"Node\","
+    "\"verbs\":[\"create\",\"delete\",\"get\",\"list\",\"patch\",\"update\",\"watch\"],"
+    "\"shortNames\":[\"no\"],\"storageVersionHash\":\"XwShjMxG9Fs=\"}]}";
 
 static const char apis_json[] = "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[]}";
 
@@ -172,6 +181,7 @@ static gboolean authorized(Emulator *emu, SoupServerMessage *msg)
 
 typedef struct {
         Emulator *emu;
+        Resource *res;
         SoupServerMessage *msg;
         GHashTable *query;
         Verb verb;
@@ -202,14 +212,14 @@ static gboolean serve_watch_fault(Request *req, FaultAction action)
                 return FALSE;
         switch (action) {
         case ACTION_GONE:
-                message = watch_too_old_message(req->emu->store, req->query);
+                message = watch_too_old_message(req->res->store, req->query);
                 send_status(req->msg, 410, "Expired", message, NULL);
                 return TRUE;
         case ACTION_GONE_EVENT:
-                watch_send_gone_event(req->emu->store, req->msg, req->query);
+                watch_send_gone_event(req->res->store, req->msg, req->query);
                 return TRUE;
         case ACTION_TRUNCATED:
-                watch_send_truncated(req->emu->store, req->msg);
+                watch_send_truncated(req->res->store, req->msg);
                 return TRUE;
         default:
                 return FALSE;
@@ -224,7 +234,7 @@ static void serve_action(Request *req, FaultAction action)
         } else if (action == ACTION_DELAY) {
                 serve_normally(req);
         } else {
-                fault_perform(req->fault, req->msg, req->name);
+                fault_perform(req->fault, req->msg, req->res->kind, req->name);
         }
 }
 
@@ -253,26 +263,26 @@ static void serve_normally(Request *req)
                         send_gone(req->msg);
                         return;
                 }
-                api_list(req->emu, req->msg, req->query);
+                api_list(req->res, req->msg, req->query);
                 break;
         case VERB_WATCH:
-                api_watch(req->emu, req->msg, req->query);
+                api_watch(req->res, req->msg, req->query);
                 break;
         case VERB_GET:
-                api_get(req->emu, req->msg, req->name, req->query);
+                api_get(req->res, req->msg, req->name, req->query);
                 break;
         case VERB_CREATE:
-                api_create(req->emu, req->msg);
+                api_create(req->res, req->msg);
                 break;
         case VERB_UPDATE:
-                api_update(req->emu, req->msg, req->name);
+                api_update(req->res, req->msg, req->name);
                 break;
         case VERB_PATCH:
-                api_patch(req->emu, req->msg, req->name);
+                api_patch(req->res, req->msg, req->name);
                 break;
         case VERB_DELETE:
         case N_VERBS:
-                api_delete(req->emu, req->msg, req->name);
+                api_delete(req->res, req->msg, req->name);
                 break;
         }
 }
@@ -326,7 +336,7 @@ static gboolean classify(SoupServerMessage *msg, const char *rest, GHashTable *q
         return TRUE;
 }
 
-static void serve_resource(Emulator *emu, SoupServerMessage *msg, const char *rest,
+static void serve_resource(Emulator *emu, Resource *res, SoupServerMessage *msg, const char *rest,
                            GHashTable *query)
 {
         Request *req;
@@ -342,14 +352,15 @@ static void serve_resource(Emulator *emu, SoupServerMessage *msg, const char *re
         }
         req = g_new0(Request, 1);
         req->emu = emu;
+        req->res = res;
         req->msg = g_object_ref(msg);
         req->query = query != NULL ? g_hash_table_ref(query) : NULL;
         req->verb = verb;
         req->name = rest[0] == '/' ? g_strdup(rest + 1) : NULL;
-        emu->counts[verb]++;
-        emu->total++;
+        res->counts[verb]++;
+        res->total++;
         req->seq = request_log_add(emu->requests, verb, msg);
-        req->fault = faults_take(emu->faults, verb, req->name);
+        req->fault = faults_take(emu->faults, res->kind->resource, verb, req->name);
         delay = emu->latency_ms;
         if (req->fault != NULL)
                 delay += req->fault->ms;
@@ -363,12 +374,32 @@ static void serve_resource(Emulator *emu, SoupServerMessage *msg, const char *re
         g_timeout_add(delay, on_delay_done, req);
 }
 
+/* /api/v1/RESOURCE[/NAME]: the resource, and in @rest what follows its segment. */
+static Resource *resource_for_path(Emulator *emu, const char *path, const char **rest)
+{
+        Resource *all[] = {&emu->pvs, &emu->nodes};
+
+        if (!g_str_has_prefix(path, CORE_PATH))
+                return NULL;
+        path += strlen(CORE_PATH);
+        for (gsize i = 0; i < G_N_ELEMENTS(all); i++) {
+                gsize len = strlen(all[i]->kind->resource);
+
+                if (strncmp(path, all[i]->kind->resource, len) == 0 &&
+                    (path[len] == '\0' || path[len] == '/')) {
+                        *rest = path + len;
+                        return all[i];
+                }
+        }
+        return NULL;
+}
+
 static void api_handler(SoupServer *server, SoupServerMessage *msg, const char *path,
                         GHashTable *query, gpointer user_data)
 {
         Emulator *emu = user_data;
-        gboolean resource = g_str_has_prefix(path, PV_PATH) &&
-                            (path[strlen(PV_PATH)] == '\0' || path[strlen(PV_PATH)] == '/');
+        const char *rest = NULL;
+        Resource *res = resource_for_path(emu, path, &rest);
 
         if (!emu->quiet)
                 g_printerr("kube-emulator: %s %s\n", soup_server_message_get_method(msg), path);
@@ -377,8 +408,8 @@ static void api_handler(SoupServer *server, SoupServerMessage *msg, const char *
                 send_status(msg, 401, "Unauthorized", "Unauthorized", NULL);
                 return;
         }
-        if (resource)
-                serve_resource(emu, msg, path + strlen(PV_PATH), query);
+        if (res != NULL)
+                serve_resource(emu, res, msg, rest, query);
         else
                 serve_discovery(msg, path);
 }

@@ -5,23 +5,23 @@
 #include <gio/gio.h>
 #include <string.h>
 
-static gboolean load_one(Emulator *emu, JsonNode *obj, GError **error)
+static gboolean load_one(Resource *res, JsonNode *obj, GError **error)
 {
         JsonObject *meta;
 
         if (obj == NULL || !JSON_NODE_HOLDS_OBJECT(obj) || pv_name(obj) == NULL) {
                 g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                                    "every PV needs metadata.name");
+                                    "every object needs metadata.name");
                 return FALSE;
         }
         meta = json_get_object_member(json_node_get_object(obj), "metadata");
         if (json_object_has_member(meta, "resourceVersion"))
                 json_object_remove_member(meta, "resourceVersion");
-        store_write(emu->store, obj);
+        store_write(res->store, obj);
         return TRUE;
 }
 
-gboolean control_load_pvs(Emulator *emu, JsonNode *root, guint *n, GError **error)
+gboolean control_load(Resource *res, JsonNode *root, guint *n, GError **error)
 {
         JsonArray *items = NULL;
 
@@ -32,13 +32,13 @@ gboolean control_load_pvs(Emulator *emu, JsonNode *root, guint *n, GError **erro
                    json_object_has_member(json_node_get_object(root), "items")) {
                 items = json_object_get_array_member(json_node_get_object(root), "items");
         } else {
-                if (!load_one(emu, root, error))
+                if (!load_one(res, root, error))
                         return FALSE;
                 *n = 1;
                 return TRUE;
         }
         for (guint i = 0; items != NULL && i < json_array_get_length(items); i++) {
-                if (!load_one(emu, json_array_get_element(items, i), error))
+                if (!load_one(res, json_array_get_element(items, i), error))
                         return FALSE;
                 (*n)++;
         }
@@ -102,7 +102,7 @@ static gint64 member_int(JsonNode *node, const char *member, gint64 fallback)
         return value != NULL && JSON_NODE_HOLDS_VALUE(value) ? json_node_get_int(value) : fallback;
 }
 
-static void post_pvs(Emulator *emu, SoupServerMessage *msg)
+static void post_objects(Resource *res, SoupServerMessage *msg)
 {
         g_autoptr(JsonNode) root = request_json(msg);
         g_autoptr(GError) error = NULL;
@@ -110,55 +110,66 @@ static void post_pvs(Emulator *emu, SoupServerMessage *msg)
 
         if (root == NULL)
                 return;
-        if (!control_load_pvs(emu, root, &n, &error)) {
+        if (!control_load(res, root, &n, &error)) {
                 reply_error(msg, 400, error->message);
                 return;
         }
         reply_printf(msg, "{\"created\":%u}", n);
 }
 
-static void serve_pvs(Emulator *emu, SoupServerMessage *msg, const char *method, const char *name)
+static void serve_objects(Resource *res, SoupServerMessage *msg, const char *method,
+                          const char *name)
 {
-        StoredPv *pv = name != NULL ? store_lookup(emu->store, name) : NULL;
+        StoredPv *pv = name != NULL ? store_lookup(res->store, name) : NULL;
 
         if (name == NULL && method == SOUP_METHOD_POST) {
-                post_pvs(emu, msg);
+                post_objects(res, msg);
         } else if (name == NULL && method == SOUP_METHOD_DELETE) {
-                store_clear(emu->store);
+                store_clear(res->store);
                 reply_printf(msg, "{\"deleted\":true}");
         } else if (name == NULL && method == SOUP_METHOD_GET) {
                 reply_printf(msg, "{\"count\":%u,\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
-                             store_count(emu->store), store_rv(emu->store));
+                             store_count(res->store), store_rv(res->store));
         } else if (name != NULL && pv == NULL) {
-                send_not_found(msg, name);
+                send_not_found(msg, res->kind, name);
         } else if (name != NULL && method == SOUP_METHOD_GET) {
                 reply_text(msg, 200, "application/json", pv->json);
         } else if (name != NULL && method == SOUP_METHOD_DELETE) {
-                store_remove(emu->store, name);
+                store_remove(res->store, name);
                 reply_printf(msg, "{\"deleted\":true}");
         } else {
                 reply_error(msg, 405, "method not allowed");
         }
 }
 
+static void append_counts(GString *out, const Resource *res)
+{
+        for (int i = 0; i < N_VERBS; i++)
+                g_string_append_printf(out, "\"%s\":%" G_GUINT64_FORMAT ",", verb_name(i),
+                                       res->counts[i]);
+        g_string_append_printf(out, "\"total\":%" G_GUINT64_FORMAT, res->total);
+}
+
+/* The PVs' counts at the top (they were the only ones), the Nodes' in "nodes". */
 static void serve_counts(Emulator *emu, SoupServerMessage *msg)
 {
         GString *out = g_string_new("{");
 
-        for (int i = 0; i < N_VERBS; i++)
-                g_string_append_printf(out, "\"%s\":%" G_GUINT64_FORMAT ",", verb_name(i),
-                                       emu->counts[i]);
-        g_string_append_printf(
-            out, "\"total\":%" G_GUINT64_FORMAT ",\"unauthorized\":%" G_GUINT64_FORMAT "}",
-            emu->total, emu->unauthorized);
+        append_counts(out, &emu->pvs);
+        g_string_append_printf(out, ",\"unauthorized\":%" G_GUINT64_FORMAT ",\"nodes\":{",
+                               emu->unauthorized);
+        append_counts(out, &emu->nodes);
+        g_string_append(out, "}}");
         reply_text(msg, 200, "application/json", out->str);
         g_string_free(out, TRUE);
 }
 
 static void reset_counts(Emulator *emu, SoupServerMessage *msg)
 {
-        memset(emu->counts, 0, sizeof(emu->counts));
-        emu->total = 0;
+        memset(emu->pvs.counts, 0, sizeof(emu->pvs.counts));
+        memset(emu->nodes.counts, 0, sizeof(emu->nodes.counts));
+        emu->pvs.total = 0;
+        emu->nodes.total = 0;
         emu->unauthorized = 0;
         serve_counts(emu, msg);
 }
@@ -239,7 +250,7 @@ static void post_compact(Emulator *emu, SoupServerMessage *msg)
 {
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
         g_autoptr(JsonNode) root = NULL;
-        guint64 rv = store_rv(emu->store);
+        guint64 rv = emu->rv;
         JsonNode *member = NULL;
 
         if (body->length > 0) {
@@ -258,11 +269,13 @@ static void post_compact(Emulator *emu, SoupServerMessage *msg)
         }
         if (member != NULL && json_node_get_value_type(member) == G_TYPE_INT64)
                 rv = (guint64)MAX(json_node_get_int(member), 0);
-        store_compact(emu->store, rv);
+        /* One etcd for every kind: a compaction applies to all. */
+        store_compact(emu->pvs.store, rv);
+        store_compact(emu->nodes.store, rv);
         reply_printf(msg,
                      "{\"compacted\":\"%" G_GUINT64_FORMAT
                      "\",\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
-                     store_compacted_rv(emu->store), store_oldest_rv(emu->store));
+                     store_compacted_rv(emu->pvs.store), store_oldest_rv(emu->pvs.store));
 }
 
 static void serve_requests(Emulator *emu, SoupServerMessage *msg, const char *method)
@@ -275,27 +288,40 @@ static void serve_requests(Emulator *emu, SoupServerMessage *msg, const char *me
         reply_text_take(msg, request_log_to_json(emu->requests));
 }
 
-/* /watch, /watch/drop, /watch/stall, /watch/bookmarks, /compact, /requests */
+/* The PV streams at the top (they were the only ones), the Node streams in "nodes". */
+static void serve_watch_state(Emulator *emu, SoupServerMessage *msg)
+{
+        WatchHub *pvs = emu->pvs.watches, *nodes = emu->nodes.watches;
+
+        reply_printf(msg,
+                     "{\"open\":%u,\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT
+                     "\",\"resourceVersion\":\"%" G_GUINT64_FORMAT "\",\"nodes\":{\"open\":%u,"
+                     "\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT "\"}}",
+                     watch_open(pvs), watch_stalled(pvs), store_oldest_rv(emu->pvs.store), emu->rv,
+                     watch_open(nodes), watch_stalled(nodes), store_oldest_rv(emu->nodes.store));
+}
+
+/* /watch, /watch/drop, /watch/stall, /watch/bookmarks (every kind's streams), /compact,
+ * /requests */
 static gboolean serve_watch_control(Emulator *emu, SoupServerMessage *msg, const char *method,
                                     const char *sub)
 {
         gboolean post = method == SOUP_METHOD_POST;
+        WatchHub *pvs = emu->pvs.watches, *nodes = emu->nodes.watches;
         guint ms = 0;
 
         if (strcmp(sub, "/watch") == 0 && method == SOUP_METHOD_GET)
-                reply_printf(
-                    msg,
-                    "{\"open\":%u,\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT
-                    "\",\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
-                    watch_open(emu->watches), watch_stalled(emu->watches),
-                    store_oldest_rv(emu->store), store_rv(emu->store));
+                serve_watch_state(emu, msg);
         else if (strcmp(sub, "/watch/drop") == 0 && post)
-                reply_printf(msg, "{\"dropped\":%u}", watch_drop_all(emu->watches));
+                reply_printf(msg, "{\"dropped\":%u}", watch_drop_all(pvs) + watch_drop_all(nodes));
         else if (strcmp(sub, "/watch/stall") == 0 && post)
-                reply_printf(msg, "{\"stalled\":%u}", watch_stall_all(emu->watches));
+                reply_printf(msg, "{\"stalled\":%u}",
+                             watch_stall_all(pvs) + watch_stall_all(nodes));
         else if (strcmp(sub, "/watch/bookmarks") == 0 && post) {
-                if (post_number(msg, "interval_ms", 1000, &ms))
-                        watch_set_bookmark_interval(emu->watches, ms);
+                if (post_number(msg, "interval_ms", 1000, &ms)) {
+                        watch_set_bookmark_interval(pvs, ms);
+                        watch_set_bookmark_interval(nodes, ms);
+                }
         } else if (strcmp(sub, "/compact") == 0 && post)
                 post_compact(emu, msg);
         else if (strcmp(sub, "/requests") == 0 &&
@@ -328,9 +354,13 @@ static void control_handler(SoupServer *server, SoupServerMessage *msg, const ch
         else if (strcmp(sub, "/health") == 0)
                 reply_text(msg, 200, "text/plain", "ok");
         else if (strcmp(sub, "/pvs") == 0)
-                serve_pvs(emu, msg, method, NULL);
+                serve_objects(&emu->pvs, msg, method, NULL);
         else if (g_str_has_prefix(sub, "/pvs/") && sub[5] != '\0')
-                serve_pvs(emu, msg, method, sub + 5);
+                serve_objects(&emu->pvs, msg, method, sub + 5);
+        else if (strcmp(sub, "/nodes") == 0)
+                serve_objects(&emu->nodes, msg, method, NULL);
+        else if (g_str_has_prefix(sub, "/nodes/") && sub[7] != '\0')
+                serve_objects(&emu->nodes, msg, method, sub + 7);
         else if (strcmp(sub, "/generate") == 0 && post)
                 control_generate(emu, msg);
         else if (strcmp(sub, "/counts") == 0 && method == SOUP_METHOD_GET)

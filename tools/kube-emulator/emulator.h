@@ -1,4 +1,5 @@
-/* kube-emulator: a small Kubernetes API server for PersistentVolumes (tests, benchmarks, demo). */
+/* kube-emulator: a small Kubernetes API server for PersistentVolumes and Nodes (tests,
+ * benchmarks, demo). */
 #pragma once
 
 #include <glib.h>
@@ -13,9 +14,10 @@ typedef struct {
         char *json; /* compact serialization of the whole object */
         gsize len;
         guint64 rv;
-        gint64 created; /* unix seconds, for the Table AGE column */
-        char *cells;    /* cached Table cells without AGE; NULL until a Table asks */
-        char *partial;  /* cached PartialObjectMetadata of the Table row */
+        gint64 created;    /* unix seconds, for the Table AGE column */
+        char *cells;       /* cached Table cells before AGE; NULL until a Table asks */
+        char *cells_after; /* and after AGE: "" or ",\"…\"…" */
+        char *partial;     /* cached PartialObjectMetadata of the Table row */
 } StoredPv;
 
 StoredPv *stored_pv_ref(StoredPv *pv);
@@ -38,8 +40,10 @@ typedef struct Store Store;
 typedef void (*StoreObserver)(StoreEvent *event, gpointer user_data);
 typedef void (*StoreEventFunc)(StoreEvent *event, gpointer user_data);
 
-/* @history: how many events are kept for watches that resume from an RV. */
-Store *store_new(guint history);
+/* @history: how many events are kept for watches that resume from an RV; @kind: the default
+ * "kind" of written objects; @clock: the resourceVersion counter, shared by every store (one
+ * etcd revision for all kinds). */
+Store *store_new(guint history, const char *kind, guint64 *clock);
 void store_free(Store *store);
 guint64 store_rv(Store *store);
 guint store_count(Store *store);
@@ -91,6 +95,21 @@ char *rfc3339_now(gboolean micro);
 /* Drops metadata.annotations / metadata.labels when empty, as the API server's omitempty. */
 void pv_drop_empty_maps(JsonNode *obj);
 
+/* ---- kinds.c: what differs between resource kinds ---- */
+
+typedef struct {
+        const char *resource;  /* "persistentvolumes": the URL segment, Status details kind */
+        const char *kind;      /* "PersistentVolume" */
+        const char *list_kind; /* "PersistentVolumeList" */
+        const char *columns;   /* the Table's "columnDefinitions":[…], member */
+        /* The Table cells before and after AGE, JSON strings joined by commas (@after: "" or
+         * starting with a comma). */
+        void (*cells)(JsonObject *root, const char *name, char **before, char **after);
+} ResourceKind;
+
+extern const ResourceKind kind_pv;
+extern const ResourceKind kind_node;
+
 /* ---- patch.c ---- */
 
 JsonNode *merge_patch(JsonNode *target, JsonNode *patch);
@@ -124,7 +143,8 @@ typedef enum {
 } FaultAction;
 
 typedef struct {
-        int verb; /* Verb, or -1 for "*" */
+        int verb;       /* Verb, or -1 for "*" */
+        char *resource; /* "persistentvolumes" unless the match says; NULL: "*" */
         char *name;
         guint count; /* 0 with probability > 0: a standing fault */
         double probability;
@@ -146,11 +166,12 @@ gboolean faults_add(Faults *faults, JsonNode *spec, GError **error);
 void faults_clear(Faults *faults);
 JsonNode *faults_to_json(Faults *faults);
 /* The fault that applies to this request, consumed; a copy the caller frees, or NULL. */
-Fault *faults_take(Faults *faults, Verb verb, const char *name);
+Fault *faults_take(Faults *faults, const char *resource, Verb verb, const char *name);
 void fault_free(Fault *fault);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fault, fault_free)
 /* Answers @msg as the fault says (not for ACTION_DELAY or ACTION_TRUNCATED). */
-void fault_perform(const Fault *fault, SoupServerMessage *msg, const char *name);
+void fault_perform(const Fault *fault, SoupServerMessage *msg, const ResourceKind *kind,
+                   const char *name);
 /* Sends the first half of the response already set on @msg, then closes the connection. */
 void fault_truncate(SoupServerMessage *msg);
 /* Takes the connection away from libsoup, writes @data (may be NULL) and closes it. */
@@ -160,7 +181,7 @@ void steal_and_write(SoupServerMessage *msg, GBytes *data);
 
 typedef struct WatchHub WatchHub;
 
-WatchHub *watch_hub_new(Store *store, guint bookmark_ms);
+WatchHub *watch_hub_new(Store *store, const ResourceKind *kind, guint bookmark_ms);
 void watch_hub_free(WatchHub *hub);
 /* The store's observer: delivers @event to every open, not stalled stream. */
 void watch_hub_dispatch(StoreEvent *event, gpointer hub);
@@ -190,19 +211,27 @@ char *request_log_to_json(RequestLog *log);
 
 /* ---- the emulator ---- */
 
+/* One kind of object served under /api/v1/RESOURCE. */
+typedef struct {
+        const ResourceKind *kind;
+        Store *store;
+        WatchHub *watches;
+        guint64 counts[N_VERBS];
+        guint64 total;
+} Resource;
+
 typedef struct {
         SoupServer *server;
         GMainLoop *loop;
-        Store *store;
+        guint64 rv; /* the clock of every store */
+        Resource pvs;
+        Resource nodes;
         Faults *faults;
-        WatchHub *watches;
         RequestLog *requests;
         char *token;
         guint latency_ms;
         guint expire_continue; /* next N continue requests answer 410 */
         gboolean quiet;
-        guint64 counts[N_VERBS];
-        guint64 total;
         guint64 unauthorized;
 } Emulator;
 
@@ -210,36 +239,40 @@ typedef struct {
 void api_register(Emulator *emu);
 void send_status(SoupServerMessage *msg, guint code, const char *reason, const char *message,
                  const char *name);
+/* With details {"name":@name,"kind":@kind's resource} when @name is set. */
+void send_status_about(SoupServerMessage *msg, guint code, const char *reason, const char *message,
+                       const ResourceKind *kind, const char *name);
 void send_json_take(SoupServerMessage *msg, guint code, char *body, gsize len);
 void send_json_node(SoupServerMessage *msg, guint code, JsonNode *node);
 const char *reason_for_code(guint code);
 void send_gone(SoupServerMessage *msg);
 
-/* api-object.c: the verbs on one named PV */
-void api_get(Emulator *emu, SoupServerMessage *msg, const char *name, GHashTable *query);
-void api_create(Emulator *emu, SoupServerMessage *msg);
-void api_update(Emulator *emu, SoupServerMessage *msg, const char *name);
-void api_patch(Emulator *emu, SoupServerMessage *msg, const char *name);
-void api_delete(Emulator *emu, SoupServerMessage *msg, const char *name);
-void send_not_found(SoupServerMessage *msg, const char *name);
-void send_conflict(SoupServerMessage *msg, const char *name);
+/* api-object.c: the verbs on one named object */
+void api_get(Resource *res, SoupServerMessage *msg, const char *name, GHashTable *query);
+void api_create(Resource *res, SoupServerMessage *msg);
+void api_update(Resource *res, SoupServerMessage *msg, const char *name);
+void api_patch(Resource *res, SoupServerMessage *msg, const char *name);
+void api_delete(Resource *res, SoupServerMessage *msg, const char *name);
+void send_not_found(SoupServerMessage *msg, const ResourceKind *kind, const char *name);
+void send_conflict(SoupServerMessage *msg, const ResourceKind *kind, const char *name);
 
 /* api-list.c */
-void api_list(Emulator *emu, SoupServerMessage *msg, GHashTable *query);
+void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query);
 gboolean wants_table(SoupServerMessage *msg);
-void send_table(SoupServerMessage *msg, GPtrArray *items, const char *list_meta,
-                gboolean full_object);
+void send_table(SoupServerMessage *msg, const ResourceKind *kind, GPtrArray *items,
+                const char *list_meta, gboolean full_object);
 /* A meta.k8s.io/v1 Table of @n items; without @headers columnDefinitions is null (as in the
  * watch events after the first). */
-void table_append(GString *out, StoredPv *const *items, guint n, const char *list_meta,
-                  gboolean full_object, gboolean headers);
+void table_append(GString *out, const ResourceKind *kind, StoredPv *const *items, guint n,
+                  const char *list_meta, gboolean full_object, gboolean headers);
 
 /* watch.c */
-void api_watch(Emulator *emu, SoupServerMessage *msg, GHashTable *query);
+void api_watch(Resource *res, SoupServerMessage *msg, GHashTable *query);
 
 /* control.c */
 void control_register(Emulator *emu);
-gboolean control_load_pvs(Emulator *emu, JsonNode *root, guint *n, GError **error);
+/* Seeds @res from an array, a List or one object (each needs metadata.name). */
+gboolean control_load(Resource *res, JsonNode *root, guint *n, GError **error);
 
 /* generate.c */
 void control_generate(Emulator *emu, SoupServerMessage *msg);

@@ -33,6 +33,7 @@ void fault_free(Fault *fault)
         if (fault == NULL)
                 return;
         g_free(fault->name);
+        g_free(fault->resource);
         g_free(fault->message);
         g_clear_pointer(&fault->rand, g_rand_free);
         g_clear_pointer(&fault->spec, json_node_unref);
@@ -64,9 +65,14 @@ static gboolean parse_match(Fault *fault, JsonObject *spec, GError **error)
 {
         JsonObject *match = json_get_object_member(spec, "match");
         const char *verb = json_get_string_member(match, "verb");
+        const char *resource = json_get_string_member(match, "resource");
 
         fault->verb = -1;
         fault->name = g_strdup(json_get_string_member(match, "name"));
+        /* Faults were for PVs before there were Nodes: that stays the default. */
+        if (resource == NULL)
+                resource = kind_pv.resource;
+        fault->resource = strcmp(resource, "*") != 0 ? g_strdup(resource) : NULL;
         if (verb == NULL || strcmp(verb, "*") == 0)
                 return TRUE;
         for (int i = 0; i < N_VERBS; i++) {
@@ -161,13 +167,14 @@ static Fault *fault_copy(const Fault *src)
         Fault *copy = g_memdup2(src, sizeof(*src));
 
         copy->name = g_strdup(src->name);
+        copy->resource = g_strdup(src->resource);
         copy->message = g_strdup(src->message);
         copy->rand = NULL;
         copy->spec = NULL;
         return copy;
 }
 
-Fault *faults_take(Faults *faults, Verb verb, const char *name)
+Fault *faults_take(Faults *faults, const char *resource, Verb verb, const char *name)
 {
         for (guint i = 0; i < faults->list->len; i++) {
                 Fault *fault = faults->list->pdata[i];
@@ -176,6 +183,8 @@ Fault *faults_take(Faults *faults, Verb verb, const char *name)
                 if (fault->verb >= 0 && fault->verb != (int)verb)
                         continue;
                 if (fault->name != NULL && g_strcmp0(fault->name, name) != 0)
+                        continue;
+                if (fault->resource != NULL && strcmp(fault->resource, resource) != 0)
                         continue;
                 if (fault->probability > 0.0) {
                         if (g_rand_double(fault->rand) < fault->probability)
@@ -260,7 +269,8 @@ static void send_huge(SoupServerMessage *msg, guint64 bytes)
         send_json_take(msg, 200, body, size);
 }
 
-static void send_fault_status(const Fault *fault, SoupServerMessage *msg, const char *name)
+static void send_fault_status(const Fault *fault, SoupServerMessage *msg, const ResourceKind *kind,
+                              const char *name)
 {
         g_autofree char *text = NULL;
         g_autofree char *retry = NULL;
@@ -272,22 +282,23 @@ static void send_fault_status(const Fault *fault, SoupServerMessage *msg, const 
         }
         if (fault->message == NULL)
                 text = g_strdup_printf("injected fault: %s", reason_for_code(fault->code));
-        send_status(msg, fault->code, reason_for_code(fault->code),
-                    fault->message != NULL ? fault->message : text,
-                    fault->code == 404 || fault->code == 409 ? name : NULL);
+        send_status_about(msg, fault->code, reason_for_code(fault->code),
+                          fault->message != NULL ? fault->message : text, kind,
+                          fault->code == 404 || fault->code == 409 ? name : NULL);
 }
 
-void fault_perform(const Fault *fault, SoupServerMessage *msg, const char *name)
+void fault_perform(const Fault *fault, SoupServerMessage *msg, const ResourceKind *kind,
+                   const char *name)
 {
         static const char malformed[] = "{\"kind\":\"PersistentVolumeList\",\"items\":[{\"metad"
                                         "ata\": <<this is not JSON>>";
 
         switch (fault->action) {
         case ACTION_STATUS:
-                send_fault_status(fault, msg, name);
+                send_fault_status(fault, msg, kind, name);
                 break;
         case ACTION_CONFLICT:
-                send_conflict(msg, name != NULL ? name : "");
+                send_conflict(msg, kind, name != NULL ? name : "");
                 break;
         case ACTION_GONE:
         case ACTION_GONE_EVENT: /* not a watch: there is no stream to carry the event */

@@ -181,13 +181,13 @@ void control_generate(Emulator *emu, SoupServerMessage *msg)
             root != NULL && JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL, &o);
         for (guint64 i = o.start; i < o.start + o.count; i++) {
                 g_autofree char *name = g_strdup_printf("%s%06" G_GUINT64_FORMAT, o.prefix, i);
-                guint64 rv = store_next_rv(emu->store);
+                guint64 rv = store_next_rv(emu->pvs.store);
 
-                store_insert_raw(emu->store, name, generate_one(&o, name, i, rv), rv, created);
+                store_insert_raw(emu->pvs.store, name, generate_one(&o, name, i, rv), rv, created);
         }
         reply = g_strdup_printf("{\"created\":%" G_GUINT64_FORMAT
                                 ",\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
-                                o.count, store_rv(emu->store));
+                                o.count, store_rv(emu->pvs.store));
         soup_server_message_set_status(msg, 200, NULL);
         soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, reply,
                                          strlen(reply));

@@ -19,6 +19,7 @@ typedef struct {
         int latency_ms;
         int watch_history;
         int bookmark_ms;
+        gint64 start_rv;
         gboolean quiet;
 } Options;
 
@@ -55,6 +56,8 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
              "Events kept for watches that resume from an RV (default 10000)", "N"},
             {"bookmark-interval-ms", 0, 0, G_OPTION_ARG_INT, &o->bookmark_ms,
              "BOOKMARK events this often on watches that allow them (default 1000, 0: none)", "MS"},
+            {"start-resource-version", 0, 0, G_OPTION_ARG_INT64, &o->start_rv,
+             "The resourceVersion before the first write (default 1000)", "RV"},
             {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet, "Do not log requests", NULL},
             {NULL},
         };
@@ -69,10 +72,11 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
                 return FALSE;
         }
         if (o->port < 0 || o->port > 65535 || o->latency_ms < 0 || o->watch_history < 0 ||
-            o->bookmark_ms < 0) {
+            o->bookmark_ms < 0 || o->start_rv < 1) {
                 g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                                    "--port, --latency-ms, --watch-history or "
-                                    "--bookmark-interval-ms out of range");
+                                    "--port, --latency-ms, --watch-history, "
+                                    "--bookmark-interval-ms or --start-resource-version out "
+                                    "of range");
                 return FALSE;
         }
         return TRUE;
@@ -108,7 +112,7 @@ static gboolean load_seed(Emulator *emu, const char *path, GError **error)
         root = json_parse_text(data, len, error);
         if (root == NULL)
                 return FALSE;
-        return control_load_pvs(emu, root, &n, error);
+        return control_load(&emu->pvs, root, &n, error);
 }
 
 static guint16 bound_port(SoupServer *server)
@@ -185,15 +189,25 @@ static gboolean on_signal(gpointer user_data)
         return G_SOURCE_CONTINUE;
 }
 
+static void resource_init(Resource *res, const ResourceKind *kind, const Options *o, guint64 *clock)
+{
+        res->kind = kind;
+        res->store = store_new((guint)o->watch_history, kind->kind, clock);
+        res->watches = watch_hub_new(res->store, kind, (guint)o->bookmark_ms);
+        store_set_observer(res->store, watch_hub_dispatch, res->watches);
+}
+
 static void emulator_clear(Emulator *emu)
 {
         /* The streams first: they hold messages of the server. */
-        g_clear_pointer(&emu->watches, watch_hub_free);
+        g_clear_pointer(&emu->pvs.watches, watch_hub_free);
+        g_clear_pointer(&emu->nodes.watches, watch_hub_free);
         if (emu->server != NULL)
                 soup_server_disconnect(emu->server);
         g_clear_object(&emu->server);
         g_clear_pointer(&emu->loop, g_main_loop_unref);
-        g_clear_pointer(&emu->store, store_free);
+        g_clear_pointer(&emu->pvs.store, store_free);
+        g_clear_pointer(&emu->nodes.store, store_free);
         g_clear_pointer(&emu->faults, faults_free);
         g_clear_pointer(&emu->requests, request_log_free);
         g_clear_pointer(&emu->token, g_free);
@@ -203,7 +217,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Emulator, emulator_clear)
 
 int main(int argc, char **argv)
 {
-        g_auto(Options) o = {.watch_history = 10000, .bookmark_ms = 1000};
+        g_auto(Options) o = {.watch_history = 10000, .bookmark_ms = 1000, .start_rv = 1000};
         g_auto(Emulator) emu = {0};
         g_autoptr(GError) error = NULL;
         guint sigterm, sigint;
@@ -213,9 +227,10 @@ int main(int argc, char **argv)
                 g_printerr("kube-emulator: %s\n", error->message);
                 return 2;
         }
-        emu.store = store_new((guint)o.watch_history);
-        emu.watches = watch_hub_new(emu.store, (guint)o.bookmark_ms);
-        store_set_observer(emu.store, watch_hub_dispatch, emu.watches);
+        /* A fresh server does not start at 0; neither do we, so "0" is never a valid RV. */
+        emu.rv = (guint64)o.start_rv;
+        resource_init(&emu.pvs, &kind_pv, &o, &emu.rv);
+        resource_init(&emu.nodes, &kind_node, &o, &emu.rv);
         emu.faults = faults_new();
         emu.requests = request_log_new(1000);
         emu.token = o.token != NULL && *o.token != '\0' ? g_strdup(o.token) : NULL;

@@ -1,12 +1,14 @@
-/* The PV store: a GTree by name of serialized objects, so that a LIST page is concatenation;
- * and, like etcd, a bounded history of the events that every write produced, for WATCH. */
+/* The store of one kind: a GTree by name of serialized objects, so that a LIST page is
+ * concatenation; and, like etcd, a bounded history of the events that every write produced, for
+ * WATCH. */
 #include "emulator.h"
 
 #include <string.h>
 
 struct Store {
         GTree *tree; /* name -> StoredPv */
-        guint64 rv;
+        const char *kind;
+        guint64 *rv;    /* shared by the stores of every kind */
         GQueue history; /* StoreEvent *, oldest first */
         guint capacity;
         guint64 floor;     /* every event with a greater RV is still in the history */
@@ -36,6 +38,7 @@ void stored_pv_unref(StoredPv *pv)
         g_free(pv->name);
         g_free(pv->json);
         g_free(pv->cells);
+        g_free(pv->cells_after);
         g_free(pv->partial);
         g_free(pv);
 }
@@ -57,16 +60,16 @@ static int compare_names(gconstpointer a, gconstpointer b, gpointer user_data)
         return strcmp(a, b);
 }
 
-Store *store_new(guint history)
+Store *store_new(guint history, const char *kind, guint64 *clock)
 {
         Store *store = g_new0(Store, 1);
 
         /* The key is the value's own name, so only the value is freed. */
         store->tree = g_tree_new_full(compare_names, NULL, NULL, value_unref);
-        /* A fresh server does not start at 0; neither do we, so "0" is never a valid RV. */
-        store->rv = 1000;
-        store->floor = store->rv;
-        store->compacted = store->rv;
+        store->kind = kind;
+        store->rv = clock;
+        store->floor = *clock;
+        store->compacted = *clock;
         store->capacity = history;
         g_queue_init(&store->history);
         return store;
@@ -108,12 +111,12 @@ static void store_emit(Store *store, EventType type, StoredPv *pv, guint64 rv)
 
 guint64 store_rv(Store *store)
 {
-        return store->rv;
+        return *store->rv;
 }
 
 guint64 store_next_rv(Store *store)
 {
-        return ++store->rv;
+        return ++*store->rv;
 }
 
 guint store_count(Store *store)
@@ -178,7 +181,7 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
         if (!json_object_has_member(root, "apiVersion"))
                 json_object_set_string_member(root, "apiVersion", "v1");
         if (!json_object_has_member(root, "kind"))
-                json_object_set_string_member(root, "kind", "PersistentVolume");
+                json_object_set_string_member(root, "kind", store->kind);
         stamp_identity(meta, old);
         pv->rv = store_next_rv(store);
         rv = g_strdup_printf("%" G_GUINT64_FORMAT, pv->rv);
@@ -214,7 +217,7 @@ gboolean store_remove(Store *store, const char *name)
                 return FALSE;
         stored_pv_ref(pv);
         g_tree_remove(store->tree, name);
-        store_emit(store, EVENT_DELETED, pv, ++store->rv);
+        store_emit(store, EVENT_DELETED, pv, store_next_rv(store));
         stored_pv_unref(pv);
         return TRUE;
 }
@@ -234,7 +237,7 @@ void store_clear(Store *store)
         g_tree_destroy(store->tree);
         store->tree = g_tree_new_full(compare_names, NULL, NULL, value_unref);
         for (guint i = 0; i < all->len; i++)
-                store_emit(store, EVENT_DELETED, all->pdata[i], ++store->rv);
+                store_emit(store, EVENT_DELETED, all->pdata[i], store_next_rv(store));
 }
 
 static guint64 count_from(GTreeNode *node)
@@ -251,7 +254,7 @@ void store_page(Store *store, const char *start_after, guint limit, guint64 pos,
 {
         GTreeNode *node;
         guint64 total = (guint64)g_tree_nnodes(store->tree);
-        gboolean pos_known = start_after == NULL || pos_rv == store->rv;
+        gboolean pos_known = start_after == NULL || pos_rv == *store->rv;
 
         if (start_after == NULL)
                 pos = 0;
@@ -313,7 +316,7 @@ guint64 store_compacted_rv(Store *store)
 /* Like etcd's compaction: the history up to @rv is gone, later RVs stay watchable. */
 void store_compact(Store *store, guint64 rv)
 {
-        rv = MIN(rv, store->rv);
+        rv = MIN(rv, *store->rv);
         while (!g_queue_is_empty(&store->history) &&
                ((StoreEvent *)g_queue_peek_head(&store->history))->rv <= rv)
                 store_event_free(g_queue_pop_head(&store->history));

@@ -1,6 +1,6 @@
-/* WATCH of PersistentVolumes as kube-apiserver serves it: a chunked 200 response, one JSON
- * event a line, started from the history (or the current state), fed live by every write,
- * with bookmarks, timeoutSeconds, and the 410 ERROR event for history that is gone. */
+/* WATCH (of PersistentVolumes, of Nodes) as kube-apiserver serves it: a chunked 200 response, one
+ * JSON event a line, started from the history (or the current state), fed live by every write, with
+ * bookmarks, timeoutSeconds, and the 410 ERROR event for history that is gone. */
 #include "emulator.h"
 
 #include <gio/gio.h>
@@ -12,6 +12,7 @@
 
 struct WatchHub {
         Store *store;
+        const ResourceKind *kind;
         GPtrArray *watchers; /* Watcher * */
         guint bookmark_ms;
         guint bookmark_id;
@@ -82,7 +83,7 @@ static GBytes *table_line(Watcher *w, const char *type, StoredPv *pv)
         GString *out = g_string_sized_new(4096);
 
         g_string_append_printf(out, "{\"type\":\"%s\",\"object\":", type);
-        table_append(out, &pv, 1, NULL, w->full_object, !w->headers_sent);
+        table_append(out, w->hub->kind, &pv, 1, NULL, w->full_object, !w->headers_sent);
         g_string_append(out, "}\n");
         w->headers_sent = TRUE;
         return g_string_free_to_bytes(out);
@@ -148,11 +149,12 @@ void watch_set_bookmark_interval(WatchHub *hub, guint ms)
                 hub->bookmark_id = g_timeout_add(ms, on_bookmark, hub);
 }
 
-WatchHub *watch_hub_new(Store *store, guint bookmark_ms)
+WatchHub *watch_hub_new(Store *store, const ResourceKind *kind, guint bookmark_ms)
 {
         WatchHub *hub = g_new0(WatchHub, 1);
 
         hub->store = store;
+        hub->kind = kind;
         hub->watchers = g_ptr_array_new();
         watch_set_bookmark_interval(hub, bookmark_ms);
         return hub;
@@ -321,8 +323,10 @@ static gboolean on_readable(GSocket *sock, GIOCondition cond, gpointer user_data
 
         if (n < 0 && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
                 return G_SOURCE_CONTINUE;
-        if (n > 0)
-                return G_SOURCE_REMOVE; /* the client sent something (TLS): stop looking */
+        /* The client sent something (TLS close_notify, its next request after the end): stop
+         * looking; libsoup finishes an ending stream by itself. */
+        if (n > 0 || w->ending)
+                return G_SOURCE_REMOVE;
         g_source_unref(g_steal_pointer(&w->hup));
         watcher_drop(w);
         return G_SOURCE_REMOVE;
@@ -359,14 +363,14 @@ static void send_current_state(Watcher *w)
         store_page_clear(&page);
 }
 
-static Watcher *watcher_new(Emulator *emu, SoupServerMessage *msg, GHashTable *query)
+static Watcher *watcher_new(Resource *res, SoupServerMessage *msg, GHashTable *query)
 {
         Watcher *w = g_new0(Watcher, 1);
         const char *bookmarks = g_hash_table_lookup(query, "allowWatchBookmarks");
         const char *include = g_hash_table_lookup(query, "includeObject");
         const char *fields = g_hash_table_lookup(query, "fieldSelector");
 
-        w->hub = emu->watches;
+        w->hub = res->watches;
         w->msg = g_object_ref(msg);
         w->bookmarks = g_strcmp0(bookmarks, "true") == 0 || g_strcmp0(bookmarks, "1") == 0;
         w->table = wants_table(msg);
@@ -377,7 +381,7 @@ static Watcher *watcher_new(Emulator *emu, SoupServerMessage *msg, GHashTable *q
 }
 
 /* Where the stream starts; answers the request itself (an ERROR event or 400) otherwise. */
-static gboolean check_start(Emulator *emu, SoupServerMessage *msg, GHashTable *query, guint64 *rv)
+static gboolean check_start(Resource *res, SoupServerMessage *msg, GHashTable *query, guint64 *rv)
 {
         const char *text = g_hash_table_lookup(query, "resourceVersion");
         g_autofree char *message = NULL;
@@ -388,44 +392,44 @@ static gboolean check_start(Emulator *emu, SoupServerMessage *msg, GHashTable *q
                 return FALSE;
         }
         /* The watch cache waits up to 3 s for a newer RV, then answers this; we do not wait. */
-        if (*rv > store_rv(emu->store)) {
+        if (*rv > store_rv(res->store)) {
                 message = g_strdup_printf("Too large resource version: %" G_GUINT64_FORMAT
                                           ", current: %" G_GUINT64_FORMAT,
-                                          *rv, store_rv(emu->store));
+                                          *rv, store_rv(res->store));
                 send_error_event(msg, 504, "Timeout", message,
                                  "{\"causes\":[{\"reason\":\"ResourceVersionTooLarge\","
                                  "\"message\":\"Too large resource version\"}],"
                                  "\"retryAfterSeconds\":1}");
                 return FALSE;
         }
-        if (*rv != 0 && *rv < store_oldest_rv(emu->store)) {
-                watch_send_gone_event(emu->store, msg, query);
+        if (*rv != 0 && *rv < store_oldest_rv(res->store)) {
+                watch_send_gone_event(res->store, msg, query);
                 return FALSE;
         }
         return TRUE;
 }
 
-void api_watch(Emulator *emu, SoupServerMessage *msg, GHashTable *query)
+void api_watch(Resource *res, SoupServerMessage *msg, GHashTable *query)
 {
         const char *timeout = g_hash_table_lookup(query, "timeoutSeconds");
         guint64 seconds = 0;
         guint64 rv = 0;
         Watcher *w;
 
-        if (!check_start(emu, msg, query, &rv))
+        if (!check_start(res, msg, query, &rv))
                 return;
         if (timeout == NULL ||
             !g_ascii_string_to_unsigned(timeout, 10, 0, G_MAXINT / 1000, &seconds, NULL) ||
             seconds == 0)
                 seconds = DEFAULT_TIMEOUT_S;
         start_stream(msg);
-        w = watcher_new(emu, msg, query);
+        w = watcher_new(res, msg, query);
         /* No RV (or "0"): the current state as ADDED events first, as the real server does. */
         if (rv == 0)
                 send_current_state(w);
         else
-                store_events_since(emu->store, rv, replay_event, w);
-        g_ptr_array_add(emu->watches->watchers, w);
+                store_events_since(res->store, rv, replay_event, w);
+        g_ptr_array_add(res->watches->watchers, w);
         w->timeout_id = g_timeout_add_seconds((guint)seconds, on_timeout, w);
         w->finished_id = g_signal_connect(msg, "finished", G_CALLBACK(on_finished), w);
         watch_for_close(w);
