@@ -190,8 +190,9 @@ void fixture_priv_share_emulator(Fixture *f, Fixture *emu)
         f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
 }
 
-/* Spawns the emulator on `port` (0: any) with the PVs of `seed` (may be NULL). */
-static void spawn_emulator(Fixture *f, guint port, const char *seed)
+/* Spawns the emulator on `port` (0: any) with the PVs of `seed` (may be NULL), its
+ * resourceVersions starting after `start_rv` (0: the emulator's default). */
+static void spawn_emulator(Fixture *f, guint port, const char *seed, guint64 start_rv)
 {
         g_autofree char *path = fixture_emulator_path();
         g_autofree char *port_file = g_build_filename(f->tmpdir, "emulator.port", NULL);
@@ -199,8 +200,11 @@ static void spawn_emulator(Fixture *f, guint port, const char *seed)
         g_autofree char *port_arg = g_strdup_printf("--port=%u", port);
         g_autofree char *token_arg = g_strconcat("--token=", f->emulator_token, NULL);
         g_autofree char *seed_arg = seed != NULL ? g_strconcat("--seed=", seed, NULL) : NULL;
+        g_autofree char *rv_arg = g_strdup_printf("--start-resource-version=%" G_GUINT64_FORMAT,
+                                                  start_rv > 0 ? start_rv : 1000);
         g_auto(GStrv) env = fixture_priv_environ(f);
-        char *argv[] = {path, port_arg, port_file_arg, token_arg, "--quiet", seed_arg, NULL};
+        char *argv[] = {path,      port_arg, port_file_arg, token_arg,
+                        "--quiet", rv_arg,   seed_arg,      NULL};
 
         g_unlink(port_file);
         f->emulator_pid = fixture_priv_spawn(argv, env, f->emulator_log, -1);
@@ -216,7 +220,7 @@ void fixture_priv_start_emulator(Fixture *f)
         f->emulator_log = g_build_filename(f->tmpdir, "emulator.log", NULL);
         /* No proxy: a proxy from the environment must never carry loopback traffic elsewhere. */
         f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
-        spawn_emulator(f, 0, NULL);
+        spawn_emulator(f, 0, NULL, 0);
 }
 
 void fixture_restart_emulator(Fixture *f)
@@ -224,12 +228,18 @@ void fixture_restart_emulator(Fixture *f)
         g_autofree char *pvs = fixture_pv_list(f);
         g_autofree char *seed = fixture_write_file(f, "emulator-seed.json", pvs);
         guint64 port = g_ascii_strtoull(strrchr(f->emulator_url, ':') + 1, NULL, 10);
+        g_autoptr(JsonNode) list = json_from_string(pvs, NULL);
+        const char *rv = json_object_get_string_member(
+            json_object_get_object_member(json_node_get_object(list), "metadata"),
+            "resourceVersion");
         int status = 0;
 
         g_assert_cmpint(kill(f->emulator_pid, SIGKILL), ==, 0);
         g_assert_true(fixture_wait_pid(f->emulator_pid, FIXTURE_WAIT_SEC, &status));
         f->emulator_pid = 0;
-        spawn_emulator(f, (guint)port, seed);
+        /* etcd keeps its revision across a restart; the API server's watch cache starts
+         * afresh from it: resuming from an earlier resourceVersion is "too old". */
+        spawn_emulator(f, (guint)port, seed, g_ascii_strtoull(rv, NULL, 10));
 }
 
 char *fixture_priv_write_kubeconfig(Fixture *f)

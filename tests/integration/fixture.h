@@ -123,7 +123,8 @@ char *fixture_emulator_request(Fixture *f, const char *method, const char *path,
 /* Like fixture_emulator_request, asserting a 2xx status. */
 void fixture_emulator_ok(Fixture *f, const char *method, const char *path, const char *body);
 /* Kills the emulator (SIGKILL) and starts a new one on the same port with the PVs the old one
- * held (new resourceVersions: an API server that lost its history). */
+ * held, its resourceVersions going on from the old one's: a restarted API server, whose
+ * watch history starts afresh. */
 void fixture_restart_emulator(Fixture *f);
 /* A merge patch of PV `pv` through the API, as another client (kubectl) would; asserts 200. */
 void fixture_emulator_merge_patch(Fixture *f, const char *pv, const char *patch);
