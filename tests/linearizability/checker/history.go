@@ -38,12 +38,20 @@ var noEffectErrors = []string{
 	"org.srvlab.Attachment1.Error.ShuttingDown",
 }
 
+// meta rides along with each operation: what the report prints, and the volume for the
+// visualization's partitions.
+type meta struct {
+	Volume string
+	Who    string // "client C on daemon D"
+	Call   int64  // the recorded invocation (a Get's Call is moved back by the lag bound)
+}
+
 type history struct {
 	ops     []porcupine.Operation
 	volumes []string // per operation
 	start   int64    // the first invocation, for printing times relative to it
 	counts  map[string]int
-	dropped int // calls left out: no effect, or an indeterminate Get
+	dropped int // calls left out: no effect, or a Get not checked
 }
 
 func readRecords(r io.Reader) ([]record, error) {
@@ -117,7 +125,8 @@ func classify(rec record) (input, output, error) {
 // 1 s (the watch delivers within that bound): its invocation is moved back by `lag`, so it
 // may read any state the register held up to `lag` before the call (bounded staleness).
 // Track and Untrack are checked strictly.
-func buildHistory(records []record, lag int64) (*history, error) {
+// Without `gets`, Gets are left out and only Track/Untrack are checked.
+func buildHistory(records []record, lag int64, gets bool) (*history, error) {
 	h := &history{counts: map[string]int{}}
 	var end int64
 	clients := 0
@@ -139,13 +148,14 @@ func buildHistory(records []record, lag int64) (*history, error) {
 			return nil, fmt.Errorf("client %d at %d: %v", rec.Client, rec.Call, err)
 		}
 		h.counts[rec.Result]++
-		if out.Kind == "" || (out.Kind == outUnknown && in.Op == opGet) {
+		if out.Kind == "" || (in.Op == opGet && (out.Kind == outUnknown || !gets)) {
 			h.dropped++
 			continue
 		}
 		op := porcupine.Operation{ClientId: rec.Client, Input: in, Output: out,
 			Call: rec.Call, Return: rec.Return,
-			Metadata: fmt.Sprintf("client %d on daemon %d", rec.Client, rec.Daemon)}
+			Metadata: meta{Volume: rec.Volume, Call: rec.Call,
+				Who: fmt.Sprintf("client %d on daemon %d", rec.Client, rec.Daemon)}}
 		if out.Kind == outUnknown {
 			// Its own row in the visualization: it overlaps the client's later calls.
 			op.Return, op.ClientId = end+1, extraClient

@@ -19,8 +19,30 @@ import (
 
 type verdict struct {
 	volume string
-	ops    []porcupine.Operation
+	ops    []porcupine.Operation // the calls the verdict is about
 	result porcupine.CheckResult
+	gets   bool // false: Track/Untrack alone are already illegal
+}
+
+// checkVolume checks Track/Untrack alone first: when they are not linearizable, adding the
+// Gets cannot make them so, and that check is cheap, while proving a history with Gets (each
+// stretched over the lag bound, hence concurrent with many calls) illegal can take long.
+func checkVolume(model porcupine.Model, v *verdict, timeout time.Duration) {
+	var mutations []porcupine.Operation
+	for _, op := range v.ops {
+		if op.Input.(input).Op != opGet {
+			mutations = append(mutations, op)
+		}
+	}
+	v.result = porcupine.CheckOperationsTimeout(model, mutations, timeout)
+	if v.result == porcupine.Illegal {
+		v.ops = mutations
+		return
+	}
+	v.gets = true
+	if len(mutations) < len(v.ops) {
+		v.result = porcupine.CheckOperationsTimeout(model, v.ops, timeout)
+	}
 }
 
 func checkPartitions(h *history, timeout time.Duration) []verdict {
@@ -43,7 +65,7 @@ func checkPartitions(h *history, timeout time.Duration) []verdict {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				verdicts[i].result = porcupine.CheckOperationsTimeout(model, verdicts[i].ops, timeout)
+				checkVolume(model, &verdicts[i], timeout)
 			}
 		}()
 	}
@@ -55,9 +77,11 @@ func checkPartitions(h *history, timeout time.Duration) []verdict {
 	return verdicts
 }
 
+// describe prints a call with its recorded interval, in ms from the history's start.
 func describe(h *history, op porcupine.Operation) string {
-	return fmt.Sprintf("[%9.3f, %9.3f] ms  %-34s %s", float64(op.Call-h.start)/1e6,
-		float64(op.Return-h.start)/1e6, describeOperation(op.Input, op.Output), op.Metadata)
+	m := op.Metadata.(meta)
+	return fmt.Sprintf("[%9.3f, %9.3f] ms  %-40s %s", float64(m.Call-h.start)/1e6,
+		float64(op.Return-h.start)/1e6, describeOperation(op.Input, op.Output), m.Who)
 }
 
 // explain prints the longest linearizable prefix Porcupine found for an illegal partition
@@ -91,32 +115,43 @@ func explain(h *history, model porcupine.Model, v verdict) {
 	}
 }
 
-func visualize(h *history, model porcupine.Model, verdicts []verdict, path string) error {
+// visualize writes the first `limit` illegal partitions as one HTML page.
+func visualize(model porcupine.Model, verdicts []verdict, limit int, path string) error {
 	var ops []porcupine.Operation
-	volumeOf := map[interface{}]string{}
 	for _, v := range verdicts {
-		if v.result != porcupine.Ok {
-			for _, op := range v.ops {
-				op.Metadata = fmt.Sprintf("%s %s", v.volume, op.Metadata)
-				volumeOf[op.Metadata] = v.volume
-				ops = append(ops, op)
-			}
+		if v.result != porcupine.Ok && limit > 0 {
+			ops = append(ops, v.ops...)
+			limit--
 		}
 	}
 	if ops == nil {
 		return nil
 	}
-	m := withVolumePartition(model, func(op porcupine.Operation) string { return volumeOf[op.Metadata] })
+	m := withVolumePartition(model)
 	_, info := porcupine.CheckOperationsVerbose(m, ops, 0)
 	return porcupine.VisualizePath(m, info, path)
 }
 
+type options struct {
+	lag       time.Duration
+	gets      bool
+	visualize string
+	explain   int
+	timeout   time.Duration
+	verbose   bool
+}
+
 func main() {
-	lag := flag.Duration("lag", time.Second,
+	var o options
+	flag.DurationVar(&o.lag, "lag", time.Second,
 		"bounded staleness of Get: its invocation is moved back this much (DESIGN §8: 1 s)")
-	vis := flag.String("visualize", "", "write Porcupine's HTML visualization of the illegal partitions here")
-	timeout := flag.Duration("timeout", 5*time.Minute, "give up on one partition after this (0: never)")
-	verbose := flag.Bool("v", false, "print every partition's verdict")
+	flag.BoolVar(&o.gets, "gets", true, "check Gets too (false: Track/Untrack only)")
+	flag.StringVar(&o.visualize, "visualize", "",
+		"write Porcupine's HTML visualization of the first -explain illegal volumes here")
+	flag.IntVar(&o.explain, "explain", 3, "explain (and visualize) this many illegal volumes")
+	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute,
+		"give up on one volume after this (0: never); undecided volumes: exit 2")
+	flag.BoolVar(&o.verbose, "v", false, "print every volume's verdict")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: lincheck [flags] HISTORY.jsonl\n")
 		flag.PrintDefaults()
@@ -126,10 +161,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(flag.Arg(0), *lag, *vis, *timeout, *verbose))
+	os.Exit(run(flag.Arg(0), o))
 }
 
-func run(path string, lag time.Duration, vis string, timeout time.Duration, verbose bool) int {
+func run(path string, o options) int {
 	f, err := os.Open(path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "lincheck: %v\n", err)
@@ -139,26 +174,30 @@ func run(path string, lag time.Duration, vis string, timeout time.Duration, verb
 	f.Close()
 	if err == nil {
 		var h *history
-		if h, err = buildHistory(records, int64(lag)); err == nil {
-			return report(h, lag, vis, timeout, verbose)
+		if h, err = buildHistory(records, int64(o.lag), o.gets); err == nil {
+			return report(h, o)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "lincheck: %s: %v\n", path, err)
 	return 2
 }
 
-func report(h *history, lag time.Duration, vis string, timeout time.Duration, verbose bool) int {
+func report(h *history, o options) int {
 	began := time.Now()
-	verdicts := checkPartitions(h, timeout)
+	verdicts := checkPartitions(h, o.timeout)
 	elapsed := time.Since(began)
 	model := registerModel()
 	tally := map[porcupine.CheckResult]int{}
 	for _, v := range verdicts {
 		tally[v.result]++
-		if verbose || v.result != porcupine.Ok {
-			fmt.Printf("%s: %s (%d calls)\n", v.volume, v.result, len(v.ops))
+		if o.verbose || v.result != porcupine.Ok {
+			what := "calls"
+			if !v.gets {
+				what = "Track/Untrack calls, illegal without the Gets"
+			}
+			fmt.Printf("%s: %s (%d %s)\n", v.volume, v.result, len(v.ops), what)
 		}
-		if v.result == porcupine.Illegal {
+		if v.result == porcupine.Illegal && tally[porcupine.Illegal] <= o.explain {
 			explain(h, model, v)
 		}
 	}
@@ -166,16 +205,20 @@ func report(h *history, lag time.Duration, vis string, timeout time.Duration, ve
 	for _, k := range sortedKeys(h.counts) {
 		fmt.Printf(" %s %d", k, h.counts[k])
 	}
-	fmt.Printf("\n%d calls (%d left out: no effect, or a Get without an answer), %d volumes: "+
-		"%d ok, %d illegal, %d unknown; Get lag bound %v; checked in %.2f s\n",
+	gets := fmt.Sprintf("Get lag bound %v", o.lag)
+	if !o.gets {
+		gets = "Gets not checked"
+	}
+	fmt.Printf("\n%d calls (%d left out: no effect, or a Get not checked), %d volumes: "+
+		"%d ok, %d illegal, %d unknown; %s; checked in %.2f s\n",
 		len(h.ops)+h.dropped, h.dropped, len(verdicts), tally[porcupine.Ok],
-		tally[porcupine.Illegal], tally[porcupine.Unknown], lag, elapsed.Seconds())
-	if vis != "" && tally[porcupine.Ok] < len(verdicts) {
-		if err := visualize(h, model, verdicts, vis); err != nil {
+		tally[porcupine.Illegal], tally[porcupine.Unknown], gets, elapsed.Seconds())
+	if o.visualize != "" && tally[porcupine.Ok] < len(verdicts) {
+		if err := visualize(model, verdicts, o.explain, o.visualize); err != nil {
 			fmt.Fprintf(os.Stderr, "lincheck: %v\n", err)
 			return 2
 		}
-		fmt.Printf("visualization: %s\n", vis)
+		fmt.Printf("visualization: %s\n", o.visualize)
 	}
 	switch {
 	case tally[porcupine.Illegal] > 0:

@@ -124,23 +124,23 @@ func registerModel() porcupine.Model {
 		DescribeOperation: describeOperation,
 		DescribeState:     describeState,
 		DescribeOperationMetadata: func(info interface{}) string {
-			if info == nil {
-				return ""
+			if m, ok := info.(meta); ok {
+				return m.Who
 			}
-			return info.(string)
+			return ""
 		},
 	}
 	return nm.ToModel()
 }
 
-// withVolumePartition is the model with Porcupine's Partition by volume, for visualizing
-// several volumes' histories in one page.
-func withVolumePartition(m porcupine.Model, volumeOf func(porcupine.Operation) string) porcupine.Model {
+// withVolumePartition is the model with Porcupine's Partition by volume (from each operation's
+// meta), for visualizing several volumes' histories in one page.
+func withVolumePartition(m porcupine.Model) porcupine.Model {
 	m.Partition = func(history []porcupine.Operation) [][]porcupine.Operation {
 		byVolume := map[string][]porcupine.Operation{}
 		var order []string
 		for _, op := range history {
-			v := volumeOf(op)
+			v := op.Metadata.(meta).Volume
 			if _, seen := byVolume[v]; !seen {
 				order = append(order, v)
 			}
