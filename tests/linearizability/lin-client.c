@@ -62,8 +62,8 @@ typedef struct {
         int id;
         const char *address;
         GRand *rand;
-        gint8 *last_node;  /* per volume: node index of our last successful Track, -1 none */
-        int *tracked;      /* volumes with last_node >= 0, for picking a re-Track */
+        gint8 *last_node; /* per volume: node index of our last successful Track, -1 none */
+        int *tracked;     /* volumes with last_node >= 0, for picking a re-Track */
         int n_tracked;
 } Client;
 
@@ -180,9 +180,10 @@ static void classify_error(Record *rec, int r, const sd_bus_error *error)
 static int build_call(sd_bus *bus, const Record *rec, const char *volume, const char *node,
                       sd_bus_message **ret)
 {
-        static const char *const members[] = {
-            [OP_TRACK] = "Track", [OP_RETRACK] = "Track",
-            [OP_UNTRACK] = "Untrack", [OP_GET] = "Get"};
+        static const char *const members[] = {[OP_TRACK] = "Track",
+                                              [OP_RETRACK] = "Track",
+                                              [OP_UNTRACK] = "Untrack",
+                                              [OP_GET] = "Get"};
         sd_bus_message *m = NULL;
         int r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, BUS_PATH, BUS_INTERFACE,
                                                members[rec->op]);
@@ -284,8 +285,8 @@ static sd_bus *connect_bus(const char *address)
 
 static void count_result(Run *run, const char *result)
 {
-        static const char *const classes[] = {"ok",          "AlreadyAttached", "NotAttached",
-                                              "VolumeNotFound", "StoreFailed",  "timeout"};
+        static const char *const classes[] = {
+            "ok", "AlreadyAttached", "NotAttached", "VolumeNotFound", "StoreFailed", "timeout"};
         guint i;
 
         for (i = 0; i < G_N_ELEMENTS(classes) && !g_str_equal(classes[i], result); i++)
@@ -310,8 +311,8 @@ static gpointer client_main(gpointer data)
                 write_record(c, &rec);
                 count_result(c->run, rec.result);
                 /* The daemon is away (restarting): do not flood the history with refusals. */
-                if (rec.error != NULL && (strstr(rec.error, "ServiceUnknown") ||
-                                          strstr(rec.error, "NameHasNoOwner")))
+                if (rec.error != NULL &&
+                    (strstr(rec.error, "ServiceUnknown") || strstr(rec.error, "NameHasNoOwner")))
                         g_usleep(10000);
                 g_free(rec.holder);
                 g_free(rec.error);
@@ -331,19 +332,16 @@ static gboolean parse_options(int argc, char **argv, Options *o)
             {"nodes", 'n', 0, G_OPTION_ARG_INT, &o->nodes, "nodes node-1.. (4)", "M"},
             {"prefix", 'p', 0, G_OPTION_ARG_STRING, &o->prefix, "volume prefix (vol-)", "P"},
             {"ops", 'o', 0, G_OPTION_ARG_INT, &o->ops, "total operations (0: no bound)", "N"},
-            {"seconds", 's', 0, G_OPTION_ARG_DOUBLE, &o->seconds, "run time (0: no bound)",
-             "S"},
+            {"seconds", 's', 0, G_OPTION_ARG_DOUBLE, &o->seconds, "run time (0: no bound)", "S"},
             {"seed", 0, 0, G_OPTION_ARG_INT64, &o->seed, "random seed (1)", "SEED"},
             {"timeout-ms", 't', 0, G_OPTION_ARG_INT, &o->timeout_ms,
              "a call without an answer by then is indeterminate (15000)", "MS"},
-            {"output", 'w', 0, G_OPTION_ARG_FILENAME, &o->output, "history file (stdout)",
-             "FILE"},
+            {"output", 'w', 0, G_OPTION_ARG_FILENAME, &o->output, "history file (stdout)", "FILE"},
             {NULL}};
         g_autoptr(GOptionContext) ctx = g_option_context_new("- record a history");
         g_autoptr(GError) error = NULL;
 
-        *o = (Options){.clients = 16, .volumes = 200, .nodes = 4, .seed = 1,
-                       .timeout_ms = 15000};
+        *o = (Options){.clients = 16, .volumes = 200, .nodes = 4, .seed = 1, .timeout_ms = 15000};
         g_option_context_add_main_entries(ctx, entries, NULL);
         if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
                 fprintf(stderr, "lin-client: %s\n", error->message);
@@ -370,8 +368,8 @@ static void print_summary(const Run *run, double elapsed)
                 ", AlreadyAttached %" G_GUINT64_FORMAT ", NotAttached %" G_GUINT64_FORMAT
                 ", VolumeNotFound %" G_GUINT64_FORMAT ", StoreFailed %" G_GUINT64_FORMAT
                 ", timeout %" G_GUINT64_FORMAT ", other errors %" G_GUINT64_FORMAT "\n",
-                total, elapsed, run->results[0], run->results[1], run->results[2],
-                run->results[3], run->results[4], run->results[5], run->results[6]);
+                total, elapsed, run->results[0], run->results[1], run->results[2], run->results[3],
+                run->results[4], run->results[5], run->results[6]);
 }
 
 static void run_clients(Run *run)
