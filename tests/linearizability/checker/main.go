@@ -27,25 +27,35 @@ type verdict struct {
 // checkVolume checks Track/Untrack alone first: when they are not linearizable, adding the
 // Gets cannot make them so, and that check is cheap, while proving a history with Gets (each
 // stretched over the lag bound, hence concurrent with many calls) illegal can take long.
-func checkVolume(model porcupine.Model, v *verdict, timeout time.Duration) {
+func checkVolume(model porcupine.Model, v *verdict, budget func() time.Duration) {
 	var mutations []porcupine.Operation
 	for _, op := range v.ops {
 		if op.Input.(input).Op != opGet {
 			mutations = append(mutations, op)
 		}
 	}
-	v.result = porcupine.CheckOperationsTimeout(model, mutations, timeout)
+	v.result = check(model, mutations, budget())
 	if v.result == porcupine.Illegal {
 		v.ops = mutations
 		return
 	}
 	v.gets = true
 	if len(mutations) < len(v.ops) {
-		v.result = porcupine.CheckOperationsTimeout(model, v.ops, timeout)
+		v.result = check(model, v.ops, budget())
 	}
 }
 
-func checkPartitions(h *history, timeout time.Duration) []verdict {
+// check is Porcupine's check with a time budget; an exhausted budget decides nothing.
+func check(model porcupine.Model, ops []porcupine.Operation, budget time.Duration) porcupine.CheckResult {
+	if budget <= 0 {
+		return porcupine.Unknown
+	}
+	return porcupine.CheckOperationsTimeout(model, ops, budget)
+}
+
+// checkPartitions checks every volume, giving each at most `timeout` and all of them together
+// at most `total`, so that a hard history ends as "unknown" (exit 2) instead of never.
+func checkPartitions(h *history, timeout, total time.Duration) []verdict {
 	parts := h.partitions()
 	verdicts := make([]verdict, 0, len(parts))
 	for v, idx := range parts {
@@ -58,6 +68,8 @@ func checkPartitions(h *history, timeout time.Duration) []verdict {
 	sort.Slice(verdicts, func(a, b int) bool { return verdicts[a].volume < verdicts[b].volume })
 
 	model := registerModel()
+	deadline := time.Now().Add(total)
+	budget := func() time.Duration { return min(timeout, time.Until(deadline)) }
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -65,7 +77,7 @@ func checkPartitions(h *history, timeout time.Duration) []verdict {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				checkVolume(model, &verdicts[i], timeout)
+				checkVolume(model, &verdicts[i], budget)
 			}
 		}()
 	}
@@ -86,8 +98,8 @@ func describe(h *history, op porcupine.Operation) string {
 
 // explain prints the longest linearizable prefix Porcupine found for an illegal partition
 // (its last few steps) and the calls that could not follow it.
-func explain(h *history, model porcupine.Model, v verdict) {
-	_, info := porcupine.CheckOperationsVerbose(model, v.ops, 0)
+func explain(h *history, model porcupine.Model, v verdict, timeout time.Duration) {
+	_, info := porcupine.CheckOperationsVerbose(model, v.ops, timeout)
 	var longest []porcupine.Operation
 	for _, partial := range info.PartialLinearizationsOperations() {
 		for _, lin := range partial {
@@ -116,7 +128,7 @@ func explain(h *history, model porcupine.Model, v verdict) {
 }
 
 // visualize writes the first `limit` illegal partitions as one HTML page.
-func visualize(model porcupine.Model, verdicts []verdict, limit int, path string) error {
+func visualize(model porcupine.Model, verdicts []verdict, limit int, timeout time.Duration, path string) error {
 	var ops []porcupine.Operation
 	for _, v := range verdicts {
 		if v.result != porcupine.Ok && limit > 0 {
@@ -128,7 +140,7 @@ func visualize(model porcupine.Model, verdicts []verdict, limit int, path string
 		return nil
 	}
 	m := withVolumePartition(model)
-	_, info := porcupine.CheckOperationsVerbose(m, ops, 0)
+	_, info := porcupine.CheckOperationsVerbose(m, ops, timeout)
 	return porcupine.VisualizePath(m, info, path)
 }
 
@@ -138,6 +150,7 @@ type options struct {
 	visualize string
 	explain   int
 	timeout   time.Duration
+	total     time.Duration
 	verbose   bool
 }
 
@@ -149,8 +162,9 @@ func main() {
 	flag.StringVar(&o.visualize, "visualize", "",
 		"write Porcupine's HTML visualization of the first -explain illegal volumes here")
 	flag.IntVar(&o.explain, "explain", 3, "explain (and visualize) this many illegal volumes")
-	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute,
-		"give up on one volume after this (0: never); undecided volumes: exit 2")
+	flag.DurationVar(&o.timeout, "timeout", time.Minute,
+		"give up on one volume after this; undecided volumes: exit 2")
+	flag.DurationVar(&o.total, "total", 5*time.Minute, "give up on all volumes after this")
 	flag.BoolVar(&o.verbose, "v", false, "print every volume's verdict")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: lincheck [flags] HISTORY.jsonl\n")
@@ -184,7 +198,7 @@ func run(path string, o options) int {
 
 func report(h *history, o options) int {
 	began := time.Now()
-	verdicts := checkPartitions(h, o.timeout)
+	verdicts := checkPartitions(h, o.timeout, o.total)
 	elapsed := time.Since(began)
 	model := registerModel()
 	tally := map[porcupine.CheckResult]int{}
@@ -198,7 +212,7 @@ func report(h *history, o options) int {
 			fmt.Printf("%s: %s (%d %s)\n", v.volume, v.result, len(v.ops), what)
 		}
 		if v.result == porcupine.Illegal && tally[porcupine.Illegal] <= o.explain {
-			explain(h, model, v)
+			explain(h, model, v, o.timeout)
 		}
 	}
 	fmt.Printf("answers:")
@@ -214,7 +228,7 @@ func report(h *history, o options) int {
 		len(h.ops)+h.dropped, h.dropped, len(verdicts), tally[porcupine.Ok],
 		tally[porcupine.Illegal], tally[porcupine.Unknown], gets, elapsed.Seconds())
 	if o.visualize != "" && tally[porcupine.Ok] < len(verdicts) {
-		if err := visualize(model, verdicts, o.explain, o.visualize); err != nil {
+		if err := visualize(model, verdicts, o.explain, o.timeout, o.visualize); err != nil {
 			fmt.Fprintf(os.Stderr, "lincheck: %v\n", err)
 			return 2
 		}
