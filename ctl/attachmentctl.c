@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* attachmentctl: the operator's client of org.srvlab.Attachment1. */
+#include "common/names.h"
 #include "config-build.h"
 #include "ctl-format.h"
 
@@ -13,10 +14,6 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
-#define BUS_NAME "org.srvlab.Attachment1"
-#define BUS_PATH "/org/srvlab/Attachment1"
-#define BUS_INTERFACE "org.srvlab.Attachment1"
-#define ERROR_ALREADY_ATTACHED "org.srvlab.Attachment1.Error.AlreadyAttached"
 
 /* Exit codes: documented in attachmentctl(1), relied on by scripts. */
 enum {
@@ -70,7 +67,7 @@ static int report_error(const char *what, const sd_bus_error *error, int r)
                 fprintf(stderr, "%s: %s\n", g_get_prgname(), error->message);
         else
                 fprintf(stderr, "%s: %s: %s\n", g_get_prgname(), what, strerror(-r));
-        if (sd_bus_error_has_name(error, ERROR_ALREADY_ATTACHED))
+        if (sd_bus_error_has_name(error, BUS_ERROR_ALREADY_ATTACHED))
                 return EXIT_CONFLICT;
         return EXIT_FAILURE;
 }

@@ -6,8 +6,8 @@
 #include <grp.h>
 #include <unistd.h>
 
-#include "bus-errors.h"
 #include "change-queue.h"
+#include "common/names.h"
 #include "config-build.h"
 #include "dispatch.h"
 #include "validate.h"
@@ -65,39 +65,27 @@ static void job_free(Job *job)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Job, job_free)
 
+/* The D-Bus error name of every AttachmentError code. */
+static const char *const error_names[] = {
+    [ATTACHMENT_ERROR_INVALID_ARGS] = SD_BUS_ERROR_INVALID_ARGS,
+    [ATTACHMENT_ERROR_ALREADY_ATTACHED] = BUS_ERROR_ALREADY_ATTACHED,
+    [ATTACHMENT_ERROR_NOT_ATTACHED] = BUS_ERROR_NOT_ATTACHED,
+    [ATTACHMENT_ERROR_NOT_FOUND] = BUS_ERROR_VOLUME_NOT_FOUND,
+    [ATTACHMENT_ERROR_FAILED] = BUS_ERROR_STORE_FAILED,
+    [ATTACHMENT_ERROR_ACCESS_DENIED] = SD_BUS_ERROR_ACCESS_DENIED,
+    [ATTACHMENT_ERROR_LIMITS_EXCEEDED] = SD_BUS_ERROR_LIMITS_EXCEEDED,
+    [ATTACHMENT_ERROR_SHUTTING_DOWN] = BUS_ERROR_SHUTTING_DOWN,
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(error_names) == ATTACHMENT_N_ERRORS);
+
 /* The one place where GErrors become D-Bus errors. */
 static int reply_error(sd_bus_message *call, const GError *error)
 {
         const char *name = SD_BUS_ERROR_FAILED;
 
-        if (error->domain == ATTACHMENT_ERROR) {
-                switch ((AttachmentError)error->code) {
-                case ATTACHMENT_ERROR_INVALID_ARGS:
-                        name = SD_BUS_ERROR_INVALID_ARGS;
-                        break;
-                case ATTACHMENT_ERROR_ALREADY_ATTACHED:
-                        name = BUS_ERROR_ALREADY_ATTACHED;
-                        break;
-                case ATTACHMENT_ERROR_NOT_ATTACHED:
-                        name = BUS_ERROR_NOT_ATTACHED;
-                        break;
-                case ATTACHMENT_ERROR_NOT_FOUND:
-                        name = BUS_ERROR_VOLUME_NOT_FOUND;
-                        break;
-                case ATTACHMENT_ERROR_FAILED:
-                        name = BUS_ERROR_STORE_FAILED;
-                        break;
-                case ATTACHMENT_ERROR_ACCESS_DENIED:
-                        name = SD_BUS_ERROR_ACCESS_DENIED;
-                        break;
-                case ATTACHMENT_ERROR_LIMITS_EXCEEDED:
-                        name = SD_BUS_ERROR_LIMITS_EXCEEDED;
-                        break;
-                case ATTACHMENT_ERROR_SHUTTING_DOWN:
-                        name = BUS_ERROR_SHUTTING_DOWN;
-                        break;
-                }
-        }
+        if (error->domain == ATTACHMENT_ERROR && error->code >= 0 &&
+            error->code < ATTACHMENT_N_ERRORS && error_names[error->code] != NULL)
+                name = error_names[error->code];
         /* Messages can carry text from the API server: a D-Bus string must be UTF-8. */
         if (!g_utf8_validate(error->message, -1, NULL)) {
                 g_autofree char *valid = g_utf8_make_valid(error->message, -1);

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "errors.h"
 
-G_DEFINE_QUARK(srvlab - attachment - error - quark, attachment_error)
+/* Not G_DEFINE_QUARK: its name argument is pasted tokens, which a formatter rewrites. */
+GQuark attachment_error_quark(void)
+{
+        return g_quark_from_static_string("srvlab-attachment-error-quark");
+}

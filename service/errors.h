@@ -4,7 +4,7 @@
 #include <glib.h>
 
 /* The one error domain below the bus layer. bus.c maps each code to a D-Bus error name
- * (see bus-errors.h); nothing under service/ except bus.c knows D-Bus error names. */
+ * (names in common/names.h); nothing under service/ except bus.c knows D-Bus error names. */
 #define ATTACHMENT_ERROR (attachment_error_quark())
 
 typedef enum {
@@ -16,6 +16,7 @@ typedef enum {
         ATTACHMENT_ERROR_ACCESS_DENIED,    /* caller may not change state */
         ATTACHMENT_ERROR_LIMITS_EXCEEDED,  /* more pending operations than QueueLimit */
         ATTACHMENT_ERROR_SHUTTING_DOWN,    /* the daemon is stopping and takes no new work */
+        ATTACHMENT_N_ERRORS,               /* not a code: the count (bus.c's name table) */
 } AttachmentError;
 
 GQuark attachment_error_quark(void);

@@ -16,7 +16,12 @@
 /* A Retry-After of 0 must not turn into a busy loop against a server in trouble. */
 #define MIN_RETRY_WAIT_USEC (100 * G_TIME_SPAN_MILLISECOND)
 
-G_DEFINE_QUARK(kube - client - error - quark, kube_client_error)
+/* Not G_DEFINE_QUARK: its name argument is pasted tokens, which a formatter rewrites; and
+ * g_quark_from_static_string takes its lock, so workers may call this concurrently. */
+GQuark kube_client_error_quark(void)
+{
+        return g_quark_from_static_string("kube-client-error-quark");
+}
 
 /* One SoupSession and the client certificate generation its connections present. */
 typedef struct {
@@ -209,9 +214,6 @@ KubeClient *kube_client_new(const Config *config, GError **error)
         g_autoptr(KubeClient) self = g_new0(KubeClient, 1);
         GTlsCertificate *unused = NULL;
 
-        /* G_DEFINE_QUARK creates the quark on first use without a lock: do it here, before
-         * worker threads share the client. */
-        (void)KUBE_CLIENT_ERROR;
         g_mutex_init(&self->session_lock);
         if (use_kubeconfig &&
             !kubeconfig_load(&kc, config->kube_kubeconfig, config->kube_context, error))

@@ -214,10 +214,6 @@ Manager *manager_new(Store *store)
 {
         Manager *self = g_new0(Manager, 1);
 
-        /* G_DEFINE_QUARK creates the quark on first use without a lock: do it before the
-         * worker threads report errors concurrently. */
-        (void)ATTACHMENT_ERROR;
-
         self->store = store;
         self->locks = volume_locks_new();
         g_rw_lock_init(&self->lock);

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "common/names.h"
 #include "errors.h"
 #include "json-scan.h"
 
@@ -29,12 +30,12 @@ void pv_status_clear(PvStatus *self)
 
 char *pv_annotation_node_key(const char *driver)
 {
-        return g_strconcat(driver, "/attached-node", NULL);
+        return g_strconcat(driver, ANNOTATION_SUFFIX_NODE, NULL);
 }
 
 char *pv_annotation_at_key(const char *driver)
 {
-        return g_strconcat(driver, "/attached-at", NULL);
+        return g_strconcat(driver, ANNOTATION_SUFFIX_AT, NULL);
 }
 
 /* Counts brackets outside strings; the parser itself rejects whatever else is wrong. */

@@ -3,12 +3,13 @@
 
 #include <json-glib/json-glib.h>
 
+#include "common/names.h"
 #include "kube-emulator-helper.h"
 #include "service/store-kube.h"
 
 #define DRIVER "rds.csi.srvlab.io"
-#define NODE_KEY DRIVER "/attached-node"
-#define AT_KEY DRIVER "/attached-at"
+#define NODE_KEY DRIVER ANNOTATION_SUFFIX_NODE
+#define AT_KEY DRIVER ANNOTATION_SUFFIX_AT
 
 #define T1 G_GINT64_CONSTANT(1795698423123456) /* 2026-11-26T13:07:03.123456Z */
 

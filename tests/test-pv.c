@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "common/names.h"
 #include "service/pv.h"
 
 #include <string.h>
@@ -409,9 +410,9 @@ static void test_patch_put(void)
 
         g_assert_cmpstr(json_object_get_string_member(metadata, "resourceVersion"), ==, "17");
         g_assert_cmpuint(json_object_get_size(annotations), ==, 2);
-        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER "/attached-node"), ==,
+        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_NODE), ==,
                         "node-\"1\"");
-        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER "/attached-at"), ==,
+        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_AT), ==,
                         "2026-11-26T13:07:03.123456Z");
 }
 
@@ -426,8 +427,8 @@ static void test_patch_remove(void)
         JsonObject *annotations = json_object_get_object_member(metadata, "annotations");
 
         g_assert_cmpstr(json_object_get_string_member(metadata, "resourceVersion"), ==, "18");
-        g_assert_true(json_object_get_null_member(annotations, DRIVER "/attached-node"));
-        g_assert_true(json_object_get_null_member(annotations, DRIVER "/attached-at"));
+        g_assert_true(json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_NODE));
+        g_assert_true(json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_AT));
         g_assert_false(json_object_has_member(
             json_object_get_object_member(json_node_get_object(root2), "metadata"),
             "resourceVersion"));

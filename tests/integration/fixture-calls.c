@@ -5,15 +5,15 @@ GVariant *fixture_call(Fixture *f, const char *method, GVariant *params,
                        const GVariantType *reply_type, GError **error)
 {
         return g_dbus_connection_call_sync(
-            f->conn, ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE, method, params, reply_type,
+            f->conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, params, reply_type,
             G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, error);
 }
 
 GVariant *fixture_get_property(Fixture *f, const char *name, GError **error)
 {
         g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-            f->conn, ATTACHMENT_NAME, ATTACHMENT_PATH, "org.freedesktop.DBus.Properties", "Get",
-            g_variant_new("(ss)", ATTACHMENT_IFACE, name), G_VARIANT_TYPE("(v)"),
+            f->conn, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "Get",
+            g_variant_new("(ss)", BUS_INTERFACE, name), G_VARIANT_TYPE("(v)"),
             G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, error);
         GVariant *value = NULL;
 
@@ -73,7 +73,7 @@ void fixture_track_async(Fixture *f, FixtureCall *call)
 {
         call->done = FALSE;
         g_clear_error(&call->error);
-        g_dbus_connection_call(f->conn, ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE, "Track",
+        g_dbus_connection_call(f->conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track",
                                g_variant_new("(ss)", call->volume, call->node), G_VARIANT_TYPE_UNIT,
                                G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, track_done,
                                call);
@@ -180,5 +180,5 @@ void fixture_assert_not_attached(Fixture *f, const char *volume)
         g_autofree char *node = fixture_get(f, volume, NULL, &error);
 
         g_assert_null(node);
-        fixture_assert_dbus_error(error, ATTACHMENT_ERROR_PREFIX "NotAttached");
+        fixture_assert_dbus_error(error, BUS_ERROR_PREFIX "NotAttached");
 }

@@ -328,7 +328,7 @@ gboolean fixture_name_has_owner(Fixture *f)
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = g_dbus_connection_call_sync(
             f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-            "NameHasOwner", g_variant_new("(s)", ATTACHMENT_NAME), G_VARIANT_TYPE("(b)"),
+            "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
             G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         gboolean owned = FALSE;
 
@@ -372,12 +372,12 @@ static void write_activation_file(Fixture *f)
 {
         g_autofree char *daemon = fixture_daemon_path();
         g_autofree char *text = g_strdup_printf("[D-BUS Service]\n"
-                                                "Name=" ATTACHMENT_NAME "\n"
+                                                "Name=" BUS_NAME "\n"
                                                 "Exec=%s --config=%s\n"
                                                 "User=root\n",
                                                 daemon, f->config_path);
 
-        g_free(fixture_write_file(f, "services/" ATTACHMENT_NAME ".service", text));
+        g_free(fixture_write_file(f, "services/" BUS_NAME ".service", text));
 }
 
 GPid fixture_spawn_daemon(Fixture *f, const char *config, const char *const *env)
@@ -553,7 +553,7 @@ static void stop_activated(Fixture *f)
                 return;
         r = g_dbus_connection_call_sync(
             f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-            "GetConnectionUnixProcessID", g_variant_new("(s)", ATTACHMENT_NAME),
+            "GetConnectionUnixProcessID", g_variant_new("(s)", BUS_NAME),
             G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, NULL);
         if (r == NULL)
                 return;

@@ -4,6 +4,8 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "common/names.h"
+
 /* End-to-end fixture: a private system-type dbus-daemon in a temporary directory, the built
  * srvlab-attachmentd on it, and optionally a kube-emulator behind Store=kubernetes. Used by the
  * integration tests, the benchmarks and the reliability tests.
@@ -11,13 +13,9 @@
  * Every child is killed when the test process dies (PR_SET_PDEATHSIG, and a SIGABRT/SIGTERM
  * handler that also prints the daemon's log), so a failed assertion leaves nothing running. */
 
-#define ATTACHMENT_NAME "org.srvlab.Attachment1"
-#define ATTACHMENT_PATH "/org/srvlab/Attachment1"
-#define ATTACHMENT_IFACE "org.srvlab.Attachment1"
-#define ATTACHMENT_ERROR_PREFIX "org.srvlab.Attachment1.Error."
 #define FIXTURE_DRIVER "rds.csi.srvlab.io"
-#define FIXTURE_ANNOTATION_NODE FIXTURE_DRIVER "/attached-node"
-#define FIXTURE_ANNOTATION_AT FIXTURE_DRIVER "/attached-at"
+#define FIXTURE_ANNOTATION_NODE FIXTURE_DRIVER ANNOTATION_SUFFIX_NODE
+#define FIXTURE_ANNOTATION_AT FIXTURE_DRIVER ANNOTATION_SUFFIX_AT
 /* Generous: a loaded 2-core machine must never turn a slow answer into a failure. */
 #define FIXTURE_CALL_TIMEOUT_MSEC 120000
 #define FIXTURE_WAIT_SEC 60

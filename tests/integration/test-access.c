@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
 #define NOBODY "65534"
 
 typedef struct {
@@ -46,8 +45,8 @@ static void run_as_nobody(Fixture *f, const char *gid, const char *groups, Clien
         g_ptr_array_add(argv, g_strdup("--address"));
         g_ptr_array_add(argv, g_strdup(f->bus_address));
         g_ptr_array_add(argv, g_strdup("--timeout=120"));
-        g_ptr_array_add(argv, g_strdup("--dest=" ATTACHMENT_NAME));
-        g_ptr_array_add(argv, g_strdup("--object-path=" ATTACHMENT_PATH));
+        g_ptr_array_add(argv, g_strdup("--dest=" BUS_NAME));
+        g_ptr_array_add(argv, g_strdup("--object-path=" BUS_PATH));
         g_ptr_array_add(argv, g_strconcat("--method=", method, NULL));
         va_start(ap, method);
         for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *))
@@ -71,7 +70,7 @@ static void run_as_nobody(Fixture *f, const char *gid, const char *groups, Clien
 static void expect_denied(const Client *c, gboolean by_bus)
 {
         g_assert_false(c->ok);
-        g_assert_nonnull(strstr(c->err, ACCESS_DENIED));
+        g_assert_nonnull(strstr(c->err, DBUS_ERROR_ACCESS_DENIED));
         /* dbus-daemon's own refusal says "Rejected send message"; the daemon's does not. */
         if (by_bus)
                 g_assert_nonnull(strstr(c->err, "Rejected send message"));
@@ -107,22 +106,22 @@ static void expect_reads_allowed(Fixture *f)
         g_auto(Client) all = {0};
         g_auto(Client) intro = {0};
 
-        AS_NOBODY(f, "", &list, ATTACHMENT_IFACE ".List", "--");
+        AS_NOBODY(f, "", &list, BUS_INTERFACE ".List", "--");
         g_assert_true(list.ok);
         g_assert_nonnull(strstr(list.out, "'vol-a', 'node-1'"));
-        AS_NOBODY(f, "", &get, ATTACHMENT_IFACE ".Get", "vol-a");
+        AS_NOBODY(f, "", &get, BUS_INTERFACE ".Get", "vol-a");
         g_assert_true(get.ok);
         g_assert_nonnull(strstr(get.out, "'node-1'"));
-        AS_NOBODY(f, "", &prop, "org.freedesktop.DBus.Properties.Get", ATTACHMENT_IFACE,
+        AS_NOBODY(f, "", &prop, "org.freedesktop.DBus.Properties.Get", BUS_INTERFACE,
                   "AttachmentCount");
         g_assert_true(prop.ok);
         g_assert_nonnull(strstr(prop.out, "<uint32 1>"));
-        AS_NOBODY(f, "", &all, "org.freedesktop.DBus.Properties.GetAll", ATTACHMENT_IFACE);
+        AS_NOBODY(f, "", &all, "org.freedesktop.DBus.Properties.GetAll", BUS_INTERFACE);
         g_assert_true(all.ok);
         g_assert_nonnull(strstr(all.out, "'Version'"));
         AS_NOBODY(f, "", &intro, "org.freedesktop.DBus.Introspectable.Introspect", "--");
         g_assert_true(intro.ok);
-        g_assert_nonnull(strstr(intro.out, ATTACHMENT_IFACE));
+        g_assert_nonnull(strstr(intro.out, BUS_INTERFACE));
 }
 
 static gboolean need_root(void)
@@ -182,14 +181,14 @@ static void test_daemon_check(void)
         track_as_root(f, "vol-a", "node-1");
         before = list_text(f);
 
-        AS_NOBODY(f, "", &t1, ATTACHMENT_IFACE ".Track", "vol-b", "node-2");
+        AS_NOBODY(f, "", &t1, BUS_INTERFACE ".Track", "vol-b", "node-2");
         expect_denied(&t1, FALSE);
         /* Even a Track that would change nothing is refused: authorization comes first. */
-        AS_NOBODY(f, "", &t2, ATTACHMENT_IFACE ".Track", "vol-a", "node-1");
+        AS_NOBODY(f, "", &t2, BUS_INTERFACE ".Track", "vol-a", "node-1");
         expect_denied(&t2, FALSE);
-        AS_NOBODY(f, "", &u1, ATTACHMENT_IFACE ".Untrack", "vol-a");
+        AS_NOBODY(f, "", &u1, BUS_INTERFACE ".Untrack", "vol-a");
         expect_denied(&u1, FALSE);
-        AS_NOBODY(f, "", &u2, ATTACHMENT_IFACE ".Untrack", "vol-never");
+        AS_NOBODY(f, "", &u2, BUS_INTERFACE ".Untrack", "vol-never");
         expect_denied(&u2, FALSE);
         after = list_text(f);
         g_assert_cmpstr(after, ==, before);
@@ -204,12 +203,12 @@ static void test_daemon_check(void)
         }
 
         /* A member of AllowedGroup may, as a supplementary group... */
-        AS_NOBODY(f, gid, &ok_track, ATTACHMENT_IFACE ".Track", "vol-b", "node-2");
+        AS_NOBODY(f, gid, &ok_track, BUS_INTERFACE ".Track", "vol-b", "node-2");
         g_assert_true(ok_track.ok);
-        AS_NOBODY(f, gid, &ok_untrack, ATTACHMENT_IFACE ".Untrack", "vol-b");
+        AS_NOBODY(f, gid, &ok_untrack, BUS_INTERFACE ".Untrack", "vol-b");
         g_assert_true(ok_untrack.ok);
         /* ...and as the primary group. */
-        run_as_nobody(f, gid, "", &primary, ATTACHMENT_IFACE ".Track", "vol-c", "node-3", NULL);
+        run_as_nobody(f, gid, "", &primary, BUS_INTERFACE ".Track", "vol-c", "node-3", NULL);
         g_assert_true(primary.ok);
         g_free(after);
         after = list_text(f);
@@ -238,9 +237,9 @@ static void test_project_policy(void)
         track_as_root(f, "vol-a", "node-1");
         before = list_text(f);
 
-        AS_NOBODY(f, "", &t, ATTACHMENT_IFACE ".Track", "vol-b", "node-2");
+        AS_NOBODY(f, "", &t, BUS_INTERFACE ".Track", "vol-b", "node-2");
         expect_denied(&t, TRUE);
-        AS_NOBODY(f, "", &u, ATTACHMENT_IFACE ".Untrack", "vol-a");
+        AS_NOBODY(f, "", &u, BUS_INTERFACE ".Untrack", "vol-a");
         expect_denied(&u, TRUE);
         after = list_text(f);
         g_assert_cmpstr(after, ==, before);
@@ -252,7 +251,7 @@ static void test_project_policy(void)
                 g_assert_null(strstr(log, "uid=65534"));
         }
 
-        AS_NOBODY(f, gid, &member, ATTACHMENT_IFACE ".Track", "vol-b", "node-2");
+        AS_NOBODY(f, gid, &member, BUS_INTERFACE ".Track", "vol-b", "node-2");
         g_assert_true(member.ok);
         g_free(after);
         after = list_text(f);

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
 
 /* The observable state, as one string: List and AttachmentCount. */
 static char *snapshot(Fixture *f)
@@ -95,12 +94,12 @@ static void test_bad_ids(void)
         };
 
         for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
-                expect_refused(f, "Track", g_variant_new("(ss)", bad[i], "node-1"), INVALID_ARGS);
-                expect_refused(f, "Track", g_variant_new("(ss)", "vol-b", bad[i]), INVALID_ARGS);
+                expect_refused(f, "Track", g_variant_new("(ss)", bad[i], "node-1"), DBUS_ERROR_INVALID_ARGS);
+                expect_refused(f, "Track", g_variant_new("(ss)", "vol-b", bad[i]), DBUS_ERROR_INVALID_ARGS);
                 /* vol-a is tracked: a bad node must not pass as "same node again" either. */
-                expect_refused(f, "Track", g_variant_new("(ss)", "vol-a", bad[i]), INVALID_ARGS);
-                expect_refused(f, "Untrack", g_variant_new("(s)", bad[i]), INVALID_ARGS);
-                expect_refused(f, "Get", g_variant_new("(s)", bad[i]), INVALID_ARGS);
+                expect_refused(f, "Track", g_variant_new("(ss)", "vol-a", bad[i]), DBUS_ERROR_INVALID_ARGS);
+                expect_refused(f, "Untrack", g_variant_new("(s)", bad[i]), DBUS_ERROR_INVALID_ARGS);
+                expect_refused(f, "Get", g_variant_new("(s)", bad[i]), DBUS_ERROR_INVALID_ARGS);
         }
 }
 
@@ -134,17 +133,17 @@ static void test_wrong_signatures(void)
 {
         g_autoptr(Fixture) f = fixture_with_state();
 
-        expect_refused(f, "Track", g_variant_new("(s)", "vol-b"), INVALID_ARGS);
-        expect_refused(f, "Track", g_variant_new("(i)", 42), INVALID_ARGS);
-        expect_refused(f, "Track", g_variant_new("(si)", "vol-b", 42), INVALID_ARGS);
-        expect_refused(f, "Track", g_variant_new("(sss)", "vol-b", "node-1", "x"), INVALID_ARGS);
-        expect_refused(f, "Track", g_variant_new("()"), INVALID_ARGS);
-        expect_refused(f, "Track", g_variant_new("(ay)", NULL), INVALID_ARGS);
-        expect_refused(f, "Untrack", g_variant_new("(ss)", "vol-a", "node-1"), INVALID_ARGS);
-        expect_refused(f, "Untrack", g_variant_new("(u)", 1), INVALID_ARGS);
-        expect_refused(f, "Get", g_variant_new("()"), INVALID_ARGS);
-        expect_refused(f, "Get", g_variant_new("(o)", "/vol_a"), INVALID_ARGS);
-        expect_refused(f, "List", g_variant_new("(s)", "vol-a"), INVALID_ARGS);
+        expect_refused(f, "Track", g_variant_new("(s)", "vol-b"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Track", g_variant_new("(i)", 42), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Track", g_variant_new("(si)", "vol-b", 42), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Track", g_variant_new("(sss)", "vol-b", "node-1", "x"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Track", g_variant_new("()"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Track", g_variant_new("(ay)", NULL), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Untrack", g_variant_new("(ss)", "vol-a", "node-1"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Untrack", g_variant_new("(u)", 1), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Get", g_variant_new("()"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Get", g_variant_new("(o)", "/vol_a"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "List", g_variant_new("(s)", "vol-a"), DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Detach", g_variant_new("(s)", "vol-a"),
                        "org.freedesktop.DBus.Error.UnknownMethod");
 }
@@ -156,7 +155,7 @@ static void test_wrong_object(void)
         g_autofree char *after = NULL;
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-            f->conn, ATTACHMENT_NAME, "/org/srvlab/Attachment1/x", ATTACHMENT_IFACE, "Track",
+            f->conn, BUS_NAME, "/org/srvlab/Attachment1/x", BUS_INTERFACE, "Track",
             g_variant_new("(ss)", "vol-b", "node-1"), NULL, G_DBUS_CALL_FLAGS_NONE,
             FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_autofree char *remote = NULL;

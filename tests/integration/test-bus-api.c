@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#define ERR_ALREADY ATTACHMENT_ERROR_PREFIX "AlreadyAttached"
+#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
 
 /* ---- helpers ---- */
 
@@ -37,7 +37,7 @@ static SignalLog *signal_log_new(Fixture *f)
         log->signals = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
         log->conn = g_object_ref(f->conn);
         log->id = g_dbus_connection_signal_subscribe(
-            f->conn, NULL, ATTACHMENT_IFACE, NULL, ATTACHMENT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+            f->conn, NULL, BUS_INTERFACE, NULL, BUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
             on_signal, log, NULL);
         return log;
 }
@@ -294,8 +294,8 @@ static void test_properties(void)
         g_assert_cmpuint(fixture_attachment_count(f), ==, 0);
 
         all = g_dbus_connection_call_sync(
-            f->conn, ATTACHMENT_NAME, ATTACHMENT_PATH, "org.freedesktop.DBus.Properties", "GetAll",
-            g_variant_new("(s)", ATTACHMENT_IFACE), G_VARIANT_TYPE("(a{sv})"),
+            f->conn, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+            g_variant_new("(s)", BUS_INTERFACE), G_VARIANT_TYPE("(a{sv})"),
             G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_no_error(error);
         dict = g_variant_get_child_value(all, 0);
@@ -320,8 +320,8 @@ static void test_properties(void)
 
         /* Every property is read-only. */
         set = g_dbus_connection_call_sync(
-            f->conn, ATTACHMENT_NAME, ATTACHMENT_PATH, "org.freedesktop.DBus.Properties", "Set",
-            g_variant_new("(ssv)", ATTACHMENT_IFACE, "AttachmentCount", g_variant_new_uint32(7)),
+            f->conn, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "Set",
+            g_variant_new("(ssv)", BUS_INTERFACE, "AttachmentCount", g_variant_new_uint32(7)),
             NULL, G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_null(set);
         fixture_assert_dbus_error(error, "org.freedesktop.DBus.Error.PropertyReadOnly");
@@ -343,7 +343,7 @@ static void on_properties_changed(GDBusConnection *conn, const char *sender, con
         guint32 count;
 
         g_variant_get(args, "(&s@a{sv}^a&s)", &changed_iface, &changed, &invalidated);
-        if (!g_str_equal(changed_iface, ATTACHMENT_IFACE))
+        if (!g_str_equal(changed_iface, BUS_INTERFACE))
                 return;
         if (g_variant_lookup(changed, "AttachmentCount", "u", &count)) {
                 g_array_append_val(log->counts, count);
@@ -378,7 +378,7 @@ static void test_properties_changed(void)
         g_autoptr(Fixture) f = fixture_new(NULL);
         CountLog log = {g_array_new(FALSE, FALSE, sizeof(guint32))};
         guint id = g_dbus_connection_signal_subscribe(
-            f->conn, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", ATTACHMENT_PATH,
+            f->conn, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", BUS_PATH,
             NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &log, NULL);
 
         fixture_track_ok(f, "vol-a", "node-1");
@@ -466,7 +466,7 @@ static void test_introspection(void)
         g_assert_true(g_file_get_contents(path, &file_xml, NULL, &error));
         file_node = g_dbus_node_info_new_for_xml(file_xml, &error);
         g_assert_no_error(error);
-        r = g_dbus_connection_call_sync(f->conn, ATTACHMENT_NAME, ATTACHMENT_PATH,
+        r = g_dbus_connection_call_sync(f->conn, BUS_NAME, BUS_PATH,
                                         "org.freedesktop.DBus.Introspectable", "Introspect", NULL,
                                         G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE,
                                         FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
@@ -475,8 +475,8 @@ static void test_introspection(void)
         live_node = g_dbus_node_info_new_for_xml(live_xml, &error);
         g_assert_no_error(error);
 
-        file_iface = g_dbus_node_info_lookup_interface(file_node, ATTACHMENT_IFACE);
-        live_iface = g_dbus_node_info_lookup_interface(live_node, ATTACHMENT_IFACE);
+        file_iface = g_dbus_node_info_lookup_interface(file_node, BUS_INTERFACE);
+        live_iface = g_dbus_node_info_lookup_interface(live_node, BUS_INTERFACE);
         g_assert_nonnull(file_iface);
         g_assert_nonnull(live_iface);
         want = describe_interface(file_iface);

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define ERR_ALREADY ATTACHMENT_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED ATTACHMENT_ERROR_PREFIX "NotAttached"
-#define ERR_NOT_FOUND ATTACHMENT_ERROR_PREFIX "VolumeNotFound"
-#define ERR_STORE ATTACHMENT_ERROR_PREFIX "StoreFailed"
+#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
+#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
+#define ERR_NOT_FOUND BUS_ERROR_PREFIX "VolumeNotFound"
+#define ERR_STORE BUS_ERROR_PREFIX "StoreFailed"
 
 static gint64 unix_usec(GDateTime *t)
 {
@@ -59,7 +59,7 @@ static void test_queue_limit(void)
                         g_assert_cmpstr(annotation, ==, "node-1");
                 } else {
                         fixture_assert_dbus_error(calls[i].error,
-                                                  "org.freedesktop.DBus.Error.LimitsExceeded");
+                                                  DBUS_ERROR_LIMITS_EXCEEDED);
                         limited++;
                         fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
                         g_assert_null(annotation);

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SHUTTING_DOWN ATTACHMENT_ERROR_PREFIX "ShuttingDown"
+#define SHUTTING_DOWN BUS_ERROR_PREFIX "ShuttingDown"
 
 static gboolean need_emulator(void)
 {
@@ -152,7 +152,7 @@ static void test_name_taken(void)
 
         r = g_dbus_connection_call_sync(
             squatter, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-            "RequestName", g_variant_new("(su)", ATTACHMENT_NAME, 4u), G_VARIANT_TYPE("(u)"),
+            "RequestName", g_variant_new("(su)", BUS_NAME, 4u), G_VARIANT_TYPE("(u)"),
             G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(u)", &result);
@@ -164,11 +164,11 @@ static void test_name_taken(void)
         g_test_message("status 0x%x, log:\n%s", status, log);
         g_assert_true(WIFEXITED(status));
         g_assert_cmpint(WEXITSTATUS(status), !=, 0);
-        g_assert_nonnull(strstr(log, ATTACHMENT_NAME));
+        g_assert_nonnull(strstr(log, BUS_NAME));
 
         owner = g_dbus_connection_call_sync(
             f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-            "GetNameOwner", g_variant_new("(s)", ATTACHMENT_NAME), G_VARIANT_TYPE("(s)"),
+            "GetNameOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(s)"),
             G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_no_error(error);
         g_variant_get(owner, "(&s)", &owner_name);

@@ -16,8 +16,8 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
-#define ERR_ALREADY ATTACHMENT_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED ATTACHMENT_ERROR_PREFIX "NotAttached"
+#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
+#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
 #define OTHER_DRIVER "other.csi.example.com"
 #define ODD_AT "2026-03-04T05:06:07.654321Z"
 

@@ -7,8 +7,8 @@
 
 #include "fixture.h"
 
-#define ERR_ALREADY ATTACHMENT_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED ATTACHMENT_ERROR_PREFIX "NotAttached"
+#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
+#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
 /* DESIGN §8 says within 1 s; the tests allow a loaded 2-core machine more, and the figures
  * are the benchmark's (bench/, coherence lag). */
 #define COHERENCE_WAIT_SEC 10
@@ -115,8 +115,8 @@ static void signals_watch(Signals *s, Fixture *f)
 {
         s->seen = g_string_new(NULL);
         s->conn = g_object_ref(f->conn);
-        s->id = g_dbus_connection_signal_subscribe(f->conn, NULL, ATTACHMENT_IFACE, NULL,
-                                                   ATTACHMENT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+        s->id = g_dbus_connection_signal_subscribe(f->conn, NULL, BUS_INTERFACE, NULL,
+                                                   BUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
                                                    on_signal, s, NULL);
 }
 

@@ -19,10 +19,8 @@
 #include <glib.h>
 #include <systemd/sd-bus.h>
 
-#define BUS_NAME "org.srvlab.Attachment1"
-#define BUS_PATH "/org/srvlab/Attachment1"
-#define BUS_INTERFACE "org.srvlab.Attachment1"
-#define ERROR_PREFIX "org.srvlab.Attachment1.Error."
+#include "common/names.h"
+
 #define ID_MAX 256
 
 typedef enum { OP_TRACK, OP_RETRACK, OP_UNTRACK, OP_GET } OpKind;
@@ -164,8 +162,8 @@ static void classify_error(Record *rec, int r, const sd_bus_error *error)
                                               "StoreFailed"};
 
         for (guint i = 0; name != NULL && i < G_N_ELEMENTS(answers); i++)
-                if (g_str_has_prefix(name, ERROR_PREFIX) &&
-                    g_str_equal(name + strlen(ERROR_PREFIX), answers[i]))
+                if (g_str_has_prefix(name, BUS_ERROR_PREFIX) &&
+                    g_str_equal(name + strlen(BUS_ERROR_PREFIX), answers[i]))
                         rec->result = answers[i];
         if (rec->result == NULL)
                 rec->result = r == -ETIMEDOUT ? "timeout" : "error";

@@ -16,7 +16,7 @@ GHashTable *rel_daemon_list(Fixture *f, GDBusConnection *conn)
 {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-            conn != NULL ? conn : f->conn, ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE,
+            conn != NULL ? conn : f->conn, BUS_NAME, BUS_PATH, BUS_INTERFACE,
             "List", NULL, G_VARIANT_TYPE("(a(sst))"), G_DBUS_CALL_FLAGS_NONE,
             FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         GHashTable *map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -191,7 +191,7 @@ void rel_call_async(GDBusConnection *conn, const char *method, GVariant *params,
 
         call->done = done;
         call->user_data = user_data;
-        g_dbus_connection_call(conn, ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE, method,
+        g_dbus_connection_call(conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, method,
                                params, NULL, G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC,
                                NULL, call_done, call);
 }

@@ -6,12 +6,6 @@
  * RSS, extra daemons sharing one emulator, and asynchronous calls from many connections. */
 #include "fixture.h"
 
-#define REL_ERR_ALREADY ATTACHMENT_ERROR_PREFIX "AlreadyAttached"
-#define REL_ERR_NOT_FOUND ATTACHMENT_ERROR_PREFIX "VolumeNotFound"
-#define REL_ERR_STORE ATTACHMENT_ERROR_PREFIX "StoreFailed"
-#define REL_ERR_LIMITS "org.freedesktop.DBus.Error.LimitsExceeded"
-#define REL_ERR_INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
-
 /* SRVLAB_LONG_TESTS=1 selects the long variants. */
 gboolean rel_long_tests(void);
 

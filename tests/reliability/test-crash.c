@@ -54,7 +54,7 @@ static void client_reply(GVariant *reply, GError *error, gpointer user_data)
                 g_free(v->expected);
                 v->expected = c->track ? g_strdup(c->node) : NULL;
                 v->uncertain = FALSE;
-        } else if (c->track && g_str_equal(name, REL_ERR_ALREADY)) {
+        } else if (c->track && g_str_equal(name, BUS_ERROR_ALREADY_ATTACHED)) {
                 c->storm->acked++;
                 if (!v->uncertain && (v->expected == NULL || g_str_equal(v->expected, c->node))) {
                         g_test_message("cc-%u: AlreadyAttached (%s) but the last acknowledged "

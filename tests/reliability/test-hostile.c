@@ -22,7 +22,7 @@ static void expect_invalid_args(Fixture *f, const char *method, GVariant *params
         g_autoptr(GVariant) r = fixture_call(f, method, params, NULL, &error);
 
         g_assert_null(r);
-        fixture_assert_dbus_error(error, REL_ERR_INVALID_ARGS);
+        fixture_assert_dbus_error(error, DBUS_ERROR_INVALID_ARGS);
 }
 
 static void test_wrong_signatures(void)
@@ -113,7 +113,7 @@ static void test_invalid_utf8(void)
         g_autoptr(GDBusMessage) hello = g_dbus_message_new_method_call(
             "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello");
         g_autoptr(GDBusMessage) track = g_dbus_message_new_method_call(
-            ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE, "Track");
+            BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track");
         g_autofree guchar *hello_blob = NULL;
         g_autofree guchar *track_blob = NULL;
         gsize hello_size = 0, track_size = 0, total = 0;
@@ -156,12 +156,12 @@ static void tally_reply(GVariant *reply, GError *error, gpointer user_data)
         t->pending--;
         if (error == NULL)
                 t->ok++;
-        else if (g_str_equal(name, REL_ERR_LIMITS))
+        else if (g_str_equal(name, DBUS_ERROR_LIMITS_EXCEEDED))
                 t->limits++;
         else
                 t->other++;
-        if (error != NULL && !g_str_equal(name, REL_ERR_LIMITS) &&
-            !g_str_equal(name, REL_ERR_ALREADY) && t->other < 5)
+        if (error != NULL && !g_str_equal(name, DBUS_ERROR_LIMITS_EXCEEDED) &&
+            !g_str_equal(name, BUS_ERROR_ALREADY_ATTACHED) && t->other < 5)
                 g_test_message("unexpected error: %s", error->message);
 }
 
@@ -237,7 +237,7 @@ static void test_disconnect(void)
                 g_autoptr(GDBusConnection) c = fixture_connect(f);
                 g_autofree char *volume = g_strdup_printf("dc-%u", i);
                 g_autoptr(GDBusMessage) m = g_dbus_message_new_method_call(
-                    ATTACHMENT_NAME, ATTACHMENT_PATH, ATTACHMENT_IFACE,
+                    BUS_NAME, BUS_PATH, BUS_INTERFACE,
                     i % 2 == 0 ? "Track" : "Untrack");
 
                 g_dbus_message_set_body(m, i % 2 == 0 ? g_variant_new("(ss)", volume, "node-a")

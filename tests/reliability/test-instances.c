@@ -70,15 +70,15 @@ static void on_reply(GVariant *reply, GError *error, gpointer user_data)
                 track_won(r, c);
         } else if (error == NULL) {
                 *hold = HOLD_NONE;
-        } else if (g_str_equal(name, REL_ERR_ALREADY)) {
+        } else if (g_str_equal(name, BUS_ERROR_ALREADY_ATTACHED)) {
                 r->conflicts++;
                 *hold = HOLD_NONE;
         } else {
-                if (g_str_equal(name, REL_ERR_STORE))
+                if (g_str_equal(name, BUS_ERROR_STORE_FAILED))
                         r->store_failed++;
                 else
                         r->other_errors++;
-                if (!g_str_equal(name, REL_ERR_STORE))
+                if (!g_str_equal(name, BUS_ERROR_STORE_FAILED))
                         g_test_message("node-%u %s mi-%u: %s", c->daemon,
                                        c->track ? "Track" : "Untrack", c->volume, error->message);
                 *hold = HOLD_POSSIBLE;

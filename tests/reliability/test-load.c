@@ -37,7 +37,7 @@ static void on_reply(GVariant *reply, GError *error, gpointer user_data)
         l->done++;
         if (error == NULL) {
                 l->ok++;
-        } else if (g_str_equal(name, REL_ERR_ALREADY)) {
+        } else if (g_str_equal(name, BUS_ERROR_ALREADY_ATTACHED)) {
                 l->conflicts++;
         } else {
                 if (l->errors++ < 10)
