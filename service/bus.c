@@ -42,28 +42,21 @@ struct _Bus {
         gboolean shutting_down;
 };
 
+/* A mutating call in flight: the Operation is all a worker sees (the dispatcher's job is
+ * &op); the message stays here, touched on the bus thread only. */
 typedef struct {
-        Bus *bus;
-        sd_bus_message *call;
-        gboolean untrack;
-        char *volume;
-        char *node;
-        uid_t uid;
-        ManagerResult result;
-        GError *error;
-} Job;
+        Operation op;
+        sd_bus_message *message;
+} BusCall;
 
-static void job_free(Job *job)
+static void bus_call_free(BusCall *call)
 {
-        sd_bus_message_unref(job->call);
-        g_free(job->volume);
-        g_free(job->node);
-        manager_result_clear(&job->result);
-        g_clear_error(&job->error);
-        g_free(job);
+        sd_bus_message_unref(call->message);
+        operation_clear(&call->op);
+        g_free(call);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Job, job_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(BusCall, bus_call_free)
 
 /* The D-Bus error name of every AttachmentError code. */
 static const char *const error_names[] = {
@@ -94,21 +87,32 @@ static int reply_error(sd_bus_message *call, const GError *error)
         return sd_bus_reply_method_errorf(call, name, "%s", error->message);
 }
 
-static void log_change(const char *what, const char *volume, const char *node, uid_t uid,
-                       const GError *error)
+static void log_outcome(const Operation *op, const char *node, const GError *error)
 {
-        g_autofree char *uid_str = g_strdup_printf("%u", (unsigned)uid);
+        const char *what = operation_kind_name(op->kind);
+        g_autofree char *uid_str = g_strdup_printf("%u", (unsigned)op->uid);
 
         if (error == NULL)
-                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", volume, "NODE",
+                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", op->volume, "NODE",
                                  node ? node : "", "CALLER_UID", uid_str, "OUTCOME", "ok",
-                                 "MESSAGE", "%s volume=%s node=%s uid=%s: ok", what, volume,
+                                 "MESSAGE", "%s volume=%s node=%s uid=%s: ok", what, op->volume,
                                  node ? node : "-", uid_str);
         else
-                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", volume, "NODE",
+                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", op->volume, "NODE",
                                  node ? node : "", "CALLER_UID", uid_str, "OUTCOME", "failed",
-                                 "MESSAGE", "%s volume=%s node=%s uid=%s: %s", what, volume,
+                                 "MESSAGE", "%s volume=%s node=%s uid=%s: %s", what, op->volume,
                                  node ? node : "-", uid_str, error->message);
+}
+
+/* A finished operation: ok or failed. */
+static void log_change(const Operation *op, const char *node)
+{
+        log_outcome(op, node, op->error);
+}
+
+static void log_refused(const Operation *op, const GError *error)
+{
+        log_outcome(op, op->node, error);
 }
 
 static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
@@ -169,45 +173,39 @@ static int on_changes(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-/* Signal, log and reply for a finished Track/Untrack, on the bus thread. The changes the
+/* Signal, log and reply for a finished operation, on the bus thread. The changes the
  * operation made are queued already: emitted first, so a caller sees the signal before the
  * reply. */
-static int finish_operation(Bus *self, sd_bus_message *call, gboolean untrack, const char *volume,
-                            const char *node, uid_t uid, const ManagerResult *result,
-                            const GError *error)
+static int finish_call(Bus *self, BusCall *call)
 {
-        const char *what = untrack ? "Untrack" : "Track";
+        const Operation *op = &call->op;
 
         change_queue_drain(self->changes, emit_change, self);
-        if (error != NULL) {
+        if (op->error != NULL) {
                 /* A conflict known from memory is not news; a store failure is. */
-                if (!g_error_matches(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED))
-                        log_change(what, volume, node, uid, error);
-                return reply_error(call, error);
+                if (!g_error_matches(op->error, ATTACHMENT_ERROR,
+                                     ATTACHMENT_ERROR_ALREADY_ATTACHED))
+                        log_change(op, op->node);
+                return reply_error(call->message, op->error);
         }
-        if (result->changed)
-                log_change(what, volume, untrack ? result->node : node, uid, NULL);
-        return sd_bus_reply_method_return(call, NULL);
+        /* result.node: the node now holding the volume, or the one an untrack cleared. */
+        if (op->result.changed)
+                log_change(op, op->result.node);
+        return sd_bus_reply_method_return(call->message, NULL);
 }
 
-static void job_work(gpointer data, gpointer user_data)
+/* A worker: the Operation and the Manager, nothing of the bus. */
+static void call_work(gpointer job, gpointer manager)
 {
-        Job *job = data;
-        Manager *manager = job->bus->manager;
-
-        if (job->untrack)
-                manager_untrack(manager, job->volume, &job->result, &job->error);
-        else
-                manager_track(manager, job->volume, job->node, &job->result, &job->error);
+        manager_run(manager, job);
 }
 
-static void job_done(gpointer data, gpointer user_data)
+static void call_done(gpointer job, gpointer user_data)
 {
-        g_autoptr(Job) job = data;
+        g_autoptr(BusCall) call = G_STRUCT_MEMBER_P(job, -G_STRUCT_OFFSET(BusCall, op));
         Bus *self = user_data;
 
-        finish_operation(self, job->call, job->untrack, job->volume, job->node, job->uid,
-                         &job->result, job->error);
+        finish_call(self, call);
         if (self->shutting_down && dispatcher_pending(self->dispatcher) == 0)
                 sd_event_exit(self->event, 0);
 }
@@ -272,16 +270,15 @@ static const Caller *lookup_caller(Bus *self, sd_bus_message *m, GError **error)
         return caller;
 }
 
-/* read -> validate -> authorize, common to Track and Untrack. Returns FALSE with the error to
- * reply with. */
-static gboolean check_mutation(Bus *self, sd_bus_message *m, gboolean untrack, const char *volume,
-                               const char *node, uid_t *uid, GError **error)
+/* validate -> authorize, common to every mutating call. Returns FALSE with the error to reply
+ * with; sets op->uid. */
+static gboolean check_mutation(Bus *self, sd_bus_message *m, Operation *op, GError **error)
 {
         const Caller *caller;
 
-        if (!validate_id("volume id", volume, error))
+        if (!validate_id("volume id", op->volume, error))
                 return FALSE;
-        if (node != NULL && !validate_id("node id", node, error))
+        if (op->node != NULL && !validate_id("node id", op->node, error))
                 return FALSE;
         if (self->shutting_down) {
                 g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_SHUTTING_DOWN,
@@ -291,7 +288,7 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, gboolean untrack, c
         caller = lookup_caller(self, m, error);
         if (caller == NULL)
                 return FALSE;
-        *uid = caller->uid;
+        op->uid = caller->uid;
         if (!caller->allowed) {
                 g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ACCESS_DENIED,
                             "uid %u may not change attachments: only root and members of "
@@ -299,63 +296,44 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, gboolean untrack, c
                             (unsigned)caller->uid, self->config->allowed_group);
                 /* A refused caller is worth a line: the ids are valid by now, so the line is
                  * bounded, and journald rate-limits a flood. */
-                log_change(untrack ? "Untrack" : "Track", volume, node, caller->uid, *error);
+                log_refused(op, *error);
                 return FALSE;
         }
         return TRUE;
 }
 
-/* Answers at once when no I/O is needed and nothing else is queued on the volume (so the
- * order of operations on one volume is kept); otherwise hands the work to the pool. */
-static int run_operation(Bus *self, sd_bus_message *m, gboolean untrack, const char *volume,
-                         const char *node)
+/* Every mutating method: read -> validate -> authorize -> act. The member names the kind;
+ * the arguments are the volume id and, for kinds that take one, the node id. Answers at once
+ * when no I/O is needed and nothing else is queued on the volume (so the order of operations
+ * on one volume is kept); otherwise hands the Operation to the pool. */
+static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-        g_auto(ManagerResult) result = {0};
+        Bus *self = userdata;
+        g_autoptr(BusCall) call = g_new0(BusCall, 1);
         g_autoptr(GError) error = NULL;
-        g_autoptr(Job) job = NULL;
-        ManagerTry t = MANAGER_TRY_NEEDS_IO;
-        uid_t uid = 0;
+        const char *volume, *node = NULL;
+        OperationKind kind;
+        int r;
 
-        if (!check_mutation(self, m, untrack, volume, node, &uid, &error))
+        if (!operation_kind_from_name(sd_bus_message_get_member(m), &kind))
+                return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown method");
+        r = sd_bus_message_read(m, "s", &volume);
+        if (r >= 0 && operation_kind_takes_node(kind))
+                r = sd_bus_message_read(m, "s", &node);
+        if (r < 0)
+                return r;
+        operation_init(&call->op, kind, volume, node, 0);
+        call->message = sd_bus_message_ref(m);
+        if (!check_mutation(self, m, &call->op, &error))
                 return reply_error(m, error);
 
-        if (!dispatcher_key_busy(self->dispatcher, volume))
-                t = untrack ? manager_try_untrack(self->manager, volume, &result, &error)
-                            : manager_try_track(self->manager, volume, node, &result, &error);
-        if (t != MANAGER_TRY_NEEDS_IO)
-                return finish_operation(self, m, untrack, volume, node, uid, &result, error);
-
-        job = g_new0(Job, 1);
-        *job = (Job){.bus = self,
-                     .call = sd_bus_message_ref(m),
-                     .untrack = untrack,
-                     .volume = g_strdup(volume),
-                     .node = g_strdup(node),
-                     .uid = uid};
-        if (!dispatcher_submit(self->dispatcher, volume, job, &error))
+        if (!dispatcher_key_busy(self->dispatcher, volume) &&
+            manager_try_run(self->manager, &call->op) != MANAGER_TRY_NEEDS_IO)
+                return finish_call(self, call);
+        if (!dispatcher_submit(self->dispatcher, volume, &call->op, &error))
                 return reply_error(m, error);
-        g_steal_pointer(&job);
+        g_steal_pointer(&call);
         return 1;
-}
-
-static int method_track(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
-{
-        const char *volume, *node;
-        int r = sd_bus_message_read(m, "ss", &volume, &node);
-
-        if (r < 0)
-                return r;
-        return run_operation(userdata, m, FALSE, volume, node);
-}
-
-static int method_untrack(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
-{
-        const char *volume;
-        int r = sd_bus_message_read(m, "s", &volume);
-
-        if (r < 0)
-                return r;
-        return run_operation(userdata, m, TRUE, volume, NULL);
 }
 
 static int method_get(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -426,9 +404,9 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 static const sd_bus_vtable attachment_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_METHOD_WITH_ARGS("Track", SD_BUS_ARGS("s", volume_id, "s", node_id), SD_BUS_NO_RESULT,
-                            method_track, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Untrack", SD_BUS_ARGS("s", volume_id), SD_BUS_NO_RESULT,
-                            method_untrack, SD_BUS_VTABLE_UNPRIVILEGED),
+                            method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Get", SD_BUS_ARGS("s", volume_id),
                             SD_BUS_RESULT("s", node_id, "t", attached_at_usec), method_get,
                             SD_BUS_VTABLE_UNPRIVILEGED),
@@ -531,7 +509,8 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
         manager_set_change_func(manager, on_manager_change, self);
         resolve_group(self);
         self->dispatcher =
-            dispatcher_new(config->workers, config->queue_limit, job_work, job_done, self, error);
+            dispatcher_new(config->workers, config->queue_limit, call_work, manager,
+                                          call_done, self, error);
         if (self->dispatcher == NULL || !bus_setup(self, error))
                 return NULL;
         return g_steal_pointer(&self);

@@ -23,8 +23,9 @@ struct _Dispatcher {
         guint pending;
         guint limit;
         DispatchWorkFunc work;
+        gpointer work_data;
         DispatchDoneFunc done;
-        gpointer user_data;
+        gpointer done_data;
 };
 
 static void run_item(gpointer data, gpointer user_data)
@@ -36,7 +37,7 @@ static void run_item(gpointer data, gpointer user_data)
         /* The pool and the async queue use GMutex, which TSan cannot see: mark the hand-over
          * of each item explicitly. */
         TSAN_ACQUIRE(item);
-        self->work(item->job, self->user_data);
+        self->work(item->job, self->work_data);
         TSAN_RELEASE(item);
         g_async_queue_push(self->finished, item);
         /* Cannot fail short of a counter overflow (2^64 - 1 completions unread). */
@@ -60,7 +61,8 @@ static void free_queue(gpointer data)
 }
 
 Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc work,
-                           DispatchDoneFunc done, gpointer user_data, GError **error)
+                           gpointer work_data, DispatchDoneFunc done, gpointer done_data,
+                           GError **error)
 {
         g_autofree Dispatcher *self = g_new0(Dispatcher, 1);
 
@@ -82,8 +84,9 @@ Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc wo
         self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_queue);
         self->limit = queue_limit;
         self->work = work;
+        self->work_data = work_data;
         self->done = done;
-        self->user_data = user_data;
+        self->done_data = done_data;
         return g_steal_pointer(&self);
 }
 
@@ -139,7 +142,7 @@ static void finish_item(Dispatcher *self, Item *item)
         g_assert(queue != NULL && g_queue_peek_head(queue) == item);
         g_queue_pop_head(queue);
         self->pending--;
-        self->done(item->job, self->user_data);
+        self->done(item->job, self->done_data);
 
         next = g_queue_peek_head(queue);
         if (next != NULL)

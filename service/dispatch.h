@@ -14,11 +14,14 @@
  * work callback is called on the owner thread only. */
 typedef struct _Dispatcher Dispatcher;
 
-typedef void (*DispatchWorkFunc)(gpointer job, gpointer user_data); /* worker thread */
-typedef void (*DispatchDoneFunc)(gpointer job, gpointer user_data); /* owner thread */
+typedef void (*DispatchWorkFunc)(gpointer job, gpointer work_data); /* worker thread */
+typedef void (*DispatchDoneFunc)(gpointer job, gpointer done_data); /* owner thread */
 
+/* work runs with work_data and done with done_data: the owner's context (done_data) need
+ * never reach a worker. */
 Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc work,
-                           DispatchDoneFunc done, gpointer user_data, GError **error);
+                           gpointer work_data, DispatchDoneFunc done, gpointer done_data,
+                           GError **error);
 /* Waits for running jobs; jobs still queued are completed (done is called) first. */
 void dispatcher_free(Dispatcher *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Dispatcher, dispatcher_free)

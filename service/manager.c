@@ -186,13 +186,6 @@ void attachment_free(Attachment *a)
         g_free(a);
 }
 
-void manager_result_clear(ManagerResult *r)
-{
-        g_clear_pointer(&r->node, g_free);
-        r->changed = FALSE;
-        r->attached_at = 0;
-}
-
 static void set_result(ManagerResult *r, gboolean changed, const char *node, gint64 attached_at)
 {
         if (r == NULL)
@@ -445,6 +438,34 @@ ManagerTry manager_try_untrack(Manager *self, const char *volume, ManagerResult 
         answer = untrack_locked(self, volume, FALSE, result, error);
         volume_unlock(self->locks, volume);
         return answer;
+}
+
+void manager_run(Manager *self, Operation *op)
+{
+        switch (op->kind) {
+        case OPERATION_TRACK:
+                manager_track(self, op->volume, op->node, &op->result, &op->error);
+                return;
+        case OPERATION_UNTRACK:
+                manager_untrack(self, op->volume, &op->result, &op->error);
+                return;
+        case OPERATION_N_KINDS:
+                break;
+        }
+        g_assert_not_reached();
+}
+
+ManagerTry manager_try_run(Manager *self, Operation *op)
+{
+        switch (op->kind) {
+        case OPERATION_TRACK:
+                return manager_try_track(self, op->volume, op->node, &op->result, &op->error);
+        case OPERATION_UNTRACK:
+                return manager_try_untrack(self, op->volume, &op->result, &op->error);
+        case OPERATION_N_KINDS:
+                break;
+        }
+        g_assert_not_reached();
 }
 
 gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *attached_at,

@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "operation.h"
 #include "store.h"
 #include "volume-lock.h"
 
@@ -19,17 +20,6 @@ typedef struct {
 
 void attachment_free(Attachment *a);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Attachment, attachment_free)
-
-/* What an operation did. `changed` is TRUE when the table changed (emit a signal). For track,
- * `node`/`attached_at` describe the attachment now held; for untrack, the one removed. */
-typedef struct {
-        gboolean changed;
-        char *node;
-        gint64 attached_at;
-} ManagerResult;
-
-void manager_result_clear(ManagerResult *r);
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ManagerResult, manager_result_clear)
 
 typedef enum {
         MANAGER_TRY_DONE,     /* answered without I/O: *result is set */
@@ -88,6 +78,12 @@ void manager_stop_watch(Manager *self);
 gboolean manager_track(Manager *self, const char *volume, const char *node, ManagerResult *result,
                        GError **error);
 gboolean manager_untrack(Manager *self, const char *volume, ManagerResult *result, GError **error);
+
+/* Runs `op` (blocking, a worker thread): its result or error is stored in it. */
+void manager_run(Manager *self, Operation *op);
+/* Runs `op` on the bus thread when that needs no I/O (see the try variants below); NEEDS_IO:
+ * nothing done, hand it to a worker. */
+ManagerTry manager_try_run(Manager *self, Operation *op);
 
 /* Non-blocking variants for the bus thread: answer at once when the volume's lock is free and
  * the store needs no I/O (Store=none); otherwise do nothing and return MANAGER_TRY_NEEDS_IO. */

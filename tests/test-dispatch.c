@@ -117,7 +117,7 @@ static Job *jobs_new(guint n, gboolean gated)
 static void test_runs_and_completes(Fixture *f, gconstpointer data)
 {
         g_autofree Job *jobs = jobs_new(64, FALSE);
-        g_autoptr(Dispatcher) d = dispatcher_new(4, 1000, work, done, f, NULL);
+        g_autoptr(Dispatcher) d = dispatcher_new(4, 1000, work, f, done, f, NULL);
 
         for (guint i = 0; i < 64; i++) {
                 g_autofree char *key = g_strdup_printf("vol-%u", i);
@@ -134,7 +134,7 @@ static void test_runs_and_completes(Fixture *f, gconstpointer data)
 static void test_key_fifo(Fixture *f, gconstpointer data)
 {
         g_autofree Job *jobs = jobs_new(50, FALSE);
-        g_autoptr(Dispatcher) d = dispatcher_new(8, 1000, work, done, f, NULL);
+        g_autoptr(Dispatcher) d = dispatcher_new(8, 1000, work, f, done, f, NULL);
 
         for (guint i = 0; i < 50; i++)
                 g_assert_true(dispatcher_submit(d, "vol-a", &jobs[i], NULL));
@@ -152,7 +152,7 @@ static void test_key_fifo(Fixture *f, gconstpointer data)
 static void test_keys_run_in_parallel(Fixture *f, gconstpointer data)
 {
         g_autofree Job *jobs = jobs_new(4, TRUE);
-        g_autoptr(Dispatcher) d = dispatcher_new(4, 1000, work, done, f, NULL);
+        g_autoptr(Dispatcher) d = dispatcher_new(4, 1000, work, f, done, f, NULL);
 
         for (guint i = 0; i < 4; i++) {
                 g_autofree char *key = g_strdup_printf("vol-%u", i);
@@ -169,7 +169,7 @@ static void test_head_of_line(Fixture *f, gconstpointer data)
 {
         g_autofree Job *a = jobs_new(20, TRUE);
         Job b = {.id = 100};
-        g_autoptr(Dispatcher) d = dispatcher_new(2, 1000, work, done, f, NULL);
+        g_autoptr(Dispatcher) d = dispatcher_new(2, 1000, work, f, done, f, NULL);
 
         for (guint i = 0; i < 20; i++)
                 g_assert_true(dispatcher_submit(d, "vol-a", &a[i], NULL));
@@ -186,7 +186,7 @@ static void test_head_of_line(Fixture *f, gconstpointer data)
 static void test_queue_limit(Fixture *f, gconstpointer data)
 {
         g_autofree Job *jobs = jobs_new(4, TRUE);
-        g_autoptr(Dispatcher) d = dispatcher_new(2, 3, work, done, f, NULL);
+        g_autoptr(Dispatcher) d = dispatcher_new(2, 3, work, f, done, f, NULL);
         g_autoptr(GError) error = NULL;
 
         g_assert_true(dispatcher_submit(d, "vol-a", &jobs[0], NULL));
@@ -207,7 +207,7 @@ static void test_queue_limit(Fixture *f, gconstpointer data)
 static void test_free_completes_pending(Fixture *f, gconstpointer data)
 {
         g_autofree Job *jobs = jobs_new(10, FALSE);
-        Dispatcher *d = dispatcher_new(2, 100, work, done, f, NULL);
+        Dispatcher *d = dispatcher_new(2, 100, work, f, done, f, NULL);
 
         for (guint i = 0; i < 10; i++)
                 g_assert_true(dispatcher_submit(d, i % 2 ? "vol-a" : "vol-b", &jobs[i], NULL));

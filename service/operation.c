@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#include "operation.h"
+
+static const struct {
+        const char *name;
+        gboolean takes_node;
+} kinds[] = {
+    [OPERATION_TRACK] = {"Track", TRUE},
+    [OPERATION_UNTRACK] = {"Untrack", FALSE},
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(kinds) == OPERATION_N_KINDS);
+
+const char *operation_kind_name(OperationKind kind)
+{
+        g_return_val_if_fail(kind < OPERATION_N_KINDS, "?");
+        return kinds[kind].name;
+}
+
+gboolean operation_kind_takes_node(OperationKind kind)
+{
+        g_return_val_if_fail(kind < OPERATION_N_KINDS, FALSE);
+        return kinds[kind].takes_node;
+}
+
+gboolean operation_kind_from_name(const char *member, OperationKind *kind)
+{
+        for (guint k = 0; k < OPERATION_N_KINDS; k++) {
+                if (g_strcmp0(member, kinds[k].name) == 0) {
+                        *kind = (OperationKind)k;
+                        return TRUE;
+                }
+        }
+        return FALSE;
+}
+
+void manager_result_clear(ManagerResult *r)
+{
+        g_clear_pointer(&r->node, g_free);
+        r->changed = FALSE;
+        r->attached_at = 0;
+}
+
+void operation_init(Operation *op, OperationKind kind, const char *volume, const char *node,
+                    uid_t uid)
+{
+        *op = (Operation){.kind = kind,
+                          .volume = g_strdup(volume),
+                          .node = g_strdup(node),
+                          .uid = uid};
+}
+
+void operation_clear(Operation *op)
+{
+        g_clear_pointer(&op->volume, g_free);
+        g_clear_pointer(&op->node, g_free);
+        manager_result_clear(&op->result);
+        g_clear_error(&op->error);
+}
