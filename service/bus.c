@@ -10,6 +10,8 @@
 #include "common/names.h"
 #include "config-build.h"
 #include "dispatch.h"
+#include "log-messages.h"
+#include "log.h"
 #include "validate.h"
 
 /* How long PropertiesChanged(AttachmentCount) waits to gather a burst of changes. */
@@ -40,6 +42,8 @@ struct _Bus {
         gboolean have_group;
         gid_t allowed_gid;
         gboolean shutting_down;
+        BusCountFunc count_func;
+        gpointer count_data;
 };
 
 /* A mutating call in flight: the Operation is all a worker sees (the dispatcher's job is
@@ -87,32 +91,29 @@ static int reply_error(sd_bus_message *call, const GError *error)
         return sd_bus_reply_method_errorf(call, name, "%s", error->message);
 }
 
-static void log_outcome(const Operation *op, const char *node, const GError *error)
+/* The line of a finished or refused operation: journalctl VOLUME=, NODE=, CALLER_UID=,
+ * OUTCOME= and MESSAGE_ID= find it. */
+static void log_operation(const Operation *op, const char *node, const char *message_id,
+                          const GError *error)
 {
-        const char *what = operation_kind_name(op->kind);
-        g_autofree char *uid_str = g_strdup_printf("%u", (unsigned)op->uid);
+        char uid[16];
+        const GLogField extra[] = {
+            {"CALLER_UID", uid, -1},
+            {"OUTCOME", error == NULL ? "ok" : "failed", -1},
+        };
 
-        if (error == NULL)
-                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", op->volume, "NODE",
-                                 node ? node : "", "CALLER_UID", uid_str, "OUTCOME", "ok",
-                                 "MESSAGE", "%s volume=%s node=%s uid=%s: ok", what, op->volume,
-                                 node ? node : "-", uid_str);
-        else
-                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", op->volume, "NODE",
-                                 node ? node : "", "CALLER_UID", uid_str, "OUTCOME", "failed",
-                                 "MESSAGE", "%s volume=%s node=%s uid=%s: %s", what, op->volume,
-                                 node ? node : "-", uid_str, error->message);
+        g_snprintf(uid, sizeof(uid), "%u", (unsigned)op->uid);
+        log_fields(G_LOG_LEVEL_MESSAGE, message_id, op->volume, node != NULL ? node : "", extra,
+                   G_N_ELEMENTS(extra), "%s volume=%s node=%s uid=%s: %s",
+                   operation_kind_name(op->kind), op->volume, node != NULL ? node : "-", uid,
+                   error != NULL ? error->message : "ok");
 }
 
 /* A finished operation: ok or failed. */
 static void log_change(const Operation *op, const char *node)
 {
-        log_outcome(op, node, op->error);
-}
-
-static void log_refused(const Operation *op, const GError *error)
-{
-        log_outcome(op, op->node, error);
+        log_operation(op, node, operation_kind_message_id(op->kind, op->error == NULL),
+                      op->error);
 }
 
 static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
@@ -121,6 +122,8 @@ static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
 
         (void)sd_bus_emit_properties_changed(self->bus, BUS_PATH, BUS_INTERFACE, "AttachmentCount",
                                              NULL);
+        if (self->count_func != NULL)
+                self->count_func(manager_count(self->manager), self->count_data);
         return 0;
 }
 
@@ -197,7 +200,11 @@ static int finish_call(Bus *self, BusCall *call)
 /* A worker: the Operation and the Manager, nothing of the bus. */
 static void call_work(gpointer job, gpointer manager)
 {
-        manager_run(manager, job);
+        Operation *op = job;
+
+        log_volume_debug(op->volume, "%s %s: started on a worker", operation_kind_name(op->kind),
+                         op->volume);
+        manager_run(manager, op);
 }
 
 static void call_done(gpointer job, gpointer user_data)
@@ -296,7 +303,7 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, Operation *op, GErr
                             (unsigned)caller->uid, self->config->allowed_group);
                 /* A refused caller is worth a line: the ids are valid by now, so the line is
                  * bounded, and journald rate-limits a flood. */
-                log_refused(op, *error);
+                log_operation(op, op->node, LOG_MESSAGE_REFUSED, *error);
                 return FALSE;
         }
         return TRUE;
@@ -332,6 +339,8 @@ static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 return finish_call(self, call);
         if (!dispatcher_submit(self->dispatcher, volume, &call->op, &error))
                 return reply_error(m, error);
+        log_volume_debug(volume, "%s %s: submitted to the workers (%u pending)",
+                         operation_kind_name(kind), volume, dispatcher_pending(self->dispatcher));
         g_steal_pointer(&call);
         return 1;
 }
@@ -532,6 +541,12 @@ void bus_begin_shutdown(Bus *self)
         self->shutting_down = TRUE;
         if (dispatcher_pending(self->dispatcher) == 0)
                 sd_event_exit(self->event, 0);
+}
+
+void bus_set_count_func(Bus *self, BusCountFunc func, gpointer user_data)
+{
+        self->count_func = func;
+        self->count_data = user_data;
 }
 
 void bus_free(Bus *self)

@@ -21,5 +21,9 @@ gboolean bus_request_name(Bus *self, GError **error);
 /* Stops taking new Track/Untrack calls (they get ShuttingDown), lets the pending ones finish
  * and reply, then exits the event loop with status 0. */
 void bus_begin_shutdown(Bus *self);
+/* Called on the bus thread with the attachment count whenever the bus announces it
+ * (PropertiesChanged(AttachmentCount), once per burst of changes). */
+typedef void (*BusCountFunc)(guint count, gpointer user_data);
+void bus_set_count_func(Bus *self, BusCountFunc func, gpointer user_data);
 void bus_free(Bus *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Bus, bus_free)

@@ -62,3 +62,49 @@ GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize
                 return G_LOG_WRITER_HANDLED;
         return write_stderr(level, fields, n_fields);
 }
+
+/* GLib's mapping of levels to syslog priorities (g_log_structured does the same). */
+static const char *level_priority(GLogLevelFlags level)
+{
+        if (level & G_LOG_LEVEL_ERROR)
+                return "3";
+        if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+                return "4";
+        if (level & G_LOG_LEVEL_MESSAGE)
+                return "5";
+        if (level & G_LOG_LEVEL_INFO)
+                return "6";
+        return "7";
+}
+
+#define LOG_MAX_EXTRA 8
+
+void log_fields(GLogLevelFlags level, const char *message_id, const char *volume,
+                const char *node, const GLogField *extra, gsize n_extra, const char *format,
+                ...)
+{
+        GLogField fields[6 + LOG_MAX_EXTRA];
+        g_autofree char *message = NULL;
+        gsize n = 0;
+        va_list args;
+
+        g_return_if_fail(n_extra <= LOG_MAX_EXTRA);
+        /* Formatting costs: skip it for a line the writer would drop (debug, mostly). */
+        if (g_log_writer_default_would_drop(level, G_LOG_DOMAIN))
+                return;
+        va_start(args, format);
+        message = g_strdup_vprintf(format, args);
+        va_end(args);
+        fields[n++] = (GLogField){"MESSAGE", message, -1};
+        fields[n++] = (GLogField){"PRIORITY", level_priority(level), -1};
+        fields[n++] = (GLogField){"GLIB_DOMAIN", G_LOG_DOMAIN, -1};
+        if (message_id != NULL)
+                fields[n++] = (GLogField){"MESSAGE_ID", message_id, -1};
+        if (volume != NULL)
+                fields[n++] = (GLogField){"VOLUME", volume, -1};
+        if (node != NULL)
+                fields[n++] = (GLogField){"NODE", node, -1};
+        for (gsize i = 0; i < n_extra; i++)
+                fields[n++] = extra[i];
+        g_log_structured_array(level, fields, n);
+}

@@ -11,13 +11,12 @@
 #include <systemd/sd-event.h>
 
 #include "bus.h"
+#include "common/names.h"
 #include "config-build.h"
 #include "config.h"
 #include "log.h"
 #include "manager.h"
 #include "store-kube.h"
-
-#define STATUS_INTERVAL_USEC (1 * G_USEC_PER_SEC)
 
 typedef struct {
         Config config;
@@ -26,13 +25,11 @@ typedef struct {
         Bus *bus;
         sd_event_source *sigterm;
         sd_event_source *sigint;
-        sd_event_source *status_timer;
         guint status_count; /* the count last reported in STATUS= */
 } Daemon;
 
 static void daemon_clear(Daemon *d)
 {
-        sd_event_source_disable_unref(d->status_timer);
         sd_event_source_disable_unref(d->sigterm);
         sd_event_source_disable_unref(d->sigint);
         /* The watch first: it reports changes to the bus. Then the bus: it completes pending
@@ -47,23 +44,23 @@ static void daemon_clear(Daemon *d)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Daemon, daemon_clear)
 
-static void notify_status(Daemon *d)
+static void notify_status(guint n, gpointer user_data)
 {
-        guint n = manager_count(d->manager);
+        Daemon *d = user_data;
 
         d->status_count = n;
         sd_notifyf(FALSE, "STATUS=Tracking %u volume%s", n, n == 1 ? "" : "s");
 }
 
-static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+/* STATUS= follows the count as the bus announces it: once per burst of changes (the bus
+ * coalesces them), never once per operation — a datagram per operation would cost as much as
+ * the operation itself. */
+static void on_count(guint n, gpointer user_data)
 {
-        Daemon *d = userdata;
+        Daemon *d = user_data;
 
-        /* STATUS= follows the count at most once a second: a datagram per operation would cost
-         * as much as the operation itself. */
-        if (manager_count(d->manager) != d->status_count)
-                notify_status(d);
-        return sd_event_source_set_time(s, usec + STATUS_INTERVAL_USEC);
+        if (n != d->status_count)
+                notify_status(n, d);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -106,11 +103,6 @@ static gboolean daemon_start(Daemon *d, GError **error)
                 r = sd_event_add_signal(d->event, &d->sigint, SIGINT, on_signal, d);
         if (r >= 0)
                 r = sd_event_set_watchdog(d->event, TRUE);
-        if (r >= 0)
-                r = sd_event_add_time_relative(d->event, &d->status_timer, CLOCK_MONOTONIC,
-                                               STATUS_INTERVAL_USEC, 0, on_status_timer, d);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(d->status_timer, SD_EVENT_ON);
         if (r < 0) {
                 g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-r),
                             "cannot set up the event loop: %s", g_strerror(-r));
@@ -119,23 +111,27 @@ static gboolean daemon_start(Daemon *d, GError **error)
         d->bus = bus_new(d->event, d->manager, &d->config, error);
         if (d->bus == NULL)
                 return FALSE;
+        bus_set_count_func(d->bus, on_count, d);
         /* From the list's resourceVersion on, every change of another writer reaches the
          * table (and the bus); what happens before the name is owned is in the table when the
          * first caller comes. */
         if (!manager_start_watch(d->manager, error) || !bus_request_name(d->bus, error))
                 return FALSE;
         sd_notify(FALSE, "READY=1");
-        notify_status(d);
+        notify_status(manager_count(d->manager), d);
         return TRUE;
 }
 
 static gboolean parse_args(int *argc, char ***argv, char **config_path, GError **error)
 {
         gboolean version = FALSE;
+        gboolean debug = FALSE;
         GOptionEntry entries[] = {
             {"config", 'c', 0, G_OPTION_ARG_FILENAME, config_path,
              "Configuration file (default " DEFAULT_CONFIG_FILE "; drop-ins in FILE.d/*.conf)",
              "PATH"},
+            {"debug", 0, 0, G_OPTION_ARG_NONE, &debug,
+             "Log debug lines too (where work is handed off), as G_MESSAGES_DEBUG=all does", NULL},
             {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
             G_OPTION_ENTRY_NULL,
         };
@@ -151,6 +147,8 @@ static gboolean parse_args(int *argc, char ***argv, char **config_path, GError *
                             "unexpected argument '%s'", (*argv)[1]);
                 return FALSE;
         }
+        if (debug)
+                g_log_set_debug_enabled(TRUE);
         if (version) {
                 printf("srvlab-attachmentd %s\n", PACKAGE_VERSION);
                 exit(EXIT_SUCCESS);
@@ -187,7 +185,7 @@ int main(int argc, char **argv)
                 sd_notifyf(FALSE, "STATUS=Failed to start: %s", error->message);
                 return EXIT_FAILURE;
         }
-        g_message("Serving %s (store %s, driver %s, %u workers)", "org.srvlab.Attachment1",
+        g_message("Serving %s (store %s, driver %s, %u workers)", BUS_NAME,
                   store_name(manager_get_store(d.manager)), d.config.driver, d.config.workers);
         r = sd_event_loop(d.event);
         if (r < 0) {

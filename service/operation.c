@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #include "operation.h"
 
+#include "log-messages.h"
+
 static const struct {
         const char *name;
         gboolean takes_node;
+        const char *message_ok;
+        const char *message_failed;
 } kinds[] = {
-    [OPERATION_TRACK] = {"Track", TRUE},
-    [OPERATION_UNTRACK] = {"Untrack", FALSE},
+    [OPERATION_TRACK] = {"Track", TRUE, LOG_MESSAGE_TRACK_OK, LOG_MESSAGE_TRACK_FAILED},
+    [OPERATION_UNTRACK] = {"Untrack", FALSE, LOG_MESSAGE_UNTRACK_OK, LOG_MESSAGE_UNTRACK_FAILED},
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(kinds) == OPERATION_N_KINDS);
 
@@ -20,6 +24,12 @@ gboolean operation_kind_takes_node(OperationKind kind)
 {
         g_return_val_if_fail(kind < OPERATION_N_KINDS, FALSE);
         return kinds[kind].takes_node;
+}
+
+const char *operation_kind_message_id(OperationKind kind, gboolean ok)
+{
+        g_return_val_if_fail(kind < OPERATION_N_KINDS, NULL);
+        return ok ? kinds[kind].message_ok : kinds[kind].message_failed;
 }
 
 gboolean operation_kind_from_name(const char *member, OperationKind *kind)

@@ -38,6 +38,8 @@ typedef struct {
 const char *operation_kind_name(OperationKind kind);
 /* TRUE when the kind's call carries a node id after the volume id. */
 gboolean operation_kind_takes_node(OperationKind kind);
+/* The MESSAGE_ID= of the log line of a finished operation (log-messages.h). */
+const char *operation_kind_message_id(OperationKind kind, gboolean ok);
 /* The kind whose member name is `member`; FALSE if none. */
 gboolean operation_kind_from_name(const char *member, OperationKind *kind);
 

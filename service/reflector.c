@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "reflector.h"
+#include "log-messages.h"
+#include "log.h"
 
 #include <string.h>
 
@@ -196,7 +198,8 @@ static gboolean list_once(Reflector *self, gboolean relist, GError **error)
                         g_propagate_error(error, g_steal_pointer(&local));
                         return FALSE;
                 }
-                g_message("Listing %s: %s; restarting the list", self->what, local->message);
+                log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
+                           "Listing %s: %s; restarting the list", self->what, local->message);
         }
 }
 
@@ -317,17 +320,20 @@ static void relist(Reflector *self, const char *why)
         gint64 backoff = FIRST_BACKOFF_USEC;
 
         set_state(self, REFLECTOR_RELISTING);
-        g_message("Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
+        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
+                   "Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
                   self->what, self->resource_version, why);
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
 
                 if (list_once(self, TRUE, &local)) {
-                        g_message("Relisted %s at resourceVersion %s", self->what,
-                                  self->resource_version);
+                        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
+                                   "Relisted %s at resourceVersion %s", self->what,
+                                   self->resource_version);
                         return;
                 }
-                g_warning("Relisting %s failed, retrying: %s", self->what, local->message);
+                log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_API_UNREACHABLE, NULL, NULL,
+                           "Relisting %s failed, retrying: %s", self->what, local->message);
                 if (!sleep_unless_stopped(self, g_random_int_range(backoff / 2, backoff) * 2))
                         return;
                 backoff = MIN(backoff * 2, MAX_BACKOFF_USEC);
@@ -368,7 +374,8 @@ static gpointer watch_thread(gpointer data)
                                 self->resource_version);
                         continue;
                 }
-                g_message("Watch of %s: %s; resuming from resourceVersion %s after a backoff",
+                log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RESTARTED, NULL, NULL,
+                           "Watch of %s: %s; resuming from resourceVersion %s after a backoff",
                           self->what,
                           clean ? "the server ended the stream at once" : local->message,
                           self->resource_version);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "store-kube-private.h"
+#include "log-messages.h"
+#include "log.h"
 #include "tsan.h"
 
 /* A write still in flight somewhere lands within seconds or not at all (an API server's
@@ -59,11 +61,10 @@ void store_kube_doubt_after_put(StoreKube *self, const char *volume, const char 
         tsan_mutex_lock(&self->lock);
         g_hash_table_replace(self->doubts, g_strdup(volume), d);
         tsan_mutex_unlock(&self->lock);
-        g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", volume, "NODE", node,
-                         "MESSAGE",
-                         "Track %s for %s failed with its last write's answer lost: watching "
-                         "for that write, to undo it if it lands",
-                         volume, node);
+        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_IN_DOUBT, volume, node,
+                   "Track %s for %s failed with its last write's answer lost: watching for that "
+                   "write, to undo it if it lands",
+                   volume, node);
 }
 
 /* Whether the PV shows the very write in doubt (node and attached-at to the microsecond). */
@@ -118,21 +119,19 @@ gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvIn
                 store_kube_doubt_drop(self, volume);
                 g_atomic_int_inc(&self->undone);
                 store_kube_observe(self, volume, &fresh);
-                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "VOLUME", volume, "NODE",
-                                 d->node, "MESSAGE",
-                                 "Track %s for %s was answered StoreFailed but its write landed "
-                                 "later; undone (PersistentVolume %s)",
-                                 volume, d->node, pv_name);
+                log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_WRITE_UNDONE, volume, d->node,
+                           "Track %s for %s was answered StoreFailed but its write landed "
+                           "later; undone (PersistentVolume %s)",
+                           volume, d->node, pv_name);
                 if (after != NULL) {
                         *after = fresh;
                         memset(&fresh, 0, sizeof(fresh));
                 }
         } else {
-                g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "VOLUME", volume, "NODE",
-                                 d->node, "MESSAGE",
-                                 "Track %s for %s was answered StoreFailed but its write landed "
-                                 "later; undoing it failed, retried at the next change: %s",
-                                 volume, d->node, local->message);
+                log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_WRITE_UNDONE, volume, d->node,
+                           "Track %s for %s was answered StoreFailed but its write landed "
+                           "later; undoing it failed, retried at the next change: %s",
+                           volume, d->node, local->message);
         }
         doubt_free(d);
         return undone;

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "store-kube-private.h"
+#include "log-messages.h"
+#include "log.h"
 #include "tsan.h"
 
 #define LIST_PAGE_SIZE 500
@@ -55,9 +57,10 @@ static gboolean rebuild_item(const PvInfo *pv, gpointer user_data, GError **erro
         if (volume == NULL)
                 return TRUE;
         if (g_hash_table_contains(self->rebuild->seen, volume)) {
-                g_warning("PersistentVolume %s: volume %s is already served by another "
-                          "PersistentVolume; ignored",
-                          pv->name != NULL ? pv->name : "(unnamed)", volume);
+                log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_VOLUME_CONFLICT, volume, NULL,
+                           "PersistentVolume %s: volume %s is already served by another "
+                           "PersistentVolume; ignored",
+                           pv->name != NULL ? pv->name : "(unnamed)", volume);
                 return TRUE;
         }
         seen = g_new0(Seen, 1);
@@ -177,8 +180,9 @@ static void reconcile(StoreKube *self, const char *list_rv)
         }
         for (guint i = 0; i < missing->len; i++)
                 reconcile_missing(self, missing->pdata[i], list_rv);
-        g_message("Reconciled the table with the relist at resourceVersion %s: %u "
-                  "PersistentVolumes of driver %s, %u gone since",
+        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
+                   "Reconciled the table with the relist at resourceVersion %s: %u "
+                   "PersistentVolumes of driver %s, %u gone since",
                   list_rv, g_hash_table_size(self->rebuild->seen), self->driver, missing->len);
 }
 
@@ -231,7 +235,8 @@ static gboolean on_event(gpointer user_data, const char *data, gsize length,
         if (!pv_event_decode(data, length, self->driver, &ev, error))
                 return FALSE;
         if (ev.type == PV_EVENT_ERROR) {
-                g_message("Watch of PersistentVolumes: ERROR event: %s (%s, code %u)",
+                log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RESTARTED, NULL, NULL,
+                           "Watch of PersistentVolumes: ERROR event: %s (%s, code %u)",
                           ev.status.message != NULL ? ev.status.message : "no message",
                           ev.status.reason != NULL ? ev.status.reason : "no reason",
                           ev.status.code);
@@ -325,7 +330,8 @@ gboolean store_kube_load(Store *store, StoreLoadFunc func, gpointer user_data, G
                                     local->message);
                         return FALSE;
                 }
-                g_message("Listing PersistentVolumes failed, retrying: %s", local->message);
+                log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_API_UNREACHABLE, NULL, NULL,
+                           "Listing PersistentVolumes failed, retrying: %s", local->message);
                 g_usleep((gulong)MIN(wait, deadline - now));
                 wait = MIN(wait * 2, MAX_START_WAIT_USEC);
         }

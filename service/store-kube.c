@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "store-kube-private.h"
+#include "log-messages.h"
+#include "log.h"
 
 #include <string.h>
 
@@ -43,10 +45,12 @@ gint64 store_kube_attached_at(const PvInfo *pv)
 
         if (pv_time_parse(pv->attached_at, &at))
                 return at;
-        g_warning("PersistentVolume %s: unreadable attached-at annotation '%s'; using the "
-                  "current time",
-                  pv->name != NULL ? pv->name : "(unnamed)",
-                  pv->attached_at != NULL ? pv->attached_at : "");
+        log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_BAD_ANNOTATION, pv->volume_handle,
+                   pv->attached_node,
+                   "PersistentVolume %s: unreadable attached-at annotation '%s'; using the "
+                   "current time",
+                   pv->name != NULL ? pv->name : "(unnamed)",
+                   pv->attached_at != NULL ? pv->attached_at : "");
         return g_get_real_time();
 }
 
@@ -250,8 +254,8 @@ static WriteCheck remove_check(const Write *w, const char *pv_name, const PvInfo
                 *w->seen = g_strdup(pv->attached_node);
                 return CHECK_WRITE;
         }
-        g_debug("Untrack %s: PersistentVolume %s names no node; nothing to clear", w->volume,
-                pv_name);
+        log_volume_debug(w->volume, "Untrack %s: PersistentVolume %s names no node; nothing to clear",
+                         w->volume, pv_name);
         return CHECK_DONE;
 }
 
@@ -300,6 +304,8 @@ static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, 
 static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_name,
                                const GError *cause, GError **error)
 {
+        log_volume_debug(w->volume, "%s %s: the answer was lost (%s); settling by reading %s",
+                         w->remove ? "Untrack" : "Track", w->volume, cause->message, pv_name);
         for (guint attempt = 0; attempt < MAX_VERIFY_ATTEMPTS; attempt++) {
                 g_autofree char *rv = NULL;
                 g_autoptr(GError) local = NULL;
@@ -309,10 +315,12 @@ static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_n
                         conflict_wait(attempt);
                 check = refresh(self, w, pv_name, &rv, &local);
                 if (check == CHECK_DONE) {
-                        g_message("%s %s: the answer to the write was lost (%s), but "
-                                  "PersistentVolume %s shows it applied",
-                                  w->remove ? "Untrack" : "Track", w->volume, cause->message,
-                                  pv_name);
+                        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_LOST_APPLIED,
+                                   w->volume, w->node,
+                                   "%s %s: the answer to the write was lost (%s), but "
+                                   "PersistentVolume %s shows it applied",
+                                   w->remove ? "Untrack" : "Track", w->volume, cause->message,
+                                   pv_name);
                         return TRUE;
                 }
                 if (check == CHECK_WRITE)
@@ -378,6 +386,11 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                         *w->doubt_rv = g_strdup(rv);
                 }
                 if (outcome_unknown(local) && replays++ < MAX_REPLAYS) {
+                        log_volume_debug(w->volume,
+                                         "%s %s: the answer was lost (%s); replaying on "
+                                         "resourceVersion %s",
+                                         w->remove ? "Untrack" : "Track", w->volume,
+                                         local->message, rv);
                         g_clear_error(&unknown);
                         unknown = g_steal_pointer(&local);
                         continue;
@@ -385,8 +398,12 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                 g_clear_pointer(&rv, g_free);
                 if (g_error_matches(local, KUBE_CLIENT_ERROR, 404))
                         return gone(self, w, pv_name, error) == CHECK_DONE;
-                if (g_error_matches(local, KUBE_CLIENT_ERROR, 409))
+                if (g_error_matches(local, KUBE_CLIENT_ERROR, 409)) {
+                        log_volume_debug(w->volume,
+                                         "%s %s: 409 on PersistentVolume %s; re-reading",
+                                         w->remove ? "Untrack" : "Track", w->volume, pv_name);
                         continue;
+                }
                 /* 5xx, 408, 429 and transport failures: the server may have applied it. */
                 if (!kube_client_error_is_permanent(local))
                         return verify_unknown(self, w, pv_name, local, error);
