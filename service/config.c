@@ -6,60 +6,187 @@
 
 #define GROUP_ATTACHMENT "Attachment"
 #define GROUP_KUBERNETES "Kubernetes"
+#define FIELD(f) G_STRUCT_OFFSET(Config, f)
 
-void config_init(Config *self)
+static gboolean driver_name_ok(const char *s);
+static gboolean path_ok(const char *s);
+
+static const char *const store_choices[] = {
+    [STORE_KIND_KUBERNETES] = "kubernetes",
+    [STORE_KIND_NONE] = "none",
+    NULL,
+};
+
+#define PATH_ALLOWED "expected an absolute path or nothing"
+
+static const ConfigKey keys[] = {
+    {GROUP_ATTACHMENT, "Store", CONFIG_TYPE_CHOICE, FIELD(store), .choices = store_choices,
+     .default_value = "kubernetes", .help = "where attachments are persisted"},
+    {GROUP_ATTACHMENT, "Driver", CONFIG_TYPE_STRING, FIELD(driver), .check = driver_name_ok,
+     .allowed = "expected a DNS subdomain of 1..63 lowercase alphanumerics, '-' and '.'",
+     .default_value = "rds.csi.srvlab.io", .help = "the CSI driver name (annotation prefix)"},
+    {GROUP_ATTACHMENT, "Workers", CONFIG_TYPE_UINT, FIELD(workers), 1, 256,
+     .default_value = "16", .help = "worker threads doing API requests"},
+    {GROUP_ATTACHMENT, "QueueLimit", CONFIG_TYPE_UINT, FIELD(queue_limit), 1, 1048576,
+     .default_value = "4096", .help = "Track/Untrack operations that may wait at once"},
+    {GROUP_ATTACHMENT, "AllowedGroup", CONFIG_TYPE_STRING, FIELD(allowed_group),
+     .default_value = "srvlab-attachment", .help = "the group that may Track/Untrack besides root"},
+    {GROUP_KUBERNETES, "Server", CONFIG_TYPE_STRING, FIELD(kube_server), .default_value = "",
+     .help = "the API server URL; empty: in-cluster"},
+    {GROUP_KUBERNETES, "TokenFile", CONFIG_TYPE_STRING, FIELD(kube_token_file), .check = path_ok,
+     .allowed = PATH_ALLOWED,
+     .default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token",
+     .help = "the bearer token file; empty: none"},
+    {GROUP_KUBERNETES, "CAFile", CONFIG_TYPE_STRING, FIELD(kube_ca_file), .check = path_ok,
+     .allowed = PATH_ALLOWED,
+     .default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+     .help = "the CA certificates of the API server; empty: the system trust store"},
+    {GROUP_KUBERNETES, "Kubeconfig", CONFIG_TYPE_STRING, FIELD(kube_kubeconfig),
+     .check = path_ok, .allowed = PATH_ALLOWED, .default_value = "",
+     .help = "a kubeconfig giving server, CA and credentials; empty: not used"},
+    {GROUP_KUBERNETES, "Context", CONFIG_TYPE_STRING, FIELD(kube_context), .default_value = "",
+     .help = "the kubeconfig context; empty: its current-context"},
+    {GROUP_KUBERNETES, "RequestTimeoutSec", CONFIG_TYPE_UINT, FIELD(request_timeout_sec), 1,
+     3600, .default_value = "10", .help = "seconds one API request may take"},
+    {GROUP_KUBERNETES, "StartTimeoutSec", CONFIG_TYPE_UINT, FIELD(start_timeout_sec), 0, 86400,
+     .default_value = "90", .help = "seconds the start retries an unreachable API server"},
+    {GROUP_KUBERNETES, "WatchTimeoutSec", CONFIG_TYPE_UINT, FIELD(watch_timeout_sec), 2, 3600,
+     .default_value = "60", .help = "seconds a watch asks the API server to keep its stream"},
+};
+
+const ConfigKey *config_keys(gsize *n_keys)
 {
-        *self = (Config){
-            .store = STORE_KIND_KUBERNETES,
-            .driver = g_strdup("rds.csi.srvlab.io"),
-            .workers = 16,
-            .queue_limit = 4096,
-            .allowed_group = g_strdup("srvlab-attachment"),
-            .kube_server = g_strdup(""),
-            .kube_token_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/token"),
-            .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
-            .kube_kubeconfig = g_strdup(""),
-            .kube_context = g_strdup(""),
-            .request_timeout_sec = 10,
-            .start_timeout_sec = 90,
-            .watch_timeout_sec = 60,
-        };
+        *n_keys = G_N_ELEMENTS(keys);
+        return keys;
 }
 
-void config_clear(Config *self)
+static gpointer field_of(Config *self, const ConfigKey *k)
 {
-        g_clear_pointer(&self->driver, g_free);
-        g_clear_pointer(&self->allowed_group, g_free);
-        g_clear_pointer(&self->kube_server, g_free);
-        g_clear_pointer(&self->kube_token_file, g_free);
-        g_clear_pointer(&self->kube_ca_file, g_free);
-        g_clear_pointer(&self->kube_kubeconfig, g_free);
-        g_clear_pointer(&self->kube_context, g_free);
-        for (guint i = 0; i < CONFIG_N_TRACKED_KEYS; i++)
-                g_clear_pointer(&self->set_in[i], g_free);
+        return G_STRUCT_MEMBER_P(self, k->offset);
 }
 
-static gboolean fail_value(const char *origin, const char *group, const char *key,
-                           const char *value, const char *allowed, GError **error)
+static gboolean fail_value(const char *origin, const ConfigKey *k, const char *value,
+                           const char *allowed, GError **error)
 {
         g_autofree char *shown = g_strescape(value, NULL);
 
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    "%s: [%s] %s=%s is invalid: %s", origin, group, key, shown, allowed);
+                    "%s: [%s] %s=%s is invalid: %s", origin, k->group, k->key, shown, allowed);
         return FALSE;
 }
 
-static gboolean parse_uint(const char *origin, const char *group, const char *key,
-                           const char *value, guint min, guint max, guint *out, GError **error)
+/* "expected \"a\", \"b\" or \"c\"" */
+static char *choices_allowed(const char *const *choices)
+{
+        GString *s = g_string_new("expected ");
+
+        for (gsize i = 0; choices[i] != NULL; i++) {
+                if (i > 0)
+                        g_string_append(s, choices[i + 1] == NULL ? " or " : ", ");
+                g_string_append_printf(s, "\"%s\"", choices[i]);
+        }
+        return g_string_free(s, FALSE);
+}
+
+static gboolean parse_choice(const ConfigKey *k, int *field, const char *origin,
+                             const char *value, GError **error)
+{
+        g_autofree char *allowed = NULL;
+
+        for (int i = 0; k->choices[i] != NULL; i++) {
+                if (g_str_equal(value, k->choices[i])) {
+                        *field = i;
+                        return TRUE;
+                }
+        }
+        allowed = choices_allowed(k->choices);
+        return fail_value(origin, k, value, allowed, error);
+}
+
+static gboolean parse_uint(const ConfigKey *k, guint *field, const char *origin,
+                           const char *value, GError **error)
 {
         guint64 v = 0;
 
-        if (!g_ascii_string_to_unsigned(value, 10, min, max, &v, NULL)) {
+        if (!g_ascii_string_to_unsigned(value, 10, k->min, k->max, &v, NULL)) {
                 g_autofree char *allowed =
-                    g_strdup_printf("expected an integer from %u to %u", min, max);
-                return fail_value(origin, group, key, value, allowed, error);
+                    g_strdup_printf("expected an integer from %u to %u", k->min, k->max);
+                return fail_value(origin, k, value, allowed, error);
         }
-        *out = (guint)v;
+        *field = (guint)v;
+        return TRUE;
+}
+
+/* Sets one key from its text; `origin` names the file in a message. */
+static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin,
+                            const char *value, GError **error)
+{
+        char **text = field_of(self, k);
+
+        switch (k->type) {
+        case CONFIG_TYPE_CHOICE:
+                return parse_choice(k, field_of(self, k), origin, value, error);
+        case CONFIG_TYPE_UINT:
+                return parse_uint(k, field_of(self, k), origin, value, error);
+        case CONFIG_TYPE_STRING:
+                if (k->check != NULL && !k->check(value))
+                        return fail_value(origin, k, value, k->allowed, error);
+                g_free(*text);
+                *text = g_strdup(value);
+                return TRUE;
+        }
+        g_assert_not_reached();
+}
+
+void config_init(Config *self)
+{
+        *self = (Config){0};
+        for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+                gboolean ok = parse_value(self, &keys[i], "defaults", keys[i].default_value, NULL);
+                g_assert(ok);
+        }
+        self->set_in = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+}
+
+void config_clear(Config *self)
+{
+        for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+                if (keys[i].type == CONFIG_TYPE_STRING)
+                        g_clear_pointer((char **)field_of(self, &keys[i]), g_free);
+        }
+        g_clear_pointer(&self->set_in, g_hash_table_unref);
+}
+
+static const ConfigKey *find_key(const char *group, const char *key)
+{
+        for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+                if (g_str_equal(keys[i].group, group) && g_str_equal(keys[i].key, key))
+                        return &keys[i];
+        }
+        return NULL;
+}
+
+static gboolean known_group(const char *group)
+{
+        for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+                if (g_str_equal(keys[i].group, group))
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+static gboolean apply(Config *self, const char *origin, const char *group, const char *key,
+                      const char *value, GError **error)
+{
+        const ConfigKey *k = find_key(group, key);
+
+        if (k == NULL) {
+                g_warning("%s: unknown key [%s] %s ignored", origin, group, key);
+                return TRUE;
+        }
+        if (!parse_value(self, k, origin, value, error))
+                return FALSE;
+        g_hash_table_replace(self->set_in, (gpointer)k->key, g_strdup(origin));
         return TRUE;
 }
 
@@ -81,107 +208,9 @@ static gboolean driver_name_ok(const char *s)
         return TRUE;
 }
 
-static gboolean apply_attachment(Config *self, const char *origin, const char *key,
-                                 const char *value, GError **error)
+static gboolean path_ok(const char *s)
 {
-        const char *g = GROUP_ATTACHMENT;
-
-        if (g_str_equal(key, "Store")) {
-                if (g_str_equal(value, "kubernetes"))
-                        self->store = STORE_KIND_KUBERNETES;
-                else if (g_str_equal(value, "none"))
-                        self->store = STORE_KIND_NONE;
-                else
-                        return fail_value(origin, g, key, value,
-                                          "expected \"kubernetes\" or \"none\"", error);
-        } else if (g_str_equal(key, "Driver")) {
-                if (!driver_name_ok(value))
-                        return fail_value(origin, g, key, value,
-                                          "expected a DNS subdomain of 1..63 lowercase "
-                                          "alphanumerics, '-' and '.'",
-                                          error);
-                g_free(self->driver);
-                self->driver = g_strdup(value);
-        } else if (g_str_equal(key, "Workers")) {
-                return parse_uint(origin, g, key, value, 1, 256, &self->workers, error);
-        } else if (g_str_equal(key, "QueueLimit")) {
-                return parse_uint(origin, g, key, value, 1, 1048576, &self->queue_limit, error);
-        } else if (g_str_equal(key, "AllowedGroup")) {
-                g_free(self->allowed_group);
-                self->allowed_group = g_strdup(value);
-        } else {
-                g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
-        }
-        return TRUE;
-}
-
-static gboolean apply_path(char **field, const char *origin, const char *key, const char *value,
-                           GError **error)
-{
-        if (value[0] != '\0' && !g_path_is_absolute(value))
-                return fail_value(origin, GROUP_KUBERNETES, key, value,
-                                  "expected an absolute path or nothing", error);
-        g_free(*field);
-        *field = g_strdup(value);
-        return TRUE;
-}
-
-static const char *const tracked_names[CONFIG_N_TRACKED_KEYS] = {
-    [CONFIG_KEY_SERVER] = "Server",   [CONFIG_KEY_TOKEN_FILE] = "TokenFile",
-    [CONFIG_KEY_CA_FILE] = "CAFile",  [CONFIG_KEY_KUBECONFIG] = "Kubeconfig",
-    [CONFIG_KEY_CONTEXT] = "Context",
-};
-
-static char **tracked_field(Config *self, ConfigTrackedKey k)
-{
-        char **fields[CONFIG_N_TRACKED_KEYS] = {
-            [CONFIG_KEY_SERVER] = &self->kube_server,
-            [CONFIG_KEY_TOKEN_FILE] = &self->kube_token_file,
-            [CONFIG_KEY_CA_FILE] = &self->kube_ca_file,
-            [CONFIG_KEY_KUBECONFIG] = &self->kube_kubeconfig,
-            [CONFIG_KEY_CONTEXT] = &self->kube_context,
-        };
-
-        return fields[k];
-}
-
-/* Server= and Context= take any text (the URL is checked by the client when the store is
- * created, before any request); the others are paths. */
-static gboolean apply_tracked(Config *self, ConfigTrackedKey k, const char *origin,
-                              const char *value, GError **error)
-{
-        char **field = tracked_field(self, k);
-
-        if (k == CONFIG_KEY_SERVER || k == CONFIG_KEY_CONTEXT) {
-                g_free(*field);
-                *field = g_strdup(value);
-        } else if (!apply_path(field, origin, tracked_names[k], value, error)) {
-                return FALSE;
-        }
-        g_free(self->set_in[k]);
-        self->set_in[k] = g_strdup(origin);
-        return TRUE;
-}
-
-static gboolean apply_kubernetes(Config *self, const char *origin, const char *key,
-                                 const char *value, GError **error)
-{
-        const char *g = GROUP_KUBERNETES;
-
-        for (guint k = 0; k < CONFIG_N_TRACKED_KEYS; k++)
-                if (g_str_equal(key, tracked_names[k]))
-                        return apply_tracked(self, k, origin, value, error);
-        if (g_str_equal(key, "RequestTimeoutSec")) {
-                return parse_uint(origin, g, key, value, 1, 3600, &self->request_timeout_sec,
-                                  error);
-        } else if (g_str_equal(key, "StartTimeoutSec")) {
-                return parse_uint(origin, g, key, value, 0, 86400, &self->start_timeout_sec, error);
-        } else if (g_str_equal(key, "WatchTimeoutSec")) {
-                return parse_uint(origin, g, key, value, 2, 3600, &self->watch_timeout_sec, error);
-        } else {
-                g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
-        }
-        return TRUE;
+        return s[0] == '\0' || g_path_is_absolute(s);
 }
 
 gboolean config_load_data(Config *self, const char *data, gsize length, const char *origin,
@@ -197,21 +226,19 @@ gboolean config_load_data(Config *self, const char *data, gsize length, const ch
         }
         groups = g_key_file_get_groups(kf, NULL);
         for (char **g = groups; *g != NULL; g++) {
-                gboolean attachment = g_str_equal(*g, GROUP_ATTACHMENT);
-                g_auto(GStrv) keys = NULL;
+                g_auto(GStrv) names = NULL;
 
-                if (!attachment && !g_str_equal(*g, GROUP_KUBERNETES)) {
+                if (!known_group(*g)) {
                         g_warning("%s: unknown section [%s] ignored", origin, *g);
                         continue;
                 }
-                keys = g_key_file_get_keys(kf, *g, NULL, NULL);
-                for (char **k = keys; k != NULL && *k != NULL; k++) {
+                names = g_key_file_get_keys(kf, *g, NULL, NULL);
+                for (char **k = names; k != NULL && *k != NULL; k++) {
                         /* get_value: raw text, no escape processing surprises for paths. */
                         g_autofree char *raw = g_key_file_get_value(kf, *g, *k, NULL);
                         g_autofree char *value = g_strstrip(g_strdup(raw ? raw : ""));
-                        gboolean ok = attachment ? apply_attachment(self, origin, *k, value, error)
-                                                 : apply_kubernetes(self, origin, *k, value, error);
-                        if (!ok)
+
+                        if (!apply(self, origin, *g, *k, value, error))
                                 return FALSE;
                 }
         }
@@ -269,30 +296,33 @@ gboolean config_load(Config *self, const char *path, GError **error)
         return config_check(self, error);
 }
 
-static gboolean fail_combined(const Config *self, ConfigTrackedKey other, GError **error)
+static const char *set_in(const Config *self, const char *key)
+{
+        return self->set_in != NULL ? g_hash_table_lookup(self->set_in, key) : NULL;
+}
+
+static gboolean fail_combined(const Config *self, const char *other, GError **error)
 {
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                     "%s: [%s] Kubeconfig= cannot be combined with %s= (set in %s): the "
                     "kubeconfig gives the server, the CA and the credentials; remove one of them",
-                    self->set_in[CONFIG_KEY_KUBECONFIG], GROUP_KUBERNETES, tracked_names[other],
-                    self->set_in[other]);
+                    set_in(self, "Kubeconfig"), GROUP_KUBERNETES, other, set_in(self, other));
         return FALSE;
 }
 
 gboolean config_check(const Config *self, GError **error)
 {
-        static const ConfigTrackedKey excluded[] = {CONFIG_KEY_SERVER, CONFIG_KEY_TOKEN_FILE,
-                                                    CONFIG_KEY_CA_FILE};
+        static const char *const excluded[] = {"Server", "TokenFile", "CAFile"};
         gboolean kubeconfig = self->kube_kubeconfig != NULL && *self->kube_kubeconfig != '\0';
 
         for (gsize i = 0; kubeconfig && i < G_N_ELEMENTS(excluded); i++)
-                if (self->set_in[excluded[i]] != NULL)
+                if (set_in(self, excluded[i]) != NULL)
                         return fail_combined(self, excluded[i], error);
         if (!kubeconfig && self->kube_context != NULL && *self->kube_context != '\0') {
                 g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                             "%s: [%s] Context= needs Kubeconfig=: it selects a context of the "
                             "kubeconfig",
-                            self->set_in[CONFIG_KEY_CONTEXT], GROUP_KUBERNETES);
+                            set_in(self, "Context"), GROUP_KUBERNETES);
                 return FALSE;
         }
         return TRUE;

@@ -10,32 +10,48 @@ typedef enum {
         STORE_KIND_NONE,
 } StoreKind;
 
-/* Keys whose explicit setting matters beyond their value: Kubeconfig= excludes the others. */
-typedef enum {
-        CONFIG_KEY_SERVER,
-        CONFIG_KEY_TOKEN_FILE,
-        CONFIG_KEY_CA_FILE,
-        CONFIG_KEY_KUBECONFIG,
-        CONFIG_KEY_CONTEXT,
-        CONFIG_N_TRACKED_KEYS,
-} ConfigTrackedKey;
-
+/* The fields, one per key of the table in config.c (which holds each key's range, default and
+ * help; data/attachment.conf and attachment.conf(5) describe the same keys, and the tests
+ * check that they agree). */
 typedef struct {
         StoreKind store;
         char *driver;              /* CSI driver name: annotation prefix, spec.csi.driver filter */
-        guint workers;             /* GThreadPool size, 1..256 */
-        guint queue_limit;         /* pending Track/Untrack operations, 1..1048576 */
+        guint workers;             /* GThreadPool size */
+        guint queue_limit;         /* pending Track/Untrack operations */
         char *allowed_group;       /* group allowed to Track/Untrack besides uid 0; "" = none */
         char *kube_server;         /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
         char *kube_token_file;     /* "" = no bearer token */
         char *kube_ca_file;        /* "" = system trust store */
         char *kube_kubeconfig;     /* "" = none; else server and credentials come from it */
         char *kube_context;        /* "" = the kubeconfig's current-context */
-        guint request_timeout_sec; /* 1..3600 */
-        guint start_timeout_sec;   /* 0..86400 */
-        guint watch_timeout_sec;   /* 2..3600: a watch's timeoutSeconds */
-        char *set_in[CONFIG_N_TRACKED_KEYS]; /* the file that set the key last; NULL: default */
+        guint request_timeout_sec; /* one API request */
+        guint start_timeout_sec;   /* retrying an unreachable API server at start */
+        guint watch_timeout_sec;   /* a watch's timeoutSeconds */
+        GHashTable *set_in;        /* key -> the file that set it last; absent: default */
 } Config;
+
+typedef enum {
+        CONFIG_TYPE_STRING, /* any text, or what `check` accepts */
+        CONFIG_TYPE_UINT,   /* guint from min to max */
+        CONFIG_TYPE_CHOICE, /* one of `choices`, stored as its index (an enum) */
+} ConfigType;
+
+/* One key of the configuration: what drives the defaults, the parsing and the messages. */
+typedef struct {
+        const char *group;
+        const char *key;
+        ConfigType type;
+        gsize offset; /* of the field in Config */
+        guint min, max;
+        const char *const *choices;        /* CHOICE: NULL-terminated */
+        gboolean (*check)(const char *value); /* STRING: NULL accepts anything */
+        const char *allowed;               /* STRING with check: what the message says */
+        const char *default_value;         /* as it would be written in the file */
+        const char *help;                  /* one line */
+} ConfigKey;
+
+/* Every key, in the order of data/attachment.conf. */
+const ConfigKey *config_keys(gsize *n_keys);
 
 void config_init(Config *self);
 void config_clear(Config *self);

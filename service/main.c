@@ -122,6 +122,19 @@ static gboolean daemon_start(Daemon *d, GError **error)
         return TRUE;
 }
 
+/* --help lists the configuration keys from the table that parses them. */
+static char *keys_help(void)
+{
+        GString *s = g_string_new("Configuration keys (see attachment.conf(5)):\n");
+        gsize n = 0;
+        const ConfigKey *keys = config_keys(&n);
+
+        for (gsize i = 0; i < n; i++)
+                g_string_append_printf(s, "  [%s] %s=%s\n      %s\n", keys[i].group, keys[i].key,
+                                       keys[i].default_value, keys[i].help);
+        return g_string_free(s, FALSE);
+}
+
 static gboolean parse_args(int *argc, char ***argv, char **config_path, GError **error)
 {
         gboolean version = FALSE;
@@ -136,9 +149,11 @@ static gboolean parse_args(int *argc, char ***argv, char **config_path, GError *
             G_OPTION_ENTRY_NULL,
         };
         g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+        g_autofree char *description = keys_help();
 
         g_option_context_set_summary(ctx, "The srvlab volume attachment fence: serves "
                                           "org.srvlab.Attachment1 on the system bus.");
+        g_option_context_set_description(ctx, description);
         g_option_context_add_main_entries(ctx, entries, NULL);
         if (!g_option_context_parse(ctx, argc, argv, error))
                 return FALSE;

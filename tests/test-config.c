@@ -238,6 +238,87 @@ static void test_missing_main_file(void)
         g_assert_cmpuint(c.workers, ==, 16);
 }
 
+static char *read_source(const char *relative)
+{
+        const char *root = g_getenv("SRVLAB_SOURCE_ROOT");
+        g_autofree char *path = g_build_filename(root != NULL ? root : ".", relative, NULL);
+        g_autoptr(GError) error = NULL;
+        char *text = NULL;
+
+        g_file_get_contents(path, &text, NULL, &error);
+        g_assert_no_error(error);
+        return text;
+}
+
+/* Whether `key` of the table has the same value in a and b. */
+static gboolean same_value(const Config *a, const Config *b, const ConfigKey *k)
+{
+        gconstpointer x = G_STRUCT_MEMBER_P(a, k->offset);
+        gconstpointer y = G_STRUCT_MEMBER_P(b, k->offset);
+
+        switch (k->type) {
+        case CONFIG_TYPE_STRING:
+                return g_strcmp0(*(char *const *)x, *(char *const *)y) == 0;
+        case CONFIG_TYPE_UINT:
+                return *(const guint *)x == *(const guint *)y;
+        case CONFIG_TYPE_CHOICE:
+                return *(const int *)x == *(const int *)y;
+        }
+        return FALSE;
+}
+
+/* data/attachment.conf shows every key with its default, commented out: uncommented, it sets
+ * every key of the table and changes nothing. */
+static void test_shipped_file_is_defaults(void)
+{
+        g_autofree char *text = read_source("data/attachment.conf");
+        g_autoptr(GRegex) commented = g_regex_new("^#([A-Za-z]+=)", G_REGEX_MULTILINE, 0, NULL);
+        g_autofree char *uncommented = g_regex_replace(commented, text, -1, 0, "\\1", 0, NULL);
+        g_auto(Config) defaults = {0};
+        g_auto(Config) c = {0};
+        g_autoptr(GError) error = NULL;
+        gsize n = 0;
+        const ConfigKey *keys = config_keys(&n);
+
+        config_init(&defaults);
+        config_init(&c);
+        g_assert_true(config_load_data(&c, uncommented, -1, "attachment.conf", &error));
+        g_assert_no_error(error);
+        g_assert_true(config_check(&c, &error));
+        for (gsize i = 0; i < n; i++) {
+                if (g_hash_table_lookup(c.set_in, keys[i].key) == NULL)
+                        g_error("[%s] %s= is not in data/attachment.conf", keys[i].group,
+                                keys[i].key);
+                if (!same_value(&c, &defaults, &keys[i]))
+                        g_error("data/attachment.conf: %s= is not the default %s", keys[i].key,
+                                keys[i].default_value);
+        }
+        g_assert_cmpuint(g_hash_table_size(c.set_in), ==, n);
+}
+
+/* attachment.conf(5) describes every key of the table, and every key it describes exists. */
+static void test_man_page_lists_keys(void)
+{
+        g_autofree char *man = read_source("man/attachment.conf.5.scd");
+        g_autoptr(GRegex) item = g_regex_new("^\\*([A-Za-z]+)=\\*", G_REGEX_MULTILINE, 0, NULL);
+        g_autoptr(GMatchInfo) match = NULL;
+        gsize n = 0;
+        const ConfigKey *keys = config_keys(&n);
+        guint described = 0;
+
+        for (gsize i = 0; i < n; i++) {
+                g_autofree char *entry = g_strdup_printf("\n*%s=*", keys[i].key);
+                if (strstr(man, entry) == NULL)
+                        g_error("[%s] %s= is not described in attachment.conf(5)", keys[i].group,
+                                keys[i].key);
+                g_assert_nonnull(keys[i].help);
+        }
+        g_regex_match(item, man, 0, &match);
+        for (; g_match_info_matches(match); g_match_info_next(match, NULL))
+                described++;
+        g_assert_cmpuint(described, ==, n);
+}
+
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
@@ -251,5 +332,7 @@ int main(int argc, char **argv)
         g_test_add_func("/config/unknown-keys-warn", test_unknown_keys_warn);
         g_test_add_func("/config/dropins", test_dropins);
         g_test_add_func("/config/missing-main-file", test_missing_main_file);
+        g_test_add_func("/config/shipped-file-is-defaults", test_shipped_file_is_defaults);
+        g_test_add_func("/config/man-page-lists-keys", test_man_page_lists_keys);
         return g_test_run();
 }
