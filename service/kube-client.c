@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "kube-client.h"
+#include "kube-client-private.h"
 
 #include <libsoup/soup.h>
 #include <string.h>
@@ -22,27 +22,6 @@ GQuark kube_client_error_quark(void)
 {
         return g_quark_from_static_string("kube-client-error-quark");
 }
-
-/* One SoupSession and the client certificate generation its connections present. */
-typedef struct {
-        guint conns;
-        guint timeout_sec; /* socket I/O timeout */
-        SoupSession *session;
-        guint generation;
-} SessionSlot;
-
-struct _KubeClient {
-        KubeAuth *auth;
-        GTlsDatabase *database; /* NULL: the system trust store */
-        char *server;
-        guint timeout_sec;
-        GMutex session_lock; /* guards the slots' sessions */
-        SessionSlot requests;
-        /* Watches: long-lived streams that may be silent (no event, no bookmark) until the
-         * server ends them at timeoutSeconds; silence past that, plus a request's time, means
-         * a dead connection. */
-        SessionSlot watches;
-};
 
 gboolean kube_client_error_is_permanent(const GError *error)
 {
@@ -246,11 +225,6 @@ void kube_client_free(KubeClient *self)
         g_free(self->server);
         g_mutex_clear(&self->session_lock);
         g_free(self);
-}
-
-const char *kube_client_get_server(KubeClient *self)
-{
-        return self->server;
 }
 
 static void set_transport_error(KubeClient *self, const GError *cause, GError **error)
@@ -460,27 +434,6 @@ GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
                 g_propagate_error(error, g_steal_pointer(&local));
                 return NULL;
         }
-}
-
-JsonNode *kube_client_send_json(KubeClient *self, const char *method, const char *path,
-                                const char *content_type, const char *body, guint *status,
-                                GError **error)
-{
-        g_autoptr(GBytes) data = kube_client_send(self, method, path, content_type, body,
-                                                  KUBE_CLIENT_MAX_OBJECT_BYTES, status, error);
-        g_autoptr(GError) local = NULL;
-        JsonNode *node;
-        gsize len;
-        const char *text;
-
-        if (data == NULL)
-                return NULL;
-        text = g_bytes_get_data(data, &len);
-        node = pv_parse_object(text != NULL ? text : "", len, &local);
-        if (node == NULL)
-                g_set_error_literal(error, KUBE_CLIENT_ERROR, KUBE_CLIENT_ERROR_INVALID_RESPONSE,
-                                    local->message);
-        return node;
 }
 
 GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCancellable *cancellable,

@@ -44,9 +44,6 @@ KubeClient *kube_client_new(const Config *config, GError **error);
 void kube_client_free(KubeClient *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KubeClient, kube_client_free)
 
-/* The base URL requests go to, without a trailing slash. */
-const char *kube_client_get_server(KubeClient *self);
-
 /* Response bodies larger than this fail with KUBE_CLIENT_ERROR_INVALID_RESPONSE. */
 #define KUBE_CLIENT_MAX_OBJECT_BYTES (32u * 1024 * 1024)
 #define KUBE_CLIENT_MAX_LIST_BYTES (64u * 1024 * 1024)
@@ -61,13 +58,6 @@ const char *kube_client_get_server(KubeClient *self);
 GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
                          const char *content_type, const char *body, gsize max_bytes, guint *status,
                          GError **error);
-
-/* kube_client_send() for a single object (KUBE_CLIENT_MAX_OBJECT_BYTES), parsed; a body that
- * is not a JSON object fails with KUBE_CLIENT_ERROR_INVALID_RESPONSE
- * "invalid JSON from the API server". */
-JsonNode *kube_client_send_json(KubeClient *self, const char *method, const char *path,
-                                const char *content_type, const char *body, guint *status,
-                                GError **error);
 
 /* Opens a long-lived GET (a watch) on a session of its own, whose I/O timeout is
  * WatchTimeoutSec + RequestTimeoutSec: a read that gets nothing for that long fails. Returns

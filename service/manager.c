@@ -1,42 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "config-build.h"
 
-#include "manager.h"
+#include "manager-private.h"
 #include "tsan.h"
 
 #include <string.h>
-
-/* Memory per tracked volume matters (100,000 volumes must fit in ~200 bytes each), so an entry
- * is one allocation holding the volume inline, the hash table is a set keyed by that inline
- * string, and node names — few, shared by many volumes — are interned and refcounted. */
-
-typedef struct {
-        guint refs; /* volumes naming this node; changed under the table's write lock */
-        char name[];
-} NodeName;
-
-typedef struct {
-        gint64 attached_at;
-        const char *node; /* NodeName.name, owned by the table's node set */
-        char volume[];
-} Entry;
-
-#define ENTRY_OF(key) ((Entry *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(Entry, volume)))
-#define NODE_OF(key) ((NodeName *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(NodeName, name)))
-
-typedef struct {
-        GHashTable *volumes; /* set of Entry.volume */
-        GHashTable *nodes;   /* set of NodeName.name */
-} Table;
-
-struct _Manager {
-        Store *store;
-        VolumeLocks *locks;
-        GRWLock lock; /* guards table; never held across store I/O */
-        Table table;
-        ManagerChangeFunc change_func;
-        gpointer change_data;
-};
 
 static void table_init(Table *t)
 {
@@ -232,11 +200,6 @@ void manager_free(Manager *self)
 Store *manager_get_store(Manager *self)
 {
         return self->store;
-}
-
-VolumeLocks *manager_get_locks(Manager *self)
-{
-        return self->locks;
 }
 
 void manager_set_change_func(Manager *self, ManagerChangeFunc func, gpointer user_data)

@@ -53,7 +53,6 @@ void manager_free(Manager *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Manager, manager_free)
 
 Store *manager_get_store(Manager *self);
-VolumeLocks *manager_get_locks(Manager *self);
 
 void manager_set_change_func(Manager *self, ManagerChangeFunc func, gpointer user_data);
 

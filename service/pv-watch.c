@@ -28,8 +28,7 @@ static gboolean event_fail(GError **error, const char *why)
         return FALSE;
 }
 
-/* NULL-terminated type name -> type; FALSE when unknown. */
-static gboolean event_type_from(const char *name, PvEventType *type)
+gboolean pv_event_type_from_name(const char *name, PvEventType *type)
 {
         for (guint i = 0; name != NULL && i < G_N_ELEMENTS(event_types); i++) {
                 if (strcmp(name, event_types[i]) == 0) {
@@ -109,7 +108,7 @@ gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvE
         if (!json_scan_object(&s, event_member, &ev, error) || !json_scan_finish(&s, error))
                 return FALSE;
         type = span_dup(&ev.type);
-        if (!event_type_from(type, &out->type))
+        if (!pv_event_type_from_name(type, &out->type))
                 return event_fail(error, type == NULL ? "no type" : "unknown type");
         if (!ev.object_seen)
                 return event_fail(error, "object is not an object");
@@ -123,36 +122,3 @@ gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvE
         return TRUE;
 }
 
-gboolean pv_event_decode_reference(const char *data, gsize length, const char *driver, PvEvent *out,
-                                   GError **error)
-{
-        g_autoptr(GError) local = NULL;
-        g_autoptr(JsonNode) root = pv_parse_object(data, length, &local);
-        JsonObject *event;
-        JsonNode *object;
-        const char *type;
-
-        memset(out, 0, sizeof(*out));
-        if (root == NULL) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return FALSE;
-        }
-        event = json_node_get_object(root);
-        object = json_object_get_member(event, "type");
-        type = object != NULL && JSON_NODE_HOLDS_VALUE(object) &&
-                       json_node_get_value_type(object) == G_TYPE_STRING
-                   ? json_node_get_string(object)
-                   : NULL;
-        if (!event_type_from(type, &out->type))
-                return event_fail(error, type == NULL ? "no type" : "unknown type");
-        object = json_object_get_member(event, "object");
-        if (object == NULL || !JSON_NODE_HOLDS_OBJECT(object))
-                return event_fail(error, "object is not an object");
-        if (out->type == PV_EVENT_ERROR) {
-                g_autofree char *text = json_to_string(object, FALSE);
-
-                pv_status_decode(text, strlen(text), &out->status);
-                return TRUE;
-        }
-        return pv_decode_node(object, driver, &out->pv, error);
-}

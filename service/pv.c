@@ -165,64 +165,12 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
 
 gboolean pv_decode(const char *data, gsize length, const char *driver, PvInfo *out, GError **error)
 {
-        g_autoptr(JsonParser) parser = parse(data, length, error);
+        g_autoptr(JsonNode) root = pv_parse_object(data, length, error);
 
         memset(out, 0, sizeof(*out));
-        if (parser == NULL)
+        if (root == NULL)
                 return FALSE;
-        return pv_decode_node(json_parser_get_root(parser), driver, out, error);
-}
-
-static gboolean walk_items(JsonArray *items, const char *driver, PvListItemFunc func,
-                           gpointer user_data, GError **error)
-{
-        guint n = json_array_get_length(items);
-
-        for (guint i = 0; i < n; i++) {
-                JsonNode *item = json_array_get_element(items, i);
-                g_auto(PvInfo) pv = {0};
-
-                if (!JSON_NODE_HOLDS_OBJECT(item))
-                        continue;
-                if (!pv_decode_node(item, driver, &pv, error) || !func(&pv, user_data, error))
-                        return FALSE;
-        }
-        return TRUE;
-}
-
-static char *nonempty_dup(const char *s)
-{
-        return s != NULL && *s != '\0' ? g_strdup(s) : NULL;
-}
-
-gboolean pv_list_decode_reference(const char *data, gsize length, const char *driver,
-                                  PvListItemFunc func, gpointer user_data, char **continue_token,
-                                  char **resource_version, GError **error)
-{
-        g_autoptr(JsonParser) parser = parse(data, length, error);
-        JsonObject *list, *metadata;
-        JsonNode *items;
-
-        if (parser == NULL)
-                return FALSE;
-        list = json_node_get_object(json_parser_get_root(parser));
-        metadata = member_object(list, "metadata");
-        items = json_object_get_member(list, "items");
-        /* An empty list may come with "items": null or without the member. */
-        if (items != NULL && !JSON_NODE_HOLDS_NULL(items) && !JSON_NODE_HOLDS_ARRAY(items)) {
-                g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
-                                    "invalid PersistentVolumeList from the API server: "
-                                    "items is not an array");
-                return FALSE;
-        }
-        if (items != NULL && JSON_NODE_HOLDS_ARRAY(items) &&
-            !walk_items(json_node_get_array(items), driver, func, user_data, error))
-                return FALSE;
-        if (continue_token != NULL)
-                *continue_token = nonempty_dup(member_string(metadata, "continue"));
-        if (resource_version != NULL)
-                *resource_version = nonempty_dup(member_string(metadata, "resourceVersion"));
-        return TRUE;
+        return pv_decode_node(root, driver, out, error);
 }
 
 /* pv_list_decode walks the page with json-scan.c instead of building a json-glib tree: a page

@@ -46,14 +46,6 @@ typedef gboolean (*PvListItemFunc)(const PvInfo *pv, gpointer user_data, GError 
 gboolean pv_list_decode(const char *data, gsize length, const char *driver, PvListItemFunc func,
                         gpointer user_data, char **continue_token, char **resource_version,
                         GError **error);
-/* The same through a json-glib tree, ~30x slower: not used by the daemon, kept as the
- * reference that the tests and the fuzz target compare pv_list_decode against. json-glib 1.6
- * also accepts input that is not RFC 8259 JSON (comments, single quotes, hex numbers, raw
- * control characters, lone surrogates, data after the object), which pv_list_decode rejects;
- * on everything else both agree, item by item and field by field. */
-gboolean pv_list_decode_reference(const char *data, gsize length, const char *driver,
-                                  PvListItemFunc func, gpointer user_data, char **continue_token,
-                                  char **resource_version, GError **error);
 
 /* A metav1 Status. */
 typedef struct {
@@ -108,9 +100,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PvEvent, pv_event_clear)
 /* Decodes one watch event line with the same scanner as pv_list_decode (strict RFC 8259,
  * nothing built). Fails with ATTACHMENT_ERROR_FAILED on malformed JSON, a missing or unknown
  * type, or an object that is not a JSON object; `out` is then left empty. */
+/* A watch event's type name (NUL-terminated; NULL: none) -> its type; FALSE when unknown. */
+gboolean pv_event_type_from_name(const char *name, PvEventType *type);
 gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvEvent *out,
                          GError **error);
-/* The same through a json-glib tree: the reference the tests and the fuzz target compare
- * pv_event_decode against (not used by the daemon). */
-gboolean pv_event_decode_reference(const char *data, gsize length, const char *driver, PvEvent *out,
-                                   GError **error);

@@ -1,23 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "config-build.h"
 
-#include "volume-lock.h"
+#include "volume-lock-private.h"
 
 #include <string.h>
 
 #include "tsan.h"
-
-typedef struct {
-        GMutex mutex;
-        guint refs; /* holders and waiters, under the registry lock */
-        gint held;  /* atomic: lets a stray unlock be refused instead of corrupting the mutex */
-        char volume[];
-} LockEntry;
-
-struct _VolumeLocks {
-        GMutex lock;         /* guards entries and every entry's refs */
-        GHashTable *entries; /* volume (inside the entry) -> LockEntry* */
-};
 
 static void lock_entry_free(gpointer data)
 {
@@ -117,14 +105,4 @@ void volume_unlock(VolumeLocks *self, const char *volume)
         tsan_mutex_unlock(&entry->mutex);
         entry_unref(self, entry);
         tsan_mutex_unlock(&self->lock);
-}
-
-guint volume_locks_count(VolumeLocks *self)
-{
-        guint n;
-
-        tsan_mutex_lock(&self->lock);
-        n = g_hash_table_size(self->entries);
-        tsan_mutex_unlock(&self->lock);
-        return n;
 }

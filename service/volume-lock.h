@@ -16,7 +16,5 @@ void volume_lock(VolumeLocks *self, const char *volume);
 gboolean volume_trylock(VolumeLocks *self, const char *volume);
 /* Releases it. Unlocking a volume that is not locked is a no-op with a g_warning. */
 void volume_unlock(VolumeLocks *self, const char *volume);
-/* Number of live entries (volumes with a holder or waiter). For tests and metrics. */
-guint volume_locks_count(VolumeLocks *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VolumeLocks, volume_locks_free)

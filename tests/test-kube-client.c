@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "testlib.h"
 #include "service/kube-client.h"
 #include "kube-emulator-helper.h"
 #include "tls-certs.h"

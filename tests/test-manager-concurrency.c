@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The manager under many threads at once (also run under TSan): the table and the store
  * stay in step, conflicts have one winner, no lock entry is left behind. */
+#include "testlib.h"
 #include <glib.h>
 
 #include "fake-store.h"

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "testlib.h"
 #include "config-build.h"
 
 #include <string.h>

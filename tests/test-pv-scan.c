@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The streaming PV list scanner against the json-glib reference decoder. */
+#include "testlib.h"
 #include "service/pv.h"
 
 #include <string.h>

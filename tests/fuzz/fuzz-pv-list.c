@@ -9,6 +9,7 @@
  *    token and resourceVersion;
  *  - a callback that fails stops the walk at once with its error. */
 #include "fuzz.h"
+#include "tests/testlib.h"
 
 #include <string.h>
 

@@ -6,6 +6,7 @@
  *  - when both accept, they give the same type, the same PV fields and the same Status;
  *  - every string handed out is UTF-8. */
 #include "fuzz.h"
+#include "tests/testlib.h"
 
 #include <string.h>
 

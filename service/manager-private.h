@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The manager's insides: manager.c and the test library (tests/testlib.c) only. */
+#include "manager.h"
+
+/* Memory per tracked volume matters (100,000 volumes must fit in ~200 bytes each), so an entry
+ * is one allocation holding the volume inline, the hash table is a set keyed by that inline
+ * string, and node names — few, shared by many volumes — are interned and refcounted. */
+
+typedef struct {
+        guint refs; /* volumes naming this node; changed under the table's write lock */
+        char name[];
+} NodeName;
+
+typedef struct {
+        gint64 attached_at;
+        const char *node; /* NodeName.name, owned by the table's node set */
+        char volume[];
+} Entry;
+
+#define ENTRY_OF(key) ((Entry *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(Entry, volume)))
+#define NODE_OF(key) ((NodeName *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(NodeName, name)))
+
+typedef struct {
+        GHashTable *volumes; /* set of Entry.volume */
+        GHashTable *nodes;   /* set of NodeName.name */
+} Table;
+
+struct _Manager {
+        Store *store;
+        VolumeLocks *locks;
+        GRWLock lock; /* guards table; never held across store I/O */
+        Table table;
+        ManagerChangeFunc change_func;
+        gpointer change_data;
+};
