@@ -329,7 +329,7 @@ static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 r = sd_bus_message_read(m, "s", &node);
         if (r < 0)
                 return r;
-        operation_init(&call->op, kind, volume, node, 0);
+        operation_init(&call->op, kind, volume, node);
         call->message = sd_bus_message_ref(m);
         if (!check_mutation(self, m, &call->op, &error))
                 return reply_error(m, error);

@@ -96,10 +96,8 @@ static void emit(Manager *self, ManagerChangeKind kind, const char *volume, cons
 
 /* Makes the table say `node` holds `volume` since attached_at (node NULL: nobody), and
  * reports each difference as a change. The caller holds the volume's lock, so changes of one
- * volume are reported in the order they happen. Returns TRUE when the table changed; *old
- * (may be NULL) receives the node that held the volume before (NULL: none). */
-static gboolean table_set(Manager *self, const char *volume, const char *node, gint64 attached_at,
-                          char **old)
+ * volume are reported in the order they happen. Returns TRUE when the table changed. */
+static gboolean table_set(Manager *self, const char *volume, const char *node, gint64 attached_at)
 {
         g_autofree char *before = NULL;
         gint64 before_at = 0;
@@ -118,8 +116,6 @@ static gboolean table_set(Manager *self, const char *volume, const char *node, g
                 table_insert(&self->table, volume, node, attached_at);
         tsan_rw_writer_unlock(&self->lock);
 
-        if (old != NULL)
-                *old = g_strdup(before);
         if (g_strcmp0(before, node) == 0)
                 return node != NULL && before_at != attached_at;
         if (before != NULL)
@@ -132,7 +128,7 @@ static gboolean table_set(Manager *self, const char *volume, const char *node, g
 static void on_store_observe(const char *volume, const char *node, gint64 attached_at,
                              gpointer user_data)
 {
-        table_set(user_data, volume, node, attached_at, NULL);
+        table_set(user_data, volume, node, attached_at);
 }
 
 static void on_store_watch_state(const char *state, gint64 since_usec, gpointer user_data)
@@ -278,14 +274,14 @@ static gboolean track_in_store(Manager *self, const char *volume, const char *no
 
         if (!store_put(self->store, volume, node, &attached_at, &holder, &local_error)) {
                 if (g_error_matches(local_error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
-                        table_set(self, volume, NULL, 0, NULL);
+                        table_set(self, volume, NULL, 0);
                 if (holder != NULL && g_error_matches(local_error, ATTACHMENT_ERROR,
                                                       ATTACHMENT_ERROR_ALREADY_ATTACHED))
                         return set_already_attached(error, volume, holder);
                 g_propagate_error(error, g_steal_pointer(&local_error));
                 return FALSE;
         }
-        set_result(result, table_set(self, volume, node, attached_at, NULL), node, attached_at);
+        set_result(result, table_set(self, volume, node, attached_at), node, attached_at);
         return TRUE;
 }
 
@@ -348,7 +344,6 @@ static gboolean untrack_in_store(Manager *self, const char *volume, const char *
                                  ManagerResult *result, GError **error)
 {
         g_autofree char *cleared = NULL;
-        g_autofree char *old = NULL;
         gint64 at = 0;
 
         manager_get(self, volume, NULL, &at, NULL);
@@ -356,7 +351,7 @@ static gboolean untrack_in_store(Manager *self, const char *volume, const char *
                 return FALSE;
         /* The store names what it cleared (it may have learnt of another holder on the way,
          * and told the table through the observer already). */
-        table_set(self, volume, NULL, 0, &old);
+        table_set(self, volume, NULL, 0);
         if (cleared == NULL && node != NULL)
                 cleared = g_strdup(node);
         set_result(result, cleared != NULL, cleared, cleared != NULL ? at : 0);

@@ -50,13 +50,9 @@ void manager_result_clear(ManagerResult *r)
         r->attached_at = 0;
 }
 
-void operation_init(Operation *op, OperationKind kind, const char *volume, const char *node,
-                    uid_t uid)
+void operation_init(Operation *op, OperationKind kind, const char *volume, const char *node)
 {
-        *op = (Operation){.kind = kind,
-                          .volume = g_strdup(volume),
-                          .node = g_strdup(node),
-                          .uid = uid};
+        *op = (Operation){.kind = kind, .volume = g_strdup(volume), .node = g_strdup(node)};
 }
 
 void operation_clear(Operation *op)

@@ -43,7 +43,7 @@ const char *operation_kind_message_id(OperationKind kind, gboolean ok);
 /* The kind whose member name is `member`; FALSE if none. */
 gboolean operation_kind_from_name(const char *member, OperationKind *kind);
 
-void operation_init(Operation *op, OperationKind kind, const char *volume, const char *node,
-                    uid_t uid);
+/* The caller's uid is set once it is known (after authorization). */
+void operation_init(Operation *op, OperationKind kind, const char *volume, const char *node);
 void operation_clear(Operation *op);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Operation, operation_clear)
