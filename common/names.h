@@ -16,6 +16,7 @@
 #define BUS_ERROR_VOLUME_NOT_FOUND BUS_ERROR_PREFIX "VolumeNotFound"
 #define BUS_ERROR_STORE_FAILED BUS_ERROR_PREFIX "StoreFailed"
 #define BUS_ERROR_SHUTTING_DOWN BUS_ERROR_PREFIX "ShuttingDown"
+#define BUS_ERROR_NOT_SHAREABLE BUS_ERROR_PREFIX "NotShareable"
 
 /* The standard names the daemon answers with (the same strings as sd-bus's SD_BUS_ERROR_*,
  * for clients that do not include sd-bus). */
@@ -26,3 +27,9 @@
 /* Annotation keys on a PV: <Driver> followed by one of these suffixes. */
 #define ANNOTATION_SUFFIX_NODE "/attached-node"
 #define ANNOTATION_SUFFIX_AT "/attached-at"
+/* Shared attachments (DESIGN §9): "shared" when held in shared mode (absent: exclusive), and
+ * the second node with the time it attached. */
+#define ANNOTATION_SUFFIX_MODE "/attach-mode"
+#define ANNOTATION_MODE_SHARED "shared"
+#define ANNOTATION_SUFFIX_TARGET "/migration-target-node"
+#define ANNOTATION_SUFFIX_TARGET_AT "/migration-started-at"

@@ -16,6 +16,7 @@ typedef enum {
         ATTACHMENT_ERROR_ACCESS_DENIED,    /* caller may not change state */
         ATTACHMENT_ERROR_LIMITS_EXCEEDED,  /* more pending operations than QueueLimit */
         ATTACHMENT_ERROR_SHUTTING_DOWN,    /* the daemon is stopping and takes no new work */
+        ATTACHMENT_ERROR_NOT_SHAREABLE,    /* shared mode on a PV that is not RWX Block */
         ATTACHMENT_N_ERRORS,               /* not a code: the count (bus.c's name table) */
 } AttachmentError;
 

@@ -13,9 +13,18 @@ typedef struct {
         char name[];
 } NodeName;
 
+/* Only a volume held in shared mode has one (a few of them): a second node, and whether its
+ * migration's MigrationOverdue went out. */
+typedef struct {
+        const char *target; /* NodeName.name; NULL: shared with one node */
+        gint64 target_at;
+        gboolean overdue_reported;
+} Shared;
+
 typedef struct {
         gint64 attached_at;
         const char *node; /* NodeName.name, owned by the table's node set */
+        Shared *shared;   /* NULL: exclusive */
         char volume[];
 } Entry;
 
@@ -23,8 +32,10 @@ typedef struct {
 #define NODE_OF(key) ((NodeName *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(NodeName, name)))
 
 typedef struct {
-        GHashTable *volumes; /* set of Entry.volume */
-        GHashTable *nodes;   /* set of NodeName.name */
+        GHashTable *volumes;   /* set of Entry.volume */
+        GHashTable *nodes;     /* set of NodeName.name */
+        GHashTable *migrating; /* set of Entry.volume of entries with a second node */
+        guint rows;            /* (volume, node) pairs: AttachmentCount */
 } Table;
 
 struct _Manager {

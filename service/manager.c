@@ -10,6 +10,8 @@ static void table_init(Table *t)
 {
         t->volumes = g_hash_table_new(g_str_hash, g_str_equal);
         t->nodes = g_hash_table_new(g_str_hash, g_str_equal);
+        t->migrating = g_hash_table_new(g_str_hash, g_str_equal);
+        t->rows = 0;
 }
 
 static void table_clear(Table *t)
@@ -18,13 +20,16 @@ static void table_clear(Table *t)
         gpointer key;
 
         g_hash_table_iter_init(&iter, t->volumes);
-        while (g_hash_table_iter_next(&iter, &key, NULL))
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+                g_free(ENTRY_OF(key)->shared);
                 g_free(ENTRY_OF(key));
+        }
         g_hash_table_iter_init(&iter, t->nodes);
         while (g_hash_table_iter_next(&iter, &key, NULL))
                 g_free(NODE_OF(key));
         g_clear_pointer(&t->volumes, g_hash_table_unref);
         g_clear_pointer(&t->nodes, g_hash_table_unref);
+        g_clear_pointer(&t->migrating, g_hash_table_unref);
 }
 
 static const char *node_ref(Table *t, const char *node)
@@ -62,14 +67,27 @@ static Entry *table_lookup(Table *t, const char *volume)
         return key != NULL ? ENTRY_OF(key) : NULL;
 }
 
+static const char *entry_target(const Entry *entry)
+{
+        return entry->shared != NULL ? entry->shared->target : NULL;
+}
+
 static void table_remove(Table *t, Entry *entry)
 {
         g_hash_table_remove(t->volumes, entry->volume);
         node_unref(t, entry->node);
+        t->rows--;
+        if (entry_target(entry) != NULL) {
+                g_hash_table_remove(t->migrating, entry->volume);
+                node_unref(t, entry->shared->target);
+                t->rows--;
+        }
+        g_free(entry->shared);
         g_free(entry);
 }
 
-static void table_insert(Table *t, const char *volume, const char *node, gint64 attached_at)
+/* `h` names a node. The second node and its time take memory only when present. */
+static void table_insert(Table *t, const char *volume, const Holding *h, gboolean reported)
 {
         Entry *entry = table_lookup(t, volume);
         gsize len;
@@ -78,10 +96,44 @@ static void table_insert(Table *t, const char *volume, const char *node, gint64 
                 table_remove(t, entry);
         len = strlen(volume);
         entry = g_malloc(sizeof(Entry) + len + 1);
-        entry->attached_at = attached_at;
-        entry->node = node_ref(t, node);
+        entry->attached_at = h->attached_at;
+        entry->node = node_ref(t, h->node);
+        entry->shared = NULL;
         memcpy(entry->volume, volume, len + 1);
         g_hash_table_add(t->volumes, entry->volume);
+        t->rows++;
+        if (!h->shared && h->target == NULL)
+                return;
+        entry->shared = g_new0(Shared, 1);
+        if (h->target == NULL)
+                return;
+        entry->shared->target = node_ref(t, h->target);
+        entry->shared->target_at = h->target_at;
+        entry->shared->overdue_reported = reported;
+        g_hash_table_add(t->migrating, entry->volume);
+        t->rows++;
+}
+
+static void entry_holding(const Entry *entry, Holding *out)
+{
+        *out = (Holding){.node = g_strdup(entry->node),
+                         .attached_at = entry->attached_at,
+                         .target = g_strdup(entry_target(entry)),
+                         .target_at = entry_target(entry) != NULL ? entry->shared->target_at : 0,
+                         .shared = entry->shared != NULL};
+}
+
+/* A copy of what the table holds of `volume` (empty: nobody). */
+static void table_get(Manager *self, const char *volume, Holding *out)
+{
+        Entry *entry;
+
+        *out = (Holding){0};
+        tsan_rw_reader_lock(&self->lock);
+        entry = table_lookup(&self->table, volume);
+        if (entry != NULL)
+                entry_holding(entry, out);
+        tsan_rw_reader_unlock(&self->lock);
 }
 
 static void emit(Manager *self, ManagerChangeKind kind, const char *volume, const char *node,
@@ -94,41 +146,62 @@ static void emit(Manager *self, ManagerChangeKind kind, const char *volume, cons
                 self->change_func(&change, self->change_data);
 }
 
-/* Makes the table say `node` holds `volume` since attached_at (node NULL: nobody), and
- * reports each difference as a change. The caller holds the volume's lock, so changes of one
- * volume are reported in the order they happen. Returns TRUE when the table changed. */
-static gboolean table_set(Manager *self, const char *volume, const char *node, gint64 attached_at)
+/* Per node: Detached for each node that left, then Attached for each that came, oldest
+ * first. A node that stays (even with a new time, the second becoming the first) is no
+ * news. */
+static void emit_differences(Manager *self, const char *volume, const Holding *before,
+                             const Holding *after)
 {
-        g_autofree char *before = NULL;
-        gint64 before_at = 0;
+        const char *const left[] = {before->node, before->target};
+        const char *const came[] = {after->node, after->target};
+        const gint64 came_at[] = {after->attached_at, after->target_at};
+
+        for (guint i = 0; i < G_N_ELEMENTS(left); i++) {
+                if (left[i] != NULL && !holding_has(after, left[i], NULL))
+                        emit(self, MANAGER_CHANGE_DETACHED, volume, left[i], 0);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(came); i++) {
+                if (came[i] != NULL && !holding_has(before, came[i], NULL))
+                        emit(self, MANAGER_CHANGE_ATTACHED, volume, came[i], came_at[i]);
+        }
+}
+
+/* Whether the migration in `entry` is the one `h` describes (same second node, same start):
+ * then its MigrationOverdue, if it went out, is not sent again. */
+static gboolean same_migration(const Entry *entry, const Holding *h)
+{
+        return entry != NULL && entry_target(entry) != NULL &&
+               g_strcmp0(entry->shared->target, h->target) == 0 &&
+               entry->shared->target_at == h->target_at && entry->shared->overdue_reported;
+}
+
+/* Makes the table say `h` holds `volume` (h->node NULL: nobody), and reports each difference
+ * as a change. The caller holds the volume's lock, so changes of one volume are reported in
+ * the order they happen. Returns TRUE when the table changed. */
+static gboolean table_set(Manager *self, const char *volume, const Holding *h)
+{
+        g_auto(Holding) before = {0};
+        gboolean changed;
         Entry *entry;
 
         tsan_rw_writer_lock(&self->lock);
         entry = table_lookup(&self->table, volume);
-        if (entry != NULL) {
-                before = g_strdup(entry->node);
-                before_at = entry->attached_at;
-        }
-        if (node == NULL && entry != NULL)
+        if (entry != NULL)
+                entry_holding(entry, &before);
+        changed = !holding_equal(&before, h);
+        if (changed && h->node != NULL)
+                table_insert(&self->table, volume, h, same_migration(entry, h));
+        else if (changed && entry != NULL)
                 table_remove(&self->table, entry);
-        else if (node != NULL && (entry == NULL || strcmp(entry->node, node) != 0 ||
-                                  entry->attached_at != attached_at))
-                table_insert(&self->table, volume, node, attached_at);
         tsan_rw_writer_unlock(&self->lock);
-
-        if (g_strcmp0(before, node) == 0)
-                return node != NULL && before_at != attached_at;
-        if (before != NULL)
-                emit(self, MANAGER_CHANGE_DETACHED, volume, before, before_at);
-        if (node != NULL)
-                emit(self, MANAGER_CHANGE_ATTACHED, volume, node, attached_at);
-        return TRUE;
+        if (changed)
+                emit_differences(self, volume, &before, h);
+        return changed;
 }
 
-static void on_store_observe(const char *volume, const char *node, gint64 attached_at,
-                             gpointer user_data)
+static void on_store_observe(const char *volume, const Holding *holding, gpointer user_data)
 {
-        table_set(user_data, volume, node, attached_at);
+        table_set(user_data, volume, holding);
 }
 
 static void on_store_watch_state(const char *state, gint64 since_usec, gpointer user_data)
@@ -150,6 +223,16 @@ void attachment_free(Attachment *a)
         g_free(a);
 }
 
+void manager_overdue_free(ManagerOverdue *o)
+{
+        if (o == NULL)
+                return;
+        g_free(o->volume);
+        g_free(o->source);
+        g_free(o->target);
+        g_free(o);
+}
+
 static void set_result(ManagerResult *r, gboolean changed, const char *node, gint64 attached_at)
 {
         if (r == NULL)
@@ -160,11 +243,26 @@ static void set_result(ManagerResult *r, gboolean changed, const char *node, gin
         r->attached_at = attached_at;
 }
 
-static gboolean set_already_attached(GError **error, const char *volume, const char *holder)
+/* track: the node now holding it; untrack: the first node cleared; UntrackNode: that node. */
+static void result_from(ManagerResult *r, const HoldingRequest *req, const Holding *before,
+                        const Holding *after, gboolean changed)
 {
-        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED,
-                    "volume %s already attached to node %s", volume, holder);
-        return FALSE;
+        gint64 at = 0;
+
+        switch (req->op) {
+        case HOLDING_TRACK:
+        case HOLDING_TRACK_SHARED:
+                holding_has(after, req->node, &at);
+                set_result(r, changed, req->node, at);
+                return;
+        case HOLDING_UNTRACK_NODE:
+                changed = holding_has(before, req->node, &at) && changed;
+                set_result(r, changed, changed ? req->node : NULL, at);
+                return;
+        case HOLDING_UNTRACK:
+                set_result(r, changed, before->node, before->attached_at);
+                return;
+        }
 }
 
 Manager *manager_new(Store *store)
@@ -219,10 +317,10 @@ const char *manager_get_watch_state(Manager *self, gint64 *since_usec)
         return store_get_watch_state(self->store, since_usec);
 }
 
-static void load_one(const char *volume, const char *node, gint64 attached_at_usec,
-                     gpointer user_data)
+static void load_one(const char *volume, const Holding *holding, gpointer user_data)
 {
-        table_insert(user_data, volume, node, attached_at_usec);
+        if (holding->node != NULL)
+                table_insert(user_data, volume, holding, FALSE);
 }
 
 gboolean manager_load(Manager *self, GError **error)
@@ -243,215 +341,196 @@ gboolean manager_load(Manager *self, GError **error)
         return TRUE;
 }
 
-/* Answers a track from the table when it can: the same node again, or a known conflict.
- * NEEDS_IO means the volume is not tracked. Called with the volume lock held. */
-static ManagerTry track_from_table(Manager *self, const char *volume, const char *node,
-                                   ManagerResult *result, GError **error)
+static gboolean apply_failed(Manager *self, const char *volume, const Holding *seen,
+                             GError **local, GError **error)
 {
-        ManagerTry answer = MANAGER_TRY_NEEDS_IO;
-        Entry *entry;
-
-        tsan_rw_reader_lock(&self->lock);
-        entry = table_lookup(&self->table, volume);
-        if (entry != NULL && strcmp(entry->node, node) == 0) {
-                set_result(result, FALSE, entry->node, entry->attached_at);
-                answer = MANAGER_TRY_DONE;
-        } else if (entry != NULL) {
-                set_already_attached(error, volume, entry->node);
-                answer = MANAGER_TRY_FAILED;
-        }
-        tsan_rw_reader_unlock(&self->lock);
-        return answer;
+        if (g_error_matches(*local, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
+                table_set(self, volume, &(Holding){0});
+        if (seen->node != NULL &&
+            g_error_matches(*local, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED))
+                return holding_set_already_attached(error, volume, seen);
+        g_propagate_error(error, g_steal_pointer(local));
+        return FALSE;
 }
 
-/* Persists a new attachment, then records it: a failed put leaves nothing tracked. */
-static gboolean track_in_store(Manager *self, const char *volume, const char *node,
-                               ManagerResult *result, GError **error)
+/* Persists, then records: a failed apply leaves the table as it was (a store that learnt
+ * something on the way told the table through the observer already). A store with state
+ * names the holding it decided on, and the new one follows from it; a store without (Store=
+ * none) is told what the table decided (`after`). */
+static gboolean apply_in_store(Manager *self, const char *volume, const HoldingRequest *req,
+                               const Holding *before, Holding *after, ManagerResult *result,
+                               GError **error)
 {
-        gint64 attached_at = g_get_real_time();
-        g_autofree char *holder = NULL;
-        g_autoptr(GError) local_error = NULL;
+        g_auto(Holding) seen = {0};
+        g_autoptr(GError) local = NULL;
+        gboolean wrote = TRUE;
 
-        if (!store_put(self->store, volume, node, &attached_at, &holder, &local_error)) {
-                if (g_error_matches(local_error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
-                        table_set(self, volume, NULL, 0);
-                if (holder != NULL && g_error_matches(local_error, ATTACHMENT_ERROR,
-                                                      ATTACHMENT_ERROR_ALREADY_ATTACHED))
-                        return set_already_attached(error, volume, holder);
-                g_propagate_error(error, g_steal_pointer(&local_error));
-                return FALSE;
+        if (!store_apply(self->store, volume, req, &seen, &local))
+                return apply_failed(self, volume, &seen, &local, error);
+        if (seen.node != NULL || store_needs_io(self->store)) {
+                holding_clear(after);
+                wrote = holding_decide(volume, &seen, TRUE, req, after, NULL) == HOLDING_WRITE;
+                if (!wrote)
+                        holding_copy(&seen, after);
         }
-        set_result(result, table_set(self, volume, node, attached_at), node, attached_at);
+        wrote = table_set(self, volume, after) || wrote;
+        result_from(result, req, seen.node != NULL ? &seen : before, after, wrote);
         return TRUE;
 }
 
-/* The one decision behind manager_track and manager_try_track. A store with I/O is the
- * authority: the table, a cache, answers only for Store=none. */
-static ManagerTry track_locked(Manager *self, const char *volume, const char *node,
+/* The one decision behind every mutation and its try variant. A store with I/O is the
+ * authority: the table, a cache, decides only for a store without (Store=none). */
+static ManagerTry apply_locked(Manager *self, const char *volume, const HoldingRequest *req,
                                gboolean may_block, ManagerResult *result, GError **error)
 {
-        ManagerTry answer = MANAGER_TRY_NEEDS_IO;
+        gboolean io = store_needs_io(self->store);
+        g_auto(Holding) before = {0};
+        g_auto(Holding) after = {0};
 
-        if (!store_needs_io(self->store))
-                answer = track_from_table(self, volume, node, result, error);
-        else if (!may_block)
+        if (io && !may_block)
                 return MANAGER_TRY_NEEDS_IO;
-        if (answer != MANAGER_TRY_NEEDS_IO)
-                return answer;
-        return track_in_store(self, volume, node, result, error) ? MANAGER_TRY_DONE
-                                                                 : MANAGER_TRY_FAILED;
+        table_get(self, volume, &before);
+        if (!io) {
+                switch (holding_decide(volume, &before, TRUE, req, &after, error)) {
+                case HOLDING_REFUSED:
+                        return MANAGER_TRY_FAILED;
+                case HOLDING_SAME:
+                        result_from(result, req, &before, &before, FALSE);
+                        return MANAGER_TRY_DONE;
+                case HOLDING_WRITE:
+                        break;
+                }
+        }
+        return apply_in_store(self, volume, req, &before, &after, result, error)
+                   ? MANAGER_TRY_DONE
+                   : MANAGER_TRY_FAILED;
+}
+
+gboolean manager_apply(Manager *self, const char *volume, const HoldingRequest *req,
+                       ManagerResult *result, GError **error)
+{
+        ManagerTry answer;
+
+        volume_lock(self->locks, volume);
+        answer = apply_locked(self, volume, req, TRUE, result, error);
+        volume_unlock(self->locks, volume);
+        return answer == MANAGER_TRY_DONE;
+}
+
+static ManagerTry try_apply(Manager *self, const char *volume, const HoldingRequest *req,
+                            ManagerResult *result, GError **error)
+{
+        ManagerTry answer;
+
+        if (!volume_trylock(self->locks, volume))
+                return MANAGER_TRY_NEEDS_IO;
+        answer = apply_locked(self, volume, req, FALSE, result, error);
+        volume_unlock(self->locks, volume);
+        return answer;
 }
 
 gboolean manager_track(Manager *self, const char *volume, const char *node, ManagerResult *result,
                        GError **error)
 {
-        ManagerTry answer;
+        const HoldingRequest req = {HOLDING_TRACK, node, g_get_real_time()};
 
-        volume_lock(self->locks, volume);
-        answer = track_locked(self, volume, node, TRUE, result, error);
-        volume_unlock(self->locks, volume);
-        return answer == MANAGER_TRY_DONE;
+        return manager_apply(self, volume, &req, result, error);
 }
 
 ManagerTry manager_try_track(Manager *self, const char *volume, const char *node,
                              ManagerResult *result, GError **error)
 {
-        ManagerTry answer;
+        const HoldingRequest req = {HOLDING_TRACK, node, g_get_real_time()};
 
-        if (!volume_trylock(self->locks, volume))
-                return MANAGER_TRY_NEEDS_IO;
-        answer = track_locked(self, volume, node, FALSE, result, error);
-        volume_unlock(self->locks, volume);
-        return answer;
-}
-
-/* Returns the node holding the volume (a copy), or NULL when it is not tracked. */
-static char *untrack_lookup(Manager *self, const char *volume)
-{
-        char *node = NULL;
-        Entry *entry;
-
-        tsan_rw_reader_lock(&self->lock);
-        entry = table_lookup(&self->table, volume);
-        if (entry != NULL)
-                node = g_strdup(entry->node);
-        tsan_rw_reader_unlock(&self->lock);
-        return node;
-}
-
-/* Removes from the store, then forgets: a failed remove leaves the volume tracked. */
-static gboolean untrack_in_store(Manager *self, const char *volume, const char *node,
-                                 ManagerResult *result, GError **error)
-{
-        g_autofree char *cleared = NULL;
-        gint64 at = 0;
-
-        manager_get(self, volume, NULL, &at, NULL);
-        if (!store_remove(self->store, volume, node, &cleared, error))
-                return FALSE;
-        /* The store names what it cleared (it may have learnt of another holder on the way,
-         * and told the table through the observer already). */
-        table_set(self, volume, NULL, 0);
-        if (cleared == NULL && node != NULL)
-                cleared = g_strdup(node);
-        set_result(result, cleared != NULL, cleared, cleared != NULL ? at : 0);
-        return TRUE;
-}
-
-static ManagerTry untrack_locked(Manager *self, const char *volume, gboolean may_block,
-                                 ManagerResult *result, GError **error)
-{
-        g_autofree char *node = untrack_lookup(self, volume);
-
-        if (store_needs_io(self->store)) {
-                /* Even a volume the table does not hold: another daemon may have attached it
-                 * (DESIGN §8: the answer costs one read). */
-                if (!may_block)
-                        return MANAGER_TRY_NEEDS_IO;
-        } else if (node == NULL) {
-                set_result(result, FALSE, NULL, 0);
-                return MANAGER_TRY_DONE;
-        }
-        return untrack_in_store(self, volume, node, result, error) ? MANAGER_TRY_DONE
-                                                                   : MANAGER_TRY_FAILED;
+        return try_apply(self, volume, &req, result, error);
 }
 
 gboolean manager_untrack(Manager *self, const char *volume, ManagerResult *result, GError **error)
 {
-        ManagerTry answer;
+        const HoldingRequest req = {HOLDING_UNTRACK, NULL, 0};
 
-        volume_lock(self->locks, volume);
-        answer = untrack_locked(self, volume, TRUE, result, error);
-        volume_unlock(self->locks, volume);
-        return answer == MANAGER_TRY_DONE;
+        return manager_apply(self, volume, &req, result, error);
 }
 
 ManagerTry manager_try_untrack(Manager *self, const char *volume, ManagerResult *result,
                                GError **error)
 {
-        ManagerTry answer;
+        const HoldingRequest req = {HOLDING_UNTRACK, NULL, 0};
 
-        if (!volume_trylock(self->locks, volume))
-                return MANAGER_TRY_NEEDS_IO;
-        answer = untrack_locked(self, volume, FALSE, result, error);
-        volume_unlock(self->locks, volume);
-        return answer;
+        return try_apply(self, volume, &req, result, error);
+}
+
+static HoldingRequest operation_request(const Operation *op)
+{
+        static const HoldingOp ops[] = {
+            [OPERATION_TRACK] = HOLDING_TRACK,
+            [OPERATION_UNTRACK] = HOLDING_UNTRACK,
+            [OPERATION_TRACK_SHARED] = HOLDING_TRACK_SHARED,
+            [OPERATION_UNTRACK_NODE] = HOLDING_UNTRACK_NODE,
+        };
+        G_STATIC_ASSERT(G_N_ELEMENTS(ops) == OPERATION_N_KINDS);
+
+        g_assert(op->kind < OPERATION_N_KINDS);
+        return (HoldingRequest){ops[op->kind], op->node, g_get_real_time()};
 }
 
 void manager_run(Manager *self, Operation *op)
 {
-        switch (op->kind) {
-        case OPERATION_TRACK:
-                manager_track(self, op->volume, op->node, &op->result, &op->error);
-                return;
-        case OPERATION_UNTRACK:
-                manager_untrack(self, op->volume, &op->result, &op->error);
-                return;
-        case OPERATION_N_KINDS:
-                break;
-        }
-        g_assert_not_reached();
+        const HoldingRequest req = operation_request(op);
+
+        manager_apply(self, op->volume, &req, &op->result, &op->error);
 }
 
 ManagerTry manager_try_run(Manager *self, Operation *op)
 {
-        switch (op->kind) {
-        case OPERATION_TRACK:
-                return manager_try_track(self, op->volume, op->node, &op->result, &op->error);
-        case OPERATION_UNTRACK:
-                return manager_try_untrack(self, op->volume, &op->result, &op->error);
-        case OPERATION_N_KINDS:
-                break;
-        }
-        g_assert_not_reached();
+        const HoldingRequest req = operation_request(op);
+
+        return try_apply(self, op->volume, &req, &op->result, &op->error);
+}
+
+gboolean manager_get_nodes(Manager *self, const char *volume, Holding *out, GError **error)
+{
+        table_get(self, volume, out);
+        if (out->node != NULL)
+                return TRUE;
+        g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_ATTACHED,
+                    "volume %s is not attached", volume);
+        return FALSE;
 }
 
 gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *attached_at,
                      GError **error)
 {
-        Entry *entry;
-        gboolean found;
+        g_auto(Holding) h = {0};
 
-        tsan_rw_reader_lock(&self->lock);
-        entry = table_lookup(&self->table, volume);
-        found = entry != NULL;
-        if (found && node != NULL)
-                *node = g_strdup(entry->node);
-        if (found && attached_at != NULL)
-                *attached_at = entry->attached_at;
-        tsan_rw_reader_unlock(&self->lock);
-        if (!found)
-                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_ATTACHED,
-                            "volume %s is not attached", volume);
-        return found;
+        if (!manager_get_nodes(self, volume, &h, error))
+                return FALSE;
+        if (node != NULL)
+                *node = g_steal_pointer(&h.node);
+        if (attached_at != NULL)
+                *attached_at = h.attached_at;
+        return TRUE;
 }
 
 static gint compare_attachments(gconstpointer a, gconstpointer b)
 {
         const Attachment *x = *(Attachment *const *)a;
         const Attachment *y = *(Attachment *const *)b;
+        int c = strcmp(x->volume, y->volume);
 
-        return strcmp(x->volume, y->volume);
+        if (c != 0)
+                return c;
+        return (x->attached_at > y->attached_at) - (x->attached_at < y->attached_at);
+}
+
+static Attachment *attachment_new(const char *volume, const char *node, gint64 attached_at)
+{
+        Attachment *a = g_new(Attachment, 1);
+
+        a->volume = g_strdup(volume);
+        a->node = g_strdup(node);
+        a->attached_at = attached_at;
+        return a;
 }
 
 GPtrArray *manager_list(Manager *self)
@@ -461,17 +540,16 @@ GPtrArray *manager_list(Manager *self)
         gpointer key;
 
         tsan_rw_reader_lock(&self->lock);
-        list = g_ptr_array_new_full(g_hash_table_size(self->table.volumes),
-                                    (GDestroyNotify)attachment_free);
+        list = g_ptr_array_new_full(self->table.rows, (GDestroyNotify)attachment_free);
         g_hash_table_iter_init(&iter, self->table.volumes);
         while (g_hash_table_iter_next(&iter, &key, NULL)) {
                 const Entry *entry = ENTRY_OF(key);
-                Attachment *a = g_new(Attachment, 1);
 
-                a->volume = g_strdup(entry->volume);
-                a->node = g_strdup(entry->node);
-                a->attached_at = entry->attached_at;
-                g_ptr_array_add(list, a);
+                g_ptr_array_add(list, attachment_new(entry->volume, entry->node,
+                                                     entry->attached_at));
+                if (entry_target(entry) != NULL)
+                        g_ptr_array_add(list, attachment_new(entry->volume, entry->shared->target,
+                                                             entry->shared->target_at));
         }
         tsan_rw_reader_unlock(&self->lock);
         g_ptr_array_sort(list, compare_attachments);
@@ -483,7 +561,32 @@ guint manager_count(Manager *self)
         guint n;
 
         tsan_rw_reader_lock(&self->lock);
-        n = g_hash_table_size(self->table.volumes);
+        n = self->table.rows;
         tsan_rw_reader_unlock(&self->lock);
         return n;
+}
+
+GPtrArray *manager_take_overdue(Manager *self, gint64 now, gint64 timeout_usec)
+{
+        GPtrArray *due = g_ptr_array_new_with_free_func((GDestroyNotify)manager_overdue_free);
+        GHashTableIter iter;
+        gpointer key;
+
+        tsan_rw_writer_lock(&self->lock);
+        g_hash_table_iter_init(&iter, self->table.migrating);
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+                Entry *entry = ENTRY_OF(key);
+                Shared *shared = entry->shared;
+                ManagerOverdue *o;
+
+                if (shared->overdue_reported || now - shared->target_at <= timeout_usec)
+                        continue;
+                shared->overdue_reported = TRUE;
+                o = g_new(ManagerOverdue, 1);
+                *o = (ManagerOverdue){g_strdup(entry->volume), g_strdup(entry->node),
+                                      g_strdup(shared->target), shared->target_at};
+                g_ptr_array_add(due, o);
+        }
+        tsan_rw_writer_unlock(&self->lock);
+        return due;
 }

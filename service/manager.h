@@ -7,7 +7,8 @@
 #include "store.h"
 #include "volume-lock.h"
 
-/* The attachment table: volume id -> (node id, attached_at). Every operation on a volume holds
+/* The attachment table: volume id -> who holds it (Holding: one node, or in shared mode up to
+ * two, DESIGN §9). Every operation on a volume holds
  * that volume's lock for its whole duration (including store I/O); the table lock is held only
  * for in-memory work. Lock order: volume lock, then table lock. Thread-safe. */
 typedef struct _Manager Manager;
@@ -34,6 +35,7 @@ typedef enum {
         MANAGER_CHANGE_WATCH,    /* the watch's state: state, since (real time) */
 } ManagerChangeKind;
 
+/* One change per node: a volume two nodes hold, then one, is one Detached. */
 typedef struct {
         ManagerChangeKind kind;
         const char *volume;
@@ -42,6 +44,16 @@ typedef struct {
         const char *state;
         gint64 since;
 } ManagerChange;
+
+/* A migration that outlived the timeout (manager_take_overdue). */
+typedef struct {
+        char *volume;
+        char *source;
+        char *target;
+        gint64 started_at; /* the target's attached-at */
+} ManagerOverdue;
+
+void manager_overdue_free(ManagerOverdue *o);
 
 /* Called for every change, in the order the changes of one volume happen (with that volume's
  * lock held), from whichever thread made it: the bus thread, a worker or the watch. */
@@ -78,6 +90,10 @@ gboolean manager_track(Manager *self, const char *volume, const char *node, Mana
                        GError **error);
 gboolean manager_untrack(Manager *self, const char *volume, ManagerResult *result, GError **error);
 
+/* Any request of holding.h (TrackShared, UntrackNode too), blocking. */
+gboolean manager_apply(Manager *self, const char *volume, const HoldingRequest *req,
+                       ManagerResult *result, GError **error);
+
 /* Runs `op` (blocking, a worker thread): its result or error is stored in it. */
 void manager_run(Manager *self, Operation *op);
 /* Runs `op` on the bus thread when that needs no I/O (see the try variants below); NEEDS_IO:
@@ -94,6 +110,14 @@ ManagerTry manager_try_untrack(Manager *self, const char *volume, ManagerResult 
 /* NOT_ATTACHED if the volume is not tracked. Never blocks on I/O. */
 gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *attached_at,
                      GError **error);
-/* A sorted (by volume) copy the caller owns: GPtrArray of Attachment*, free func set. */
+/* Every node holding the volume, oldest first (a copy); NOT_ATTACHED if none. */
+gboolean manager_get_nodes(Manager *self, const char *volume, Holding *out, GError **error);
+/* One row per (volume, node), sorted by volume then attached_at: a copy the caller owns,
+ * GPtrArray of Attachment*, free func set. */
 GPtrArray *manager_list(Manager *self);
+/* The rows of manager_list. */
 guint manager_count(Manager *self);
+/* The migrations (two nodes) whose second node has held the volume longer than
+ * `timeout_usec` at `now` (real time) and were not reported yet: each is reported once per
+ * migration (a new second node starts a new one). GPtrArray of ManagerOverdue*. */
+GPtrArray *manager_take_overdue(Manager *self, gint64 now, gint64 timeout_usec);

@@ -9,13 +9,16 @@
  * message on the bus thread. Adding a mutating method: the XML, a vtable row in bus.c, a kind
  * here (with its row in operation.c), and its case in manager_run(). */
 typedef enum {
-        OPERATION_TRACK,   /* (volume, node) */
-        OPERATION_UNTRACK, /* (volume) */
+        OPERATION_TRACK,        /* (volume, node) */
+        OPERATION_UNTRACK,      /* (volume) */
+        OPERATION_TRACK_SHARED, /* (volume, node) */
+        OPERATION_UNTRACK_NODE, /* (volume, node) */
         OPERATION_N_KINDS,
 } OperationKind;
 
 /* What an operation did. `changed` is TRUE when the table changed (emit a signal). For track,
- * `node`/`attached_at` describe the attachment now held; for untrack, the one removed. */
+ * `node`/`attached_at` describe the attachment now held; for untrack, the (first) one removed;
+ * for UntrackNode, the node it detached. */
 typedef struct {
         gboolean changed;
         char *node;

@@ -55,7 +55,7 @@ static gboolean event_member(JsonScan *s, const JsonSpan *key, gpointer data, GE
                 return json_scan_string_member(s, &ev->type, error);
         if (!KEY_IS(key, "object"))
                 return json_scan_skip(s, error);
-        pv_scan_forget(&ev->walk, 0, N_FIELDS - 1);
+        pv_scan_forget_item(&ev->walk);
         ev->object_seen = json_scan_peek(s) == '{';
         if (!ev->object_seen)
                 return json_scan_skip(s, error);
@@ -85,23 +85,25 @@ static void info_dup(const PvInfo *in, PvInfo *out)
         out->volume_handle = g_strdup(in->volume_handle);
         out->attached_node = g_strdup(in->attached_node);
         out->attached_at = g_strdup(in->attached_at);
+        out->attach_mode = g_strdup(in->attach_mode);
+        out->target_node = g_strdup(in->target_node);
+        out->target_at = g_strdup(in->target_at);
+        out->volume_mode = g_strdup(in->volume_mode);
+        out->read_write_many = in->read_write_many;
 }
 
 gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvEvent *out,
                          GError **error)
 {
-        g_autofree char *node_key = pv_annotation_node_key(driver);
-        g_autofree char *at_key = pv_annotation_at_key(driver);
+        g_auto(PvKeys) keys = {0};
         g_autoptr(GString) buf = g_string_sized_new(256);
         g_autofree char *type = NULL;
-        EventWalk ev = {.walk = {.node_key = node_key,
-                                 .at_key = at_key,
-                                 .node_key_length = strlen(node_key),
-                                 .at_key_length = strlen(at_key)}};
+        EventWalk ev = {.walk = {.keys = &keys}};
         JsonScan s;
         PvInfo pv;
 
         memset(out, 0, sizeof(*out));
+        pv_keys_init(&keys, driver);
         json_scan_init(&s, data, length);
         if (json_scan_peek(&s) != '{')
                 return event_fail(error, "not an object");
@@ -117,7 +119,7 @@ gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvE
                                  &out->status);
                 return TRUE;
         }
-        pv_scan_item_info(ev.walk.item.field, buf, &pv);
+        pv_scan_item_info(&ev.walk.item, buf, &pv);
         info_dup(&pv, &out->pv);
         return TRUE;
 }

@@ -6,6 +6,7 @@
 #include "common/names.h"
 #include "errors.h"
 #include "json-scan.h"
+#include "pv-scan.h"
 
 /* json-glib recurses once per nesting level: a few hundred KiB of "[[[[" would exhaust the
  * stack of a worker thread. No PV, list or Status nests anywhere near this deep. */
@@ -19,6 +20,16 @@ void pv_info_clear(PvInfo *self)
         g_clear_pointer(&self->volume_handle, g_free);
         g_clear_pointer(&self->attached_node, g_free);
         g_clear_pointer(&self->attached_at, g_free);
+        g_clear_pointer(&self->attach_mode, g_free);
+        g_clear_pointer(&self->target_node, g_free);
+        g_clear_pointer(&self->target_at, g_free);
+        g_clear_pointer(&self->volume_mode, g_free);
+        self->read_write_many = FALSE;
+}
+
+gboolean pv_info_shareable(const PvInfo *pv)
+{
+        return pv->read_write_many && g_strcmp0(pv->volume_mode, "Block") == 0;
 }
 
 void pv_status_clear(PvStatus *self)
@@ -37,6 +48,12 @@ char *pv_annotation_at_key(const char *driver)
 {
         return g_strconcat(driver, ANNOTATION_SUFFIX_AT, NULL);
 }
+
+/* In the order F_NODE..F_TARGET_AT of pv-scan.h. */
+static const char *const annotation_suffixes[] = {
+    ANNOTATION_SUFFIX_NODE, ANNOTATION_SUFFIX_AT, ANNOTATION_SUFFIX_MODE,
+    ANNOTATION_SUFFIX_TARGET, ANNOTATION_SUFFIX_TARGET_AT,
+};
 
 /* Counts brackets outside strings; the parser itself rejects whatever else is wrong. */
 static gboolean depth_ok(const char *data, gsize length)
@@ -126,11 +143,45 @@ static gboolean utf8_ok(const char *s)
         return s == NULL || g_utf8_validate(s, -1, NULL);
 }
 
+/* Non-string elements are ignored, as the scanner ignores them. */
+static gboolean lists_read_write_many(JsonObject *spec)
+{
+        JsonNode *node = spec != NULL ? json_object_get_member(spec, "accessModes") : NULL;
+        JsonArray *modes;
+
+        if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+                return FALSE;
+        modes = json_node_get_array(node);
+        for (guint i = 0; i < json_array_get_length(modes); i++) {
+                JsonNode *mode = json_array_get_element(modes, i);
+
+                if (JSON_NODE_HOLDS_VALUE(mode) &&
+                    json_node_get_value_type(mode) == G_TYPE_STRING &&
+                    g_strcmp0(json_node_get_string(mode), "ReadWriteMany") == 0)
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+static gboolean info_utf8_ok(const PvInfo *pv)
+{
+        const char *const strings[] = {
+            pv->name,        pv->resource_version, pv->csi_driver,  pv->volume_handle,
+            pv->attached_node, pv->attached_at,    pv->attach_mode, pv->target_node,
+            pv->target_at,   pv->volume_mode,
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
+                if (!utf8_ok(strings[i]))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
 gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError **error)
 {
-        g_autofree char *node_key = pv_annotation_node_key(driver);
-        g_autofree char *at_key = pv_annotation_at_key(driver);
-        JsonObject *pv, *metadata, *annotations, *csi;
+        g_auto(PvKeys) keys = {0};
+        JsonObject *pv, *metadata, *annotations, *spec, *csi;
 
         memset(out, 0, sizeof(*out));
         if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
@@ -141,19 +192,24 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
         pv = json_node_get_object(node);
         metadata = member_object(pv, "metadata");
         annotations = member_object(metadata, "annotations");
-        csi = member_object(member_object(pv, "spec"), "csi");
+        spec = member_object(pv, "spec");
+        csi = member_object(spec, "csi");
+        pv_keys_init(&keys, driver);
         out->name = g_strdup(member_string(metadata, "name"));
         out->resource_version = g_strdup(member_string(metadata, "resourceVersion"));
         out->csi_driver = g_strdup(member_string(csi, "driver"));
         out->volume_handle = g_strdup(member_string(csi, "volumeHandle"));
-        out->attached_node = g_strdup(member_string(annotations, node_key));
-        out->attached_at = g_strdup(member_string(annotations, at_key));
+        out->attached_node = g_strdup(member_string(annotations, keys.key[F_NODE - F_NODE]));
+        out->attached_at = g_strdup(member_string(annotations, keys.key[F_AT - F_NODE]));
+        out->attach_mode = g_strdup(member_string(annotations, keys.key[F_MODE - F_NODE]));
+        out->target_node = g_strdup(member_string(annotations, keys.key[F_TARGET - F_NODE]));
+        out->target_at = g_strdup(member_string(annotations, keys.key[F_TARGET_AT - F_NODE]));
+        out->volume_mode = g_strdup(member_string(spec, "volumeMode"));
+        out->read_write_many = lists_read_write_many(spec);
         /* json-glib lets bad escapes and lone surrogates through as invalid UTF-8 (found by
          * fuzz-pv). Such a PV is malformed: its strings must never reach a D-Bus message or
          * be taken for "no node" (which would let a Track overwrite the annotation). */
-        if (!utf8_ok(out->name) || !utf8_ok(out->resource_version) || !utf8_ok(out->csi_driver) ||
-            !utf8_ok(out->volume_handle) || !utf8_ok(out->attached_node) ||
-            !utf8_ok(out->attached_at)) {
+        if (!info_utf8_ok(out)) {
                 pv_info_clear(out);
                 g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
                                     "invalid PersistentVolume from the API server: a string is "
@@ -178,22 +234,40 @@ gboolean pv_decode(const char *data, gsize length, const char *driver, PvInfo *o
  * most of a rebuild. The walk only records where the wanted strings are; the items are handed
  * out after the whole page has been validated, so a malformed page reaches no callback, as
  * with json-glib. A later duplicate member replaces an earlier one, as in json-glib. */
-#include "pv-scan.h"
-
 /* A member holding fields [first, last] starts them afresh: the last duplicate wins whole. */
 void pv_scan_forget(ListWalk *walk, guint first, guint last)
 {
         memset(&walk->item.field[first], 0, (last - first + 1) * sizeof(JsonSpan));
 }
 
+void pv_scan_forget_item(ListWalk *walk)
+{
+        memset(&walk->item, 0, sizeof(walk->item));
+}
+
+void pv_keys_init(PvKeys *keys, const char *driver)
+{
+        G_STATIC_ASSERT(G_N_ELEMENTS(annotation_suffixes) == N_ANNOTATION_KEYS);
+        for (guint i = 0; i < N_ANNOTATION_KEYS; i++) {
+                keys->key[i] = g_strconcat(driver, annotation_suffixes[i], NULL);
+                keys->length[i] = strlen(keys->key[i]);
+        }
+}
+
+void pv_keys_clear(PvKeys *keys)
+{
+        for (guint i = 0; i < N_ANNOTATION_KEYS; i++)
+                g_clear_pointer(&keys->key[i], g_free);
+}
+
 static gboolean annotations_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
 {
         ListWalk *walk = data;
 
-        if (json_span_equal(key, walk->node_key, walk->node_key_length))
-                return json_scan_string_member(s, &walk->item.field[F_NODE], error);
-        if (json_span_equal(key, walk->at_key, walk->at_key_length))
-                return json_scan_string_member(s, &walk->item.field[F_AT], error);
+        for (guint i = 0; i < N_ANNOTATION_KEYS; i++) {
+                if (json_span_equal(key, walk->keys->key[i], walk->keys->length[i]))
+                        return json_scan_string_member(s, &walk->item.field[F_NODE + i], error);
+        }
         return json_scan_skip(s, error);
 }
 
@@ -207,7 +281,7 @@ static gboolean metadata_member(JsonScan *s, const JsonSpan *key, gpointer data,
                 return json_scan_string_member(s, &walk->item.field[F_RV], error);
         if (!KEY_IS(key, "annotations"))
                 return json_scan_skip(s, error);
-        pv_scan_forget(walk, F_NODE, F_AT);
+        pv_scan_forget(walk, F_NODE, F_TARGET_AT);
         return json_scan_object_member(s, annotations_member, walk, error);
 }
 
@@ -222,23 +296,50 @@ static gboolean csi_member(JsonScan *s, const JsonSpan *key, gpointer data, GErr
         return json_scan_skip(s, error);
 }
 
+static gboolean access_mode_element(JsonScan *s, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+        JsonSpan mode = {0};
+
+        if (json_scan_peek(s) != '"')
+                return json_scan_skip(s, error);
+        if (!json_scan_string(s, &mode, error))
+                return FALSE;
+        if (KEY_IS(&mode, "ReadWriteMany"))
+                walk->item.read_write_many = TRUE;
+        return TRUE;
+}
+
 static gboolean spec_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
 {
+        ListWalk *walk = data;
+
+        if (KEY_IS(key, "volumeMode"))
+                return json_scan_string_member(s, &walk->item.field[F_VOLUME_MODE], error);
+        if (KEY_IS(key, "accessModes")) {
+                walk->item.read_write_many = FALSE;
+                if (json_scan_peek(s) != '[')
+                        return json_scan_skip(s, error);
+                return json_scan_array(s, access_mode_element, walk, error);
+        }
         if (!KEY_IS(key, "csi"))
                 return json_scan_skip(s, error);
-        pv_scan_forget(data, F_DRIVER, F_HANDLE);
-        return json_scan_object_member(s, csi_member, data, error);
+        pv_scan_forget(walk, F_DRIVER, F_HANDLE);
+        return json_scan_object_member(s, csi_member, walk, error);
 }
 
 gboolean pv_scan_item_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
 {
+        ListWalk *walk = data;
+
         if (KEY_IS(key, "metadata")) {
-                pv_scan_forget(data, F_NAME, F_AT);
-                return json_scan_object_member(s, metadata_member, data, error);
+                pv_scan_forget(walk, F_NAME, F_TARGET_AT);
+                return json_scan_object_member(s, metadata_member, walk, error);
         }
         if (KEY_IS(key, "spec")) {
-                pv_scan_forget(data, F_DRIVER, F_HANDLE);
-                return json_scan_object_member(s, spec_member, data, error);
+                pv_scan_forget(walk, F_DRIVER, F_VOLUME_MODE);
+                walk->item.read_write_many = FALSE;
+                return json_scan_object_member(s, spec_member, walk, error);
         }
         return json_scan_skip(s, error);
 }
@@ -250,7 +351,7 @@ static gboolean item_element(JsonScan *s, gpointer data, GError **error)
 
         if (json_scan_peek(s) != '{')
                 return json_scan_skip(s, error);
-        pv_scan_forget(walk, 0, N_FIELDS - 1);
+        pv_scan_forget_item(walk);
         if (!json_scan_object(s, pv_scan_item_member, walk, error))
                 return FALSE;
         g_array_append_val(walk->items, walk->item);
@@ -313,8 +414,9 @@ static gboolean scan_list(const char *data, gsize length, ListWalk *walk, GError
 }
 
 /* The item's strings, decoded into `buf` (reused): `out` points into it. */
-void pv_scan_item_info(const JsonSpan field[N_FIELDS], GString *buf, PvInfo *out)
+void pv_scan_item_info(const ItemSpans *item, GString *buf, PvInfo *out)
 {
+        const JsonSpan *field = item->field;
         char *value[N_FIELDS];
         gssize offset[N_FIELDS];
 
@@ -326,8 +428,17 @@ void pv_scan_item_info(const JsonSpan field[N_FIELDS], GString *buf, PvInfo *out
         }
         for (guint f = 0; f < N_FIELDS; f++)
                 value[f] = offset[f] >= 0 ? buf->str + offset[f] : NULL;
-        *out = (PvInfo){value[F_NAME],   value[F_RV],   value[F_DRIVER],
-                        value[F_HANDLE], value[F_NODE], value[F_AT]};
+        *out = (PvInfo){.name = value[F_NAME],
+                        .resource_version = value[F_RV],
+                        .csi_driver = value[F_DRIVER],
+                        .volume_handle = value[F_HANDLE],
+                        .attached_node = value[F_NODE],
+                        .attached_at = value[F_AT],
+                        .attach_mode = value[F_MODE],
+                        .target_node = value[F_TARGET],
+                        .target_at = value[F_TARGET_AT],
+                        .volume_mode = value[F_VOLUME_MODE],
+                        .read_write_many = item->read_write_many};
 }
 
 /* Every item's strings go into one reused buffer: no allocation per item. */
@@ -337,11 +448,9 @@ static gboolean call_items(const ListWalk *walk, PvListItemFunc func, gpointer u
         g_autoptr(GString) buf = g_string_sized_new(512);
 
         for (guint i = 0; i < walk->items->len; i++) {
-                const JsonSpan *field = g_array_index(walk->items, ItemSpans, i).field;
-
                 PvInfo pv;
 
-                pv_scan_item_info(field, buf, &pv);
+                pv_scan_item_info(&g_array_index(walk->items, ItemSpans, i), buf, &pv);
                 if (!func(&pv, user_data, error))
                         return FALSE;
         }
@@ -363,16 +472,11 @@ gboolean pv_list_decode(const char *data, gsize length, const char *driver, PvLi
                         gpointer user_data, char **continue_token, char **resource_version,
                         GError **error)
 {
-        g_autofree char *node_key = pv_annotation_node_key(driver);
-        g_autofree char *at_key = pv_annotation_at_key(driver);
+        g_auto(PvKeys) keys = {0};
         g_autoptr(GArray) items = g_array_sized_new(FALSE, FALSE, sizeof(ItemSpans), 512);
-        ListWalk walk = {
-            .node_key = node_key,
-            .at_key = at_key,
-            .node_key_length = strlen(node_key),
-            .at_key_length = strlen(at_key),
-            .items = items,
-        };
+        ListWalk walk = {.keys = &keys, .items = items};
+
+        pv_keys_init(&keys, driver);
 
         if (!scan_list(data, length, &walk, error) || !call_items(&walk, func, user_data, error))
                 return FALSE;
@@ -430,14 +534,33 @@ static void add_string_or_null(JsonBuilder *builder, const char *value)
                 json_builder_add_null_value(builder);
 }
 
-static char *build_patch(const char *driver, const char *resource_version, const char *node,
-                         const char *at)
+static void add_member(JsonBuilder *builder, const char *key, const char *value)
+{
+        json_builder_set_member_name(builder, key);
+        add_string_or_null(builder, value);
+}
+
+char *pv_patch_holding(const char *driver, const char *resource_version, const Holding *h)
 {
         g_autoptr(JsonBuilder) builder = json_builder_new_immutable();
-        g_autofree char *node_key = pv_annotation_node_key(driver);
-        g_autofree char *at_key = pv_annotation_at_key(driver);
+        g_auto(PvKeys) keys = {0};
         g_autoptr(JsonNode) root = NULL;
+        g_autofree char *at = h->node != NULL ? pv_time_format(h->attached_at) : NULL;
+        g_autofree char *target_at = h->target != NULL ? pv_time_format(h->target_at) : NULL;
+        const char *values[N_ANNOTATION_KEYS];
 
+        /* A time the format cannot hold is a caller bug; record it as the epoch rather than
+         * writing an annotation the Go driver could not read. */
+        if (h->node != NULL && at == NULL)
+                at = pv_time_format(0);
+        if (h->target != NULL && target_at == NULL)
+                target_at = pv_time_format(0);
+        values[F_NODE - F_NODE] = h->node;
+        values[F_AT - F_NODE] = at;
+        values[F_MODE - F_NODE] = h->node != NULL && h->shared ? ANNOTATION_MODE_SHARED : NULL;
+        values[F_TARGET - F_NODE] = h->node != NULL ? h->target : NULL;
+        values[F_TARGET_AT - F_NODE] = h->node != NULL ? target_at : NULL;
+        pv_keys_init(&keys, driver);
         json_builder_begin_object(builder);
         json_builder_set_member_name(builder, "metadata");
         json_builder_begin_object(builder);
@@ -447,10 +570,8 @@ static char *build_patch(const char *driver, const char *resource_version, const
         }
         json_builder_set_member_name(builder, "annotations");
         json_builder_begin_object(builder);
-        json_builder_set_member_name(builder, node_key);
-        add_string_or_null(builder, node);
-        json_builder_set_member_name(builder, at_key);
-        add_string_or_null(builder, at);
+        for (guint i = 0; i < N_ANNOTATION_KEYS; i++)
+                add_member(builder, keys.key[i], values[i]);
         json_builder_end_object(builder);
         json_builder_end_object(builder);
         json_builder_end_object(builder);
@@ -461,16 +582,14 @@ static char *build_patch(const char *driver, const char *resource_version, const
 char *pv_patch_put(const char *driver, const char *resource_version, const char *node,
                    gint64 attached_at_usec)
 {
-        g_autofree char *at = pv_time_format(attached_at_usec);
+        const Holding h = {.node = (char *)node, .attached_at = attached_at_usec};
 
-        /* A time the format cannot hold is a caller bug; record it as the epoch rather than
-         * writing an annotation the Go driver could not read. */
-        if (at == NULL)
-                at = pv_time_format(0);
-        return build_patch(driver, resource_version, node, at);
+        return pv_patch_holding(driver, resource_version, &h);
 }
 
 char *pv_patch_remove(const char *driver, const char *resource_version)
 {
-        return build_patch(driver, resource_version, NULL, NULL);
+        const Holding h = {0};
+
+        return pv_patch_holding(driver, resource_version, &h);
 }

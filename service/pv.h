@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "errors.h"
+#include "holding.h"
 
 /* Pure decoding and encoding of the PersistentVolume JSON the store reads and writes. No I/O,
  * no global state; every input may be arbitrary bytes (these functions are fuzzed): bad input
@@ -19,7 +20,16 @@ typedef struct {
         char *volume_handle;    /* spec.csi.volumeHandle */
         char *attached_node;    /* annotation <driver>/attached-node */
         char *attached_at;      /* annotation <driver>/attached-at, unparsed */
+        /* Shared attachments (DESIGN §9). */
+        char *attach_mode;        /* annotation <driver>/attach-mode ("shared") */
+        char *target_node;        /* annotation <driver>/migration-target-node */
+        char *target_at;          /* annotation <driver>/migration-started-at, unparsed */
+        char *volume_mode;        /* spec.volumeMode */
+        gboolean read_write_many; /* spec.accessModes (an array) holds "ReadWriteMany" */
 } PvInfo;
+
+/* Whether the PV allows shared mode: ReadWriteMany and volumeMode Block. */
+gboolean pv_info_shareable(const PvInfo *pv);
 
 void pv_info_clear(PvInfo *self);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PvInfo, pv_info_clear)
@@ -28,7 +38,8 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PvInfo, pv_info_clear)
  * ATTACHMENT_ERROR_FAILED "invalid JSON from the API server: ...". */
 JsonNode *pv_parse_object(const char *data, gsize length, GError **error);
 
-/* `driver` is the annotation prefix: keys "<driver>/attached-node" and "<driver>/attached-at".
+/* `driver` is the annotation prefix: keys "<driver>/attached-node", "<driver>/attached-at" and
+ * the three of shared attachments (common/names.h).
  * Fails only when the input is not a JSON object. */
 gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError **error);
 gboolean pv_decode(const char *data, gsize length, const char *driver, PvInfo *out, GError **error);
@@ -74,6 +85,9 @@ gboolean pv_time_parse(const char *text, gint64 *usec);
 char *pv_patch_put(const char *driver, const char *resource_version, const char *node,
                    gint64 attached_at_usec);
 char *pv_patch_remove(const char *driver, const char *resource_version);
+/* The whole holding in one patch: all five keys, null for what it lacks (put and remove are
+ * this with one exclusive node and with nobody). */
+char *pv_patch_holding(const char *driver, const char *resource_version, const Holding *h);
 
 /* "<driver>/attached-node" and "<driver>/attached-at". */
 char *pv_annotation_node_key(const char *driver);

@@ -62,18 +62,34 @@ void store_kube_doubt_after_put(StoreKube *self, const char *volume, const char 
         g_hash_table_replace(self->doubts, g_strdup(volume), d);
         tsan_mutex_unlock(&self->lock);
         log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_IN_DOUBT, volume, node,
-                   "Track %s for %s failed with its last write's answer lost: watching for that "
+                   "Attach of %s to %s failed with its last write's answer lost: watching for that "
                    "write, to undo it if it lands",
                    volume, node);
 }
 
-/* Whether the PV shows the very write in doubt (node and attached-at to the microsecond). */
+/* Whether the PV shows the very write in doubt: the node, first or second, with its time to
+ * the microsecond. */
 static gboolean shows_doubt(const Doubt *d, const PvInfo *pv)
 {
         gint64 at;
 
-        return g_strcmp0(pv->attached_node, d->node) == 0 && pv_time_parse(pv->attached_at, &at) &&
+        if (g_strcmp0(pv->attached_node, d->node) == 0)
+                return pv_time_parse(pv->attached_at, &at) && at == d->attached_at;
+        return g_strcmp0(pv->target_node, d->node) == 0 && pv_time_parse(pv->target_at, &at) &&
                at == d->attached_at;
+}
+
+/* The patch that detaches only the doubted node (a shared holder beside it stays). */
+static char *undo_body(StoreKube *self, const Doubt *d, const PvInfo *pv)
+{
+        const HoldingRequest req = {HOLDING_UNTRACK_NODE, d->node, 0};
+        g_auto(Holding) h = {0};
+        g_auto(Holding) after = {0};
+
+        store_kube_holding(pv, &h);
+        if (holding_decide(NULL, &h, TRUE, &req, &after, NULL) != HOLDING_WRITE)
+                return NULL;
+        return pv_patch_holding(self->driver, pv->resource_version, &after);
 }
 
 /* The doubt for `volume` if `pv` shows its write (a copy); else NULL, and a doubt whose write
@@ -113,14 +129,14 @@ gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvIn
                 return FALSE;
         /* Conditional on what was seen: a writer in between makes this 409, and the doubt
          * stays for the next look. */
-        body = pv_patch_remove(self->driver, pv->resource_version);
-        undone = store_kube_patch_pv(self, pv_name, body, &fresh, &local);
+        body = undo_body(self, d, pv);
+        undone = body != NULL && store_kube_patch_pv(self, pv_name, body, &fresh, &local);
         if (undone) {
                 store_kube_doubt_drop(self, volume);
                 g_atomic_int_inc(&self->undone);
                 store_kube_observe(self, volume, &fresh);
                 log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_WRITE_UNDONE, volume, d->node,
-                           "Track %s for %s was answered StoreFailed but its write landed "
+                           "Attach of %s to %s was answered StoreFailed but its write landed "
                            "later; undone (PersistentVolume %s)",
                            volume, d->node, pv_name);
                 if (after != NULL) {
@@ -129,9 +145,9 @@ gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvIn
                 }
         } else {
                 log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_WRITE_UNDONE, volume, d->node,
-                           "Track %s for %s was answered StoreFailed but its write landed "
+                           "Attach of %s to %s was answered StoreFailed but its write landed "
                            "later; undoing it failed, retried at the next change: %s",
-                           volume, d->node, local->message);
+                           volume, d->node, local != NULL ? local->message : "no change");
         }
         doubt_free(d);
         return undone;

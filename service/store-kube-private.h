@@ -15,7 +15,8 @@
 typedef struct {
         char *pv_name;          /* NULL: the PV is named like the volume */
         char *resource_version; /* of the last read, write or watch event */
-        char *node;             /* the attached-node annotation then; NULL: none */
+        Holding holding;        /* the annotations then; holding.node NULL: nobody */
+        gboolean shareable;     /* the PV is ReadWriteMany and Block (DESIGN §9) */
 } Known;
 
 typedef struct _Rebuild Rebuild;
@@ -41,25 +42,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Known, known_free)
 GHashTable *known_table_new(void);
 Known *known_from_pv(const char *volume, const PvInfo *pv);
 
-/* The attached-at time of a PV that names a node (now, with a warning, when unreadable). */
-gint64 store_kube_attached_at(const PvInfo *pv);
+/* Who the PV's five annotations say holds it. An unreadable time reads as now, with a
+ * warning; a second node without a first is the first; a second node makes it shared. */
+void store_kube_holding(const PvInfo *pv, Holding *out);
 
 /* What the store sees of `volume` (its lock held by the caller): a PV newer than the one
  * remembered replaces it and is reported to the observer; an older one is ignored, so that a
  * late event never rolls back what a write already holds. Returns FALSE when ignored. */
 gboolean store_kube_observe(StoreKube *self, const char *volume, const PvInfo *pv);
 /* The same for what a LIST found (`known` is taken). */
-gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *known,
-                                  gint64 attached_at);
+gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *known);
 /* Whether resourceVersion `candidate` is older than `held` (both integers). */
 gboolean store_kube_rv_older(const char *candidate, const char *held);
 /* The PV is gone (404, DELETED): forgotten and reported as held by nobody. */
 void store_kube_observe_gone(StoreKube *self, const char *volume);
 
-/* A Track answered StoreFailed whose write may still land (its answer was lost and the reads
- * after it could not tell): if the watch or a read later shows the PV naming that node with
- * that very attached-at, the write landed after the caller was told it failed, and it is
- * undone with a conditional write (DESIGN §8). With the volume's lock held. Returns TRUE
+/* A Track or TrackShared answered StoreFailed whose write may still land (its answer was lost
+ * and the reads after it could not tell): if the watch or a read later shows the PV naming
+ * that node (first or second) with that very time, the write landed after the caller was told
+ * it failed, and that node is detached with a conditional write (DESIGN §8). With the volume's lock held. Returns TRUE
  * when it undid the write; *after (may be NULL) then receives the PV as the undo left it. */
 gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvInfo *pv,
                                  PvInfo *after);

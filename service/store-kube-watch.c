@@ -17,7 +17,6 @@
 /* What one LIST pass found of our PVs; a restarted pass starts from an empty one. */
 typedef struct {
         Known *known;
-        gint64 attached_at; /* when known->node is set */
 } Seen;
 
 struct _Rebuild {
@@ -65,8 +64,6 @@ static gboolean rebuild_item(const PvInfo *pv, gpointer user_data, GError **erro
         }
         seen = g_new0(Seen, 1);
         seen->known = known_from_pv(volume, pv);
-        if (seen->known->node != NULL)
-                seen->attached_at = store_kube_attached_at(pv);
         g_hash_table_insert(self->rebuild->seen, g_strdup(volume), seen);
         return TRUE;
 }
@@ -103,8 +100,8 @@ static void load_found(StoreKube *self)
         while (g_hash_table_iter_next(&iter, &key, &value)) {
                 Seen *seen = value;
 
-                if (seen->known->node != NULL && self->load_func != NULL)
-                        self->load_func(key, seen->known->node, seen->attached_at, self->load_data);
+                if (seen->known->holding.node != NULL && self->load_func != NULL)
+                        self->load_func(key, &seen->known->holding, self->load_data);
                 g_hash_table_insert(fresh, g_strdup(key), g_steal_pointer(&seen->known));
         }
         tsan_mutex_lock(&self->lock);
@@ -174,8 +171,7 @@ static void reconcile(StoreKube *self, const char *list_rv)
                 Seen *seen = value;
 
                 lock_volume(self, key);
-                store_kube_observe_known(self, key, g_steal_pointer(&seen->known),
-                                         seen->attached_at);
+                store_kube_observe_known(self, key, g_steal_pointer(&seen->known));
                 unlock_volume(self, key);
         }
         for (guint i = 0; i < missing->len; i++)

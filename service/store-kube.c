@@ -2,6 +2,7 @@
 #include "store-kube-private.h"
 #include "log-messages.h"
 #include "log.h"
+#include "common/names.h"
 
 #include <string.h>
 
@@ -18,7 +19,7 @@ void known_free(Known *known)
 {
         g_free(known->pv_name);
         g_free(known->resource_version);
-        g_free(known->node);
+        holding_clear(&known->holding);
         g_free(known);
 }
 
@@ -34,24 +35,52 @@ Known *known_from_pv(const char *volume, const PvInfo *pv)
         if (pv->name != NULL && strcmp(pv->name, volume) != 0)
                 known->pv_name = g_strdup(pv->name);
         known->resource_version = g_strdup(pv->resource_version);
-        if (pv->attached_node != NULL && *pv->attached_node != '\0')
-                known->node = g_strdup(pv->attached_node);
+        store_kube_holding(pv, &known->holding);
+        known->shareable = pv_info_shareable(pv);
         return known;
 }
 
-gint64 store_kube_attached_at(const PvInfo *pv)
+static gint64 annotation_time(const PvInfo *pv, const char *node, const char *key,
+                              const char *text)
 {
         gint64 at;
 
-        if (pv_time_parse(pv->attached_at, &at))
+        if (pv_time_parse(text, &at))
                 return at;
-        log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_BAD_ANNOTATION, pv->volume_handle,
-                   pv->attached_node,
-                   "PersistentVolume %s: unreadable attached-at annotation '%s'; using the "
-                   "current time",
-                   pv->name != NULL ? pv->name : "(unnamed)",
-                   pv->attached_at != NULL ? pv->attached_at : "");
+        log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_BAD_ANNOTATION, pv->volume_handle, node,
+                   "PersistentVolume %s: unreadable %s annotation '%s'; using the current time",
+                   pv->name != NULL ? pv->name : "(unnamed)", key, text != NULL ? text : "");
         return g_get_real_time();
+}
+
+static const char *nonempty(const char *s)
+{
+        return s != NULL && *s != '\0' ? s : NULL;
+}
+
+void store_kube_holding(const PvInfo *pv, Holding *out)
+{
+        const char *first = nonempty(pv->attached_node), *second = nonempty(pv->target_node);
+
+        *out = (Holding){0};
+        /* Whatever node a key names keeps the fence: such a PV never reads as free. */
+        if (first == NULL) {
+                if (second == NULL)
+                        return;
+                out->node = g_strdup(second);
+                out->attached_at =
+                    annotation_time(pv, second, "migration-started-at", pv->target_at);
+                out->shared = TRUE;
+                return;
+        }
+        out->node = g_strdup(first);
+        out->attached_at = annotation_time(pv, first, "attached-at", pv->attached_at);
+        out->shared = g_strcmp0(pv->attach_mode, ANNOTATION_MODE_SHARED) == 0;
+        if (second == NULL || strcmp(second, first) == 0)
+                return;
+        out->target = g_strdup(second);
+        out->target_at = annotation_time(pv, second, "migration-started-at", pv->target_at);
+        out->shared = TRUE;
 }
 
 /* resourceVersions are opaque strings to clients, but every server we know (etcd's
@@ -68,8 +97,7 @@ static gboolean rv_older(const char *candidate, const char *held)
         return a < b;
 }
 
-gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *known,
-                                  gint64 attached_at)
+gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *known)
 {
         const Known *held;
         gboolean newer;
@@ -86,17 +114,13 @@ gboolean store_kube_observe_known(StoreKube *self, const char *volume, Known *kn
         }
         /* `known` is in the table now, but only this volume's lock holder replaces it. */
         if (self->observer.observe != NULL)
-                self->observer.observe(volume, known->node, known->node != NULL ? attached_at : 0,
-                                       self->observer.user_data);
+                self->observer.observe(volume, &known->holding, self->observer.user_data);
         return TRUE;
 }
 
 gboolean store_kube_observe(StoreKube *self, const char *volume, const PvInfo *pv)
 {
-        Known *known = known_from_pv(volume, pv);
-
-        return store_kube_observe_known(self, volume, known,
-                                        known->node != NULL ? store_kube_attached_at(pv) : 0);
+        return store_kube_observe_known(self, volume, known_from_pv(volume, pv));
 }
 
 gboolean store_kube_rv_older(const char *candidate, const char *held)
@@ -110,7 +134,7 @@ void store_kube_observe_gone(StoreKube *self, const char *volume)
         g_hash_table_remove(self->known, volume);
         tsan_mutex_unlock(&self->lock);
         if (self->observer.observe != NULL)
-                self->observer.observe(volume, NULL, 0, self->observer.user_data);
+                self->observer.observe(volume, &(Holding){0}, self->observer.user_data);
 }
 
 /* A copy of what is known of `volume`, or NULL. */
@@ -125,7 +149,8 @@ static Known *known_get(StoreKube *self, const char *volume)
                 copy = g_new0(Known, 1);
                 copy->pv_name = g_strdup(known->pv_name);
                 copy->resource_version = g_strdup(known->resource_version);
-                copy->node = g_strdup(known->node);
+                holding_copy(&known->holding, &copy->holding);
+                copy->shareable = known->shareable;
         }
         tsan_mutex_unlock(&self->lock);
         return copy;
@@ -214,67 +239,69 @@ typedef enum {
         CHECK_FAILED, /* error set */
 } WriteCheck;
 
-/* One put or remove. */
+/* One apply. */
 typedef struct {
         const char *volume;
-        const char *node;
-        gboolean remove;
-        gint64 *attached_at_usec; /* put only */
-        char **holder;            /* put only, may be NULL */
-        char **seen;              /* remove only: the node the PV named when last read */
-        char **doubt_rv;          /* put only: set to the precondition of a write in doubt */
+        const HoldingRequest *req;
+        Holding *seen;   /* the holding the last decision was made on */
+        char **doubt_rv; /* attaches only: set to the precondition of a write in doubt */
 } Write;
 
-static WriteCheck put_check(const Write *w, const PvInfo *pv, GError **error)
+static const char *request_name(const HoldingRequest *req)
 {
-        gint64 at;
+        static const char *const names[] = {
+            [HOLDING_TRACK] = "Track",
+            [HOLDING_TRACK_SHARED] = "TrackShared",
+            [HOLDING_UNTRACK_NODE] = "UntrackNode",
+            [HOLDING_UNTRACK] = "Untrack",
+        };
 
-        if (pv->attached_node == NULL || *pv->attached_node == '\0')
-                return CHECK_WRITE;
-        if (strcmp(pv->attached_node, w->node) != 0) {
-                if (w->holder != NULL)
-                        *w->holder = g_strdup(pv->attached_node);
-                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED,
-                            "volume %s already attached to node %s", w->volume, pv->attached_node);
-                return CHECK_FAILED;
-        }
-        /* Same node: keep the original time, unless it is unreadable; then rewrite it. */
-        if (!pv_time_parse(pv->attached_at, &at))
-                return CHECK_WRITE;
-        *w->attached_at_usec = at;
-        return CHECK_DONE;
+        return names[req->op];
 }
 
-/* Untrack detaches the volume cluster-wide: whichever node the PV names is cleared. */
-static WriteCheck remove_check(const Write *w, const char *pv_name, const PvInfo *pv)
+static gboolean detaches(const Write *w)
 {
-        g_free(*w->seen);
-        *w->seen = NULL;
-        if (pv->attached_node != NULL && *pv->attached_node != '\0') {
-                *w->seen = g_strdup(pv->attached_node);
-                return CHECK_WRITE;
-        }
-        log_volume_debug(w->volume, "Untrack %s: PersistentVolume %s names no node; nothing to clear",
-                         w->volume, pv_name);
-        return CHECK_DONE;
+        return w->req->op == HOLDING_UNTRACK || w->req->op == HOLDING_UNTRACK_NODE;
 }
 
-/* The PV is gone: nothing to remove, nowhere to put. */
+/* The one decision (holding.c) on what the PV holds; *after: the holding to write. */
+static WriteCheck decide(const Write *w, const Holding *h, gboolean shareable, Holding *after,
+                         GError **error)
+{
+        holding_clear(w->seen);
+        holding_copy(h, w->seen);
+        holding_clear(after);
+        switch (holding_decide(w->volume, h, shareable, w->req, after, error)) {
+        case HOLDING_WRITE:
+                return CHECK_WRITE;
+        case HOLDING_SAME:
+                log_volume_debug(w->volume, "%s %s: the PersistentVolume needs no change",
+                                 request_name(w->req), w->volume);
+                return CHECK_DONE;
+        case HOLDING_REFUSED:
+                break;
+        }
+        return CHECK_FAILED;
+}
+
+/* The PV is gone: nothing to detach, nowhere to attach. */
 static WriteCheck gone(StoreKube *self, const Write *w, const char *pv_name, GError **error)
 {
         store_kube_observe_gone(self, w->volume);
-        if (w->remove)
+        if (detaches(w))
                 return CHECK_DONE;
         not_found(error, pv_name);
         return CHECK_FAILED;
 }
 
-/* Reads the PV afresh and decides; on CHECK_WRITE, *rv receives its resourceVersion. */
+/* Reads the PV afresh and decides; on CHECK_WRITE, *rv receives its resourceVersion and
+ * *after the holding to write. */
 static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, char **rv,
-                          GError **error)
+                          Holding *after, GError **error)
 {
         g_auto(PvInfo) pv = {0};
-        g_auto(PvInfo) after = {0};
+        g_auto(PvInfo) undone = {0};
+        g_auto(Holding) h = {0};
         g_autoptr(GError) local = NULL;
         WriteCheck check;
 
@@ -285,13 +312,14 @@ static WriteCheck refresh(StoreKube *self, const Write *w, const char *pv_name, 
                 return CHECK_FAILED;
         }
         store_kube_observe(self, w->volume, &pv);
-        if (store_kube_settle_doubt(self, w->volume, &pv, &after)) {
+        if (store_kube_settle_doubt(self, w->volume, &pv, &undone)) {
                 PvInfo before = pv;
 
-                pv = after;
-                after = before;
+                pv = undone;
+                undone = before;
         }
-        check = w->remove ? remove_check(w, pv_name, &pv) : put_check(w, &pv, error);
+        store_kube_holding(&pv, &h);
+        check = decide(w, &h, pv_info_shareable(&pv), after, error);
         if (check == CHECK_WRITE)
                 *rv = g_strdup(pv.resource_version);
         return check;
@@ -305,22 +333,22 @@ static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_n
                                const GError *cause, GError **error)
 {
         log_volume_debug(w->volume, "%s %s: the answer was lost (%s); settling by reading %s",
-                         w->remove ? "Untrack" : "Track", w->volume, cause->message, pv_name);
+                         request_name(w->req), w->volume, cause->message, pv_name);
         for (guint attempt = 0; attempt < MAX_VERIFY_ATTEMPTS; attempt++) {
                 g_autofree char *rv = NULL;
                 g_autoptr(GError) local = NULL;
+                g_auto(Holding) after = {0};
                 WriteCheck check;
 
                 if (attempt > 0)
                         conflict_wait(attempt);
-                check = refresh(self, w, pv_name, &rv, &local);
+                check = refresh(self, w, pv_name, &rv, &after, &local);
                 if (check == CHECK_DONE) {
                         log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_LOST_APPLIED,
-                                   w->volume, w->node,
+                                   w->volume, w->req->node,
                                    "%s %s: the answer to the write was lost (%s), but "
                                    "PersistentVolume %s shows it applied",
-                                   w->remove ? "Untrack" : "Track", w->volume, cause->message,
-                                   pv_name);
+                                   request_name(w->req), w->volume, cause->message, pv_name);
                         return TRUE;
                 }
                 if (check == CHECK_WRITE)
@@ -333,13 +361,6 @@ static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_n
         return failed(error, "update", pv_name, cause);
 }
 
-static char *write_body(StoreKube *self, const Write *w, const char *rv)
-{
-        if (w->remove)
-                return pv_patch_remove(self->driver, rv);
-        return pv_patch_put(self->driver, rv, w->node, *w->attached_at_usec);
-}
-
 /* A transport failure (timeout, dropped connection, garbled answer): the request may or may
  * not have reached the API server. */
 static gboolean outcome_unknown(const GError *error)
@@ -349,13 +370,53 @@ static gboolean outcome_unknown(const GError *error)
                 error->code == KUBE_CLIENT_ERROR_INVALID_RESPONSE);
 }
 
-/* The conditional write: patch with `rv` (taken; NULL: read the PV first), and on 409 read,
- * re-check and retry, at most MAX_WRITE_ATTEMPTS patches. A write lost in transport is
- * replayed as it was (MAX_REPLAYS times): conditional on the same resourceVersion it applies
- * at most once, and a replay that lands first makes a late original fail its precondition.
- * What stays unknown is settled by reading the PV (verify_unknown). */
+/* What one failed patch means for the loop of write_pv. */
+typedef enum {
+        PATCH_REPLAY,  /* send the same body again */
+        PATCH_REREAD,  /* 409: read, decide again */
+        PATCH_SETTLED, /* answered: *ok */
+} PatchFailure;
+
+static PatchFailure patch_failed(StoreKube *self, const Write *w, const char *pv_name,
+                                 const char *rv, GError **local, GError **unknown, guint *replays,
+                                 gboolean *ok, GError **error)
+{
+        if (w->doubt_rv != NULL && !kube_client_error_is_permanent(*local) &&
+            !g_error_matches(*local, KUBE_CLIENT_ERROR, 409)) {
+                g_free(*w->doubt_rv);
+                *w->doubt_rv = g_strdup(rv);
+        }
+        if (outcome_unknown(*local) && (*replays)++ < MAX_REPLAYS) {
+                log_volume_debug(w->volume,
+                                 "%s %s: the answer was lost (%s); replaying on "
+                                 "resourceVersion %s",
+                                 request_name(w->req), w->volume, (*local)->message, rv);
+                g_clear_error(unknown);
+                *unknown = g_steal_pointer(local);
+                return PATCH_REPLAY;
+        }
+        if (g_error_matches(*local, KUBE_CLIENT_ERROR, 409)) {
+                log_volume_debug(w->volume, "%s %s: 409 on PersistentVolume %s; re-reading",
+                                 request_name(w->req), w->volume, pv_name);
+                return PATCH_REREAD;
+        }
+        if (g_error_matches(*local, KUBE_CLIENT_ERROR, 404))
+                *ok = gone(self, w, pv_name, error) == CHECK_DONE;
+        else if (!kube_client_error_is_permanent(*local))
+                /* 5xx, 408, 429 and transport failures: the server may have applied it. */
+                *ok = verify_unknown(self, w, pv_name, *local, error);
+        else
+                *ok = failed(error, "update", pv_name, *local);
+        return PATCH_SETTLED;
+}
+
+/* The conditional write: patch `after` on `rv` (both taken; rv NULL: read the PV first and
+ * decide), and on 409 read, decide again and retry, at most MAX_WRITE_ATTEMPTS patches. A
+ * write lost in transport is replayed as it was (MAX_REPLAYS times): conditional on the same
+ * resourceVersion it applies at most once, and a replay that lands first makes a late
+ * original fail its precondition. What stays unknown is settled by reading the PV. */
 static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, char *rv_taken,
-                         GError **error)
+                         Holding *after, GError **error)
 {
         g_autofree char *rv = rv_taken;
         g_autoptr(GError) unknown = NULL;
@@ -365,49 +426,32 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                 g_autofree char *body = NULL;
                 g_autoptr(GError) local = NULL;
                 g_auto(PvInfo) pv = {0};
+                gboolean ok = FALSE;
 
                 if (rv == NULL) {
                         WriteCheck check;
 
                         if (attempt > 0)
                                 conflict_wait(attempt);
-                        check = refresh(self, w, pv_name, &rv, error);
+                        check = refresh(self, w, pv_name, &rv, after, error);
                         if (check != CHECK_WRITE)
                                 return check == CHECK_DONE;
                 }
-                body = write_body(self, w, rv);
+                body = pv_patch_holding(self->driver, rv, after);
                 if (store_kube_patch_pv(self, pv_name, body, &pv, &local)) {
                         store_kube_observe(self, w->volume, &pv);
                         return TRUE;
                 }
-                if (w->doubt_rv != NULL && !kube_client_error_is_permanent(local) &&
-                    !g_error_matches(local, KUBE_CLIENT_ERROR, 409)) {
-                        g_free(*w->doubt_rv);
-                        *w->doubt_rv = g_strdup(rv);
-                }
-                if (outcome_unknown(local) && replays++ < MAX_REPLAYS) {
-                        log_volume_debug(w->volume,
-                                         "%s %s: the answer was lost (%s); replaying on "
-                                         "resourceVersion %s",
-                                         w->remove ? "Untrack" : "Track", w->volume,
-                                         local->message, rv);
-                        g_clear_error(&unknown);
-                        unknown = g_steal_pointer(&local);
+                switch (patch_failed(self, w, pv_name, rv, &local, &unknown, &replays, &ok,
+                                     error)) {
+                case PATCH_REPLAY:
                         continue;
-                }
-                g_clear_pointer(&rv, g_free);
-                if (g_error_matches(local, KUBE_CLIENT_ERROR, 404))
-                        return gone(self, w, pv_name, error) == CHECK_DONE;
-                if (g_error_matches(local, KUBE_CLIENT_ERROR, 409)) {
-                        log_volume_debug(w->volume,
-                                         "%s %s: 409 on PersistentVolume %s; re-reading",
-                                         w->remove ? "Untrack" : "Track", w->volume, pv_name);
+                case PATCH_REREAD:
+                        g_clear_pointer(&rv, g_free);
                         continue;
+                case PATCH_SETTLED:
+                        return ok;
                 }
-                /* 5xx, 408, 429 and transport failures: the server may have applied it. */
-                if (!kube_client_error_is_permanent(local))
-                        return verify_unknown(self, w, pv_name, local, error);
-                return failed(error, "update", pv_name, local);
         }
         if (unknown != NULL)
                 return verify_unknown(self, w, pv_name, unknown, error);
@@ -417,49 +461,34 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
         return FALSE;
 }
 
-static gboolean kube_put(Store *store, const char *volume, const char *node,
-                         gint64 *attached_at_usec, char **holder, GError **error)
+/* A PV whose remembered state the request changes is patched blind, conditional on its
+ * resourceVersion (one request); a stale memory costs a 409 and a read. When the request
+ * would change nothing, or be refused, by what is remembered, the PV is read first: the
+ * answer must come from the API server (DESIGN §8: one read). */
+static gboolean kube_apply(Store *store, const char *volume, const HoldingRequest *req,
+                           Holding *seen, GError **error)
 {
         StoreKube *self = (StoreKube *)store;
         g_autoptr(Known) known = known_get(self, volume);
         g_autofree char *doubt_rv = NULL;
         g_autoptr(GError) local = NULL;
-        const Write w = {volume, node, FALSE, attached_at_usec, holder, NULL, &doubt_rv};
+        g_auto(Holding) after = {0};
+        gboolean attach = req->op == HOLDING_TRACK || req->op == HOLDING_TRACK_SHARED;
+        const Write w = {volume, req, seen, attach ? &doubt_rv : NULL};
         const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
+        char *rv = NULL;
         gboolean ok;
 
-        /* A remembered holder may be stale: only a PV known to be free is patched blind. */
-        if (known != NULL && known->node == NULL)
-                ok = write_pv(self, &w, pv_name, g_strdup(known->resource_version), &local);
-        else
-                ok = write_pv(self, &w, pv_name, NULL, &local);
-        store_kube_doubt_after_put(self, volume, node, *attached_at_usec, doubt_rv, local);
+        if (known != NULL &&
+            decide(&w, &known->holding, known->shareable, &after, NULL) == CHECK_WRITE)
+                rv = g_strdup(known->resource_version);
+        ok = write_pv(self, &w, pv_name, rv, &after, &local);
+        if (attach)
+                store_kube_doubt_after_put(self, volume, req->node, req->now, doubt_rv, local);
+        else if (ok)
+                store_kube_doubt_drop(self, volume);
         if (!ok)
                 g_propagate_error(error, g_steal_pointer(&local));
-        return ok;
-}
-
-static gboolean kube_remove(Store *store, const char *volume, const char *node, char **cleared,
-                            GError **error)
-{
-        StoreKube *self = (StoreKube *)store;
-        g_autoptr(Known) known = known_get(self, volume);
-        g_autofree char *seen = g_strdup(known != NULL ? known->node : NULL);
-        const Write w = {volume, node, TRUE, NULL, NULL, &seen, NULL};
-        const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
-        gboolean ok;
-
-        /* A PV remembered as held is cleared blind, conditional on its resourceVersion (one
-         * request). One remembered as free, or never seen, is read first: the answer must
-         * come from the API server, and clearing nothing needs no write (one read). */
-        if (known != NULL && known->node != NULL)
-                ok = write_pv(self, &w, pv_name, g_strdup(known->resource_version), error);
-        else
-                ok = write_pv(self, &w, pv_name, NULL, error);
-        if (ok)
-                store_kube_doubt_drop(self, volume);
-        if (ok && cleared != NULL)
-                *cleared = g_steal_pointer(&seen);
         return ok;
 }
 
@@ -486,8 +515,7 @@ static const StoreClass store_kube_class = {
     .name = "kubernetes",
     .needs_io = TRUE,
     .load = store_kube_load,
-    .put = kube_put,
-    .remove = kube_remove,
+    .apply = kube_apply,
     .free = kube_free,
     .set_observer = kube_set_observer,
     .start_watch = store_kube_start_watch,

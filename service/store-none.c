@@ -11,17 +11,10 @@ static gboolean none_load(Store *self, StoreLoadFunc func, gpointer user_data, G
         return TRUE;
 }
 
-static gboolean none_put(Store *self, const char *volume, const char *node,
-                         gint64 *attached_at_usec, char **holder, GError **error)
+/* The table holds the only copy and decides (the caller's word on shareability). */
+static gboolean none_apply(Store *self, const char *volume, const HoldingRequest *req,
+                           Holding *seen, GError **error)
 {
-        return TRUE;
-}
-
-static gboolean none_remove(Store *self, const char *volume, const char *node, char **cleared,
-                            GError **error)
-{
-        if (cleared != NULL)
-                *cleared = g_strdup(node);
         return TRUE;
 }
 
@@ -34,8 +27,7 @@ static const StoreClass none_class = {
     .name = "none",
     .needs_io = FALSE,
     .load = none_load,
-    .put = none_put,
-    .remove = none_remove,
+    .apply = none_apply,
     .free = none_free,
 };
 

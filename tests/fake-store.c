@@ -5,15 +5,10 @@
 
 #include "service/tsan.h"
 
-typedef struct {
-        char *node;
-        gint64 attached_at;
-} Held;
-
 struct _FakeStore {
         Store base;
         GMutex lock;      /* guards everything below */
-        GHashTable *held; /* volume -> Held* */
+        GHashTable *held; /* volume -> Holding* */
         gint put_fail, remove_fail, load_fail;
         char *put_holder;
         guint put_delay_msec;
@@ -22,10 +17,16 @@ struct _FakeStore {
 
 static void held_free(gpointer data)
 {
-        Held *h = data;
+        holding_clear(data);
+        g_free(data);
+}
 
-        g_free(h->node);
-        g_free(h);
+static Holding *held_dup(const Holding *h)
+{
+        Holding *copy = g_new(Holding, 1);
+
+        holding_copy(h, copy);
+        return copy;
 }
 
 static FakeStore *fake(Store *store)
@@ -46,13 +47,8 @@ static gboolean fake_load(Store *store, StoreLoadFunc func, gpointer user_data, 
         code = self->load_fail;
         copy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, held_free);
         g_hash_table_iter_init(&iter, self->held);
-        while (g_hash_table_iter_next(&iter, &key, &value)) {
-                Held *h = g_new(Held, 1);
-
-                h->node = g_strdup(((Held *)value)->node);
-                h->attached_at = ((Held *)value)->attached_at;
-                g_hash_table_insert(copy, g_strdup(key), h);
-        }
+        while (g_hash_table_iter_next(&iter, &key, &value))
+                g_hash_table_insert(copy, g_strdup(key), held_dup(value));
         tsan_mutex_unlock(&self->lock);
         if (code >= 0) {
                 g_set_error(error, ATTACHMENT_ERROR, code, "fake load failure");
@@ -60,79 +56,63 @@ static gboolean fake_load(Store *store, StoreLoadFunc func, gpointer user_data, 
         }
         g_hash_table_iter_init(&iter, copy);
         while (g_hash_table_iter_next(&iter, &key, &value))
-                func(key, ((Held *)value)->node, ((Held *)value)->attached_at, user_data);
+                func(key, value, user_data);
         return TRUE;
 }
 
-/* Called with the lock held. Mirrors the Kubernetes store: another node's attachment is
- * never overwritten, the same node's keeps its time. */
-static gboolean put_locked(FakeStore *self, const char *volume, const char *node,
-                           gint64 *attached_at_usec, char **holder, GError **error)
+/* Called with the lock held. Mirrors the Kubernetes store: the same decision (holding.c) on
+ * what it holds, every volume shareable. */
+static gboolean apply_locked(FakeStore *self, const char *volume, const HoldingRequest *req,
+                             Holding *seen, GError **error)
 {
-        Held *h = g_hash_table_lookup(self->held, volume);
+        gboolean attach = req->op == HOLDING_TRACK || req->op == HOLDING_TRACK_SHARED;
+        Holding *h = g_hash_table_lookup(self->held, volume);
+        gint fail = attach ? self->put_fail : self->remove_fail;
+        g_auto(Holding) after = {0};
 
-        if (self->put_fail >= 0) {
-                if (holder != NULL && self->put_fail == ATTACHMENT_ERROR_ALREADY_ATTACHED)
-                        *holder = g_strdup(self->put_holder);
-                g_set_error(error, ATTACHMENT_ERROR, self->put_fail, "fake put failure");
+        if (fail >= 0) {
+                if (attach && fail == ATTACHMENT_ERROR_ALREADY_ATTACHED)
+                        seen->node = g_strdup(self->put_holder);
+                g_set_error(error, ATTACHMENT_ERROR, fail, "fake %s failure",
+                            attach ? "put" : "remove");
                 return FALSE;
         }
-        if (h != NULL && g_strcmp0(h->node, node) != 0) {
-                if (holder != NULL)
-                        *holder = g_strdup(h->node);
-                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED,
-                            "fake store: held by %s", h->node);
+        if (h != NULL)
+                holding_copy(h, seen);
+        switch (holding_decide(volume, seen, TRUE, req, &after, error)) {
+        case HOLDING_REFUSED:
                 return FALSE;
-        }
-        if (h != NULL) {
-                *attached_at_usec = h->attached_at;
+        case HOLDING_SAME:
                 return TRUE;
+        case HOLDING_WRITE:
+                break;
         }
-        h = g_new(Held, 1);
-        h->node = g_strdup(node);
-        h->attached_at = *attached_at_usec;
-        g_hash_table_insert(self->held, g_strdup(volume), h);
+        if (after.node == NULL)
+                g_hash_table_remove(self->held, volume);
+        else
+                g_hash_table_replace(self->held, g_strdup(volume), held_dup(&after));
         return TRUE;
 }
 
-static gboolean fake_put(Store *store, const char *volume, const char *node,
-                         gint64 *attached_at_usec, char **holder, GError **error)
+static gboolean fake_apply(Store *store, const char *volume, const HoldingRequest *req,
+                           Holding *seen, GError **error)
 {
         FakeStore *self = fake(store);
+        gboolean attach = req->op == HOLDING_TRACK || req->op == HOLDING_TRACK_SHARED;
         gboolean ok;
         guint delay;
 
         tsan_mutex_lock(&self->lock);
-        self->puts++;
-        delay = self->put_delay_msec;
+        if (attach)
+                self->puts++;
+        else
+                self->removes++;
+        delay = attach ? self->put_delay_msec : 0;
         tsan_mutex_unlock(&self->lock);
         if (delay > 0)
                 g_usleep(delay * G_TIME_SPAN_MILLISECOND);
         tsan_mutex_lock(&self->lock);
-        ok = put_locked(self, volume, node, attached_at_usec, holder, error);
-        tsan_mutex_unlock(&self->lock);
-        return ok;
-}
-
-static gboolean fake_remove(Store *store, const char *volume, const char *node, char **cleared,
-                            GError **error)
-{
-        FakeStore *self = fake(store);
-        gboolean ok = TRUE;
-        Held *h;
-
-        tsan_mutex_lock(&self->lock);
-        self->removes++;
-        h = g_hash_table_lookup(self->held, volume);
-        if (self->remove_fail >= 0) {
-                g_set_error(error, ATTACHMENT_ERROR, self->remove_fail, "fake remove failure");
-                ok = FALSE;
-        } else if (h != NULL) {
-                /* Like the Kubernetes store: whichever node holds it. */
-                if (cleared != NULL)
-                        *cleared = g_strdup(h->node);
-                g_hash_table_remove(self->held, volume);
-        }
+        ok = apply_locked(self, volume, req, seen, error);
         tsan_mutex_unlock(&self->lock);
         return ok;
 }
@@ -151,8 +131,7 @@ static const StoreClass fake_io_class = {
     .name = "fake",
     .needs_io = TRUE,
     .load = fake_load,
-    .put = fake_put,
-    .remove = fake_remove,
+    .apply = fake_apply,
     .free = fake_free,
 };
 
@@ -160,8 +139,7 @@ static const StoreClass fake_no_io_class = {
     .name = "fake-no-io",
     .needs_io = FALSE,
     .load = fake_load,
-    .put = fake_put,
-    .remove = fake_remove,
+    .apply = fake_apply,
     .free = fake_free,
 };
 
@@ -213,12 +191,10 @@ void fake_store_set_put_delay(FakeStore *self, guint msec)
 
 void fake_store_seed(FakeStore *self, const char *volume, const char *node, gint64 attached_at)
 {
-        Held *h = g_new(Held, 1);
+        const Holding h = {.node = (char *)node, .attached_at = attached_at};
 
-        h->node = g_strdup(node);
-        h->attached_at = attached_at;
         tsan_mutex_lock(&self->lock);
-        g_hash_table_insert(self->held, g_strdup(volume), h);
+        g_hash_table_insert(self->held, g_strdup(volume), held_dup(&h));
         tsan_mutex_unlock(&self->lock);
 }
 
@@ -231,7 +207,7 @@ void fake_store_drop(FakeStore *self, const char *volume)
 
 gboolean fake_store_lookup(FakeStore *self, const char *volume, char **node, gint64 *attached_at)
 {
-        Held *h;
+        Holding *h;
 
         tsan_mutex_lock(&self->lock);
         h = g_hash_table_lookup(self->held, volume);

@@ -78,14 +78,14 @@ static void loaded_free(Loaded *l)
         g_free(l);
 }
 
-void collect(const char *volume, const char *node, gint64 at, gpointer user_data)
+void collect(const char *volume, const Holding *holding, gpointer user_data)
 {
         GHashTable *loaded = user_data;
         Loaded *l = g_new0(Loaded, 1);
 
         l->volume = g_strdup(volume);
-        l->node = g_strdup(node);
-        l->at = at;
+        l->node = g_strdup(holding->node);
+        l->at = holding->attached_at;
         /* Each volume exactly once. */
         g_assert_false(g_hash_table_contains(loaded, volume));
         g_hash_table_insert(loaded, l->volume, l);

@@ -54,7 +54,7 @@ void store_fixture_load(StoreFixture *f);
 
 /* A StoreLoadFunc filling a loaded_new() table (volume -> Loaded*); asserts that no volume
  * comes twice. */
-void collect(const char *volume, const char *node, gint64 at, gpointer user_data);
+void collect(const char *volume, const Holding *holding, gpointer user_data);
 GHashTable *loaded_new(void);
 /* Loads the store, asserting that it succeeds. */
 GHashTable *load_ok(Store *store);

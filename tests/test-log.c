@@ -53,9 +53,11 @@ static void test_store_line(void)
 {
         PvInfo pv = {.name = "pv-7", .volume_handle = "vol-7", .attached_node = "node-7",
                      .attached_at = "yesterday"};
+        g_auto(Holding) h = {0};
 
         log_capture_expect("PersistentVolume pv-7: unreadable attached-at*");
-        g_assert_cmpint(store_kube_attached_at(&pv), >, 0);
+        store_kube_holding(&pv, &h);
+        g_assert_cmpint(h.attached_at, >, 0);
         g_assert_cmpstr(log_capture_field("VOLUME"), ==, "vol-7");
         g_assert_cmpstr(log_capture_field("NODE"), ==, "node-7");
         g_assert_cmpstr(log_capture_field("MESSAGE_ID"), ==, LOG_MESSAGE_BAD_ANNOTATION);

@@ -12,12 +12,7 @@ static gboolean record(const PvInfo *pv, gpointer user_data, GError **error)
 {
         GPtrArray *fields = user_data;
 
-        g_ptr_array_add(fields, g_strdup(pv->name));
-        g_ptr_array_add(fields, g_strdup(pv->resource_version));
-        g_ptr_array_add(fields, g_strdup(pv->csi_driver));
-        g_ptr_array_add(fields, g_strdup(pv->volume_handle));
-        g_ptr_array_add(fields, g_strdup(pv->attached_node));
-        g_ptr_array_add(fields, g_strdup(pv->attached_at));
+        pv_info_fields(pv, fields);
         return TRUE;
 }
 
@@ -80,7 +75,7 @@ static void test_scan_skips_nested(void)
         g_autoptr(GPtrArray) f = decode_both(json, strlen(json), NULL);
 
         g_assert_nonnull(f);
-        g_assert_cmpuint(f->len, ==, 6);
+        g_assert_cmpuint(f->len, ==, PV_INFO_N_FIELDS);
         g_assert_cmpstr(f->pdata[0], ==, "yes");
         g_assert_null(f->pdata[2]);
         g_assert_cmpstr(f->pdata[3], ==, "yes");
@@ -101,12 +96,51 @@ static void test_scan_duplicates(void)
 
         g_assert_nonnull(f);
         g_assert_null(cont);
-        g_assert_cmpuint(f->len, ==, 12);
+        g_assert_cmpuint(f->len, ==, 2 * PV_INFO_N_FIELDS);
         g_assert_cmpstr(f->pdata[0], ==, "b");
         g_assert_null(f->pdata[2]);
         g_assert_cmpstr(f->pdata[3], ==, "h");
         g_assert_null(f->pdata[4]);
-        g_assert_null(f->pdata[6]);
+        g_assert_null(f->pdata[PV_INFO_N_FIELDS]);
+}
+
+/* The fields of shared attachments (DESIGN §9): the three annotations, volumeMode and
+ * whether accessModes lists ReadWriteMany; the last accessModes wins, non-strings are
+ * ignored, an accessModes that is not an array lists nothing, a later spec starts afresh. */
+static void test_scan_shared_fields(void)
+{
+        const char *json =
+            "{\"items\":[{\"metadata\":{\"name\":\"a\",\"annotations\":{\"" DRIVER
+            "/attached-node\":\"n1\",\"" DRIVER "/attached-at\":\"t1\",\"" DRIVER
+            "/attach-mode\":\"shared\",\"" DRIVER "/migration-target-node\":\"n2\",\"" DRIVER
+            "/migration-started-at\":\"t2\"}},\"spec\":{\"volumeMode\":\"Block\","
+            "\"accessModes\":[5,null,\"ReadWriteOnce\",\"ReadWriteMany\"]}},"
+            "{\"metadata\":{\"name\":\"b\"},\"spec\":{\"accessModes\":[\"ReadWriteMany\"],"
+            "\"accessModes\":[\"ReadWriteOnce\"],\"volumeMode\":\"Filesystem\"}},"
+            "{\"metadata\":{\"name\":\"c\"},\"spec\":{\"accessModes\":\"ReadWriteMany\"}},"
+            "{\"metadata\":{\"name\":\"d\"},\"spec\":{\"accessModes\":[\"ReadWriteMany\"],"
+            "\"volumeMode\":\"Block\"},\"spec\":{\"csi\":{}}},"
+            "{\"metadata\":{\"name\":\"e\"},\"spec\":{\"accessModes\":[\"ReadWrite\\u004dany\"],"
+            "\"volumeMode\":7}}]}";
+        g_autoptr(GPtrArray) f = decode_both(json, strlen(json), NULL);
+        const guint n = PV_INFO_N_FIELDS;
+
+        g_assert_nonnull(f);
+        g_assert_cmpuint(f->len, ==, 5 * n);
+        g_assert_cmpstr(f->pdata[4], ==, "n1");
+        g_assert_cmpstr(f->pdata[5], ==, "t1");
+        g_assert_cmpstr(f->pdata[6], ==, "shared");
+        g_assert_cmpstr(f->pdata[7], ==, "n2");
+        g_assert_cmpstr(f->pdata[8], ==, "t2");
+        g_assert_cmpstr(f->pdata[9], ==, "Block");
+        g_assert_cmpstr(f->pdata[10], ==, "ReadWriteMany");
+        g_assert_cmpstr(f->pdata[n + 9], ==, "Filesystem");
+        g_assert_null(f->pdata[n + 10]);
+        g_assert_null(f->pdata[2 * n + 10]);
+        g_assert_null(f->pdata[3 * n + 9]);
+        g_assert_null(f->pdata[3 * n + 10]);
+        g_assert_null(f->pdata[4 * n + 9]);
+        g_assert_cmpstr(f->pdata[4 * n + 10], ==, "ReadWriteMany");
 }
 
 /* Strict JSON the scanner must accept, each agreeing with json-glib. */
@@ -248,10 +282,10 @@ static void test_scan_realistic(void)
         g_autoptr(GPtrArray) f = decode_both(page->str, page->len, &cont);
 
         g_assert_nonnull(f);
-        g_assert_cmpuint(f->len, ==, 40 * 6);
+        g_assert_cmpuint(f->len, ==, 40 * PV_INFO_N_FIELDS);
         g_assert_cmpstr(cont, ==, "eyJ2IjoibWV0YSJ9");
-        g_assert_cmpstr(f->pdata[6 * 5 + 0], ==, "pv-000005");
-        g_assert_cmpstr(f->pdata[6 * 5 + 4], ==, "node-5");
+        g_assert_cmpstr(f->pdata[PV_INFO_N_FIELDS * 5 + 0], ==, "pv-000005");
+        g_assert_cmpstr(f->pdata[PV_INFO_N_FIELDS * 5 + 4], ==, "node-5");
         for (gsize cut = 0; cut < small->len; cut++)
                 g_assert_null(decode_both(small->str, cut, NULL));
 }
@@ -296,6 +330,7 @@ int main(int argc, char **argv)
         g_test_add_func("/pv/list/scan/escapes", test_scan_escapes);
         g_test_add_func("/pv/list/scan/skips-nested", test_scan_skips_nested);
         g_test_add_func("/pv/list/scan/duplicates", test_scan_duplicates);
+        g_test_add_func("/pv/list/scan/shared-fields", test_scan_shared_fields);
         g_test_add_func("/pv/list/scan/valid", test_scan_valid);
         g_test_add_func("/pv/list/scan/malformed", test_scan_malformed);
         g_test_add_func("/pv/list/scan/realistic", test_scan_realistic);

@@ -409,7 +409,12 @@ static void test_patch_put(void)
         JsonObject *annotations = json_object_get_object_member(metadata, "annotations");
 
         g_assert_cmpstr(json_object_get_string_member(metadata, "resourceVersion"), ==, "17");
-        g_assert_cmpuint(json_object_get_size(annotations), ==, 2);
+        /* All five keys: the three of shared mode removed (null). */
+        g_assert_cmpuint(json_object_get_size(annotations), ==, 5);
+        g_assert_true(json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_MODE));
+        g_assert_true(json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_TARGET));
+        g_assert_true(
+            json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_TARGET_AT));
         g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_NODE), ==,
                         "node-\"1\"");
         g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_AT), ==,

@@ -150,3 +150,15 @@ gboolean pv_event_decode_reference(const char *data, gsize length, const char *d
         }
         return pv_decode_node(object, driver, &out->pv, error);
 }
+
+void pv_info_fields(const PvInfo *pv, GPtrArray *out)
+{
+        const char *const fields[] = {
+            pv->name,        pv->resource_version, pv->csi_driver,  pv->volume_handle,
+            pv->attached_node, pv->attached_at,    pv->attach_mode, pv->target_node,
+            pv->target_at,   pv->volume_mode,      pv->read_write_many ? "ReadWriteMany" : NULL,
+        };
+
+        for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)
+                g_ptr_array_add(out, g_strdup(fields[i]));
+}

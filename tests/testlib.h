@@ -35,3 +35,8 @@ gboolean pv_list_decode_reference(const char *data, gsize length, const char *dr
 /* pv_event_decode through a json-glib tree. */
 gboolean pv_event_decode_reference(const char *data, gsize length, const char *driver, PvEvent *out,
                                    GError **error);
+
+/* Every field of a PvInfo in a fixed order, NULL kept ("ReadWriteMany" or NULL for the flag),
+ * appended to `out` (free func g_free): what the decoders are compared on. */
+void pv_info_fields(const PvInfo *pv, GPtrArray *out);
+#define PV_INFO_N_FIELDS 11

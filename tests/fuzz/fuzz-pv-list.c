@@ -35,12 +35,7 @@ static gboolean on_item(const PvInfo *pv, gpointer user_data, GError **error)
                 g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "stop");
                 return FALSE;
         }
-        g_ptr_array_add(walk->fields, g_strdup(pv->name));
-        g_ptr_array_add(walk->fields, g_strdup(pv->resource_version));
-        g_ptr_array_add(walk->fields, g_strdup(pv->csi_driver));
-        g_ptr_array_add(walk->fields, g_strdup(pv->volume_handle));
-        g_ptr_array_add(walk->fields, g_strdup(pv->attached_node));
-        g_ptr_array_add(walk->fields, g_strdup(pv->attached_at));
+        pv_info_fields(pv, walk->fields);
         return TRUE;
 }
 

@@ -21,15 +21,15 @@ static void check_utf8(const char *s)
 
 static void check_same(const PvEvent *a, const PvEvent *b)
 {
-        const char *const fa[] = {a->pv.name,          a->pv.resource_version, a->pv.csi_driver,
-                                  a->pv.volume_handle, a->pv.attached_node,    a->pv.attached_at};
-        const char *const fb[] = {b->pv.name,          b->pv.resource_version, b->pv.csi_driver,
-                                  b->pv.volume_handle, b->pv.attached_node,    b->pv.attached_at};
+        g_autoptr(GPtrArray) fa = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) fb = g_ptr_array_new_with_free_func(g_free);
 
+        pv_info_fields(&a->pv, fa);
+        pv_info_fields(&b->pv, fb);
         FUZZ_CHECK(a->type == b->type);
-        for (guint i = 0; i < G_N_ELEMENTS(fa); i++) {
-                FUZZ_CHECK(g_strcmp0(fa[i], fb[i]) == 0);
-                check_utf8(fa[i]);
+        for (guint i = 0; i < fa->len; i++) {
+                FUZZ_CHECK(g_strcmp0(fa->pdata[i], fb->pdata[i]) == 0);
+                check_utf8(fa->pdata[i]);
         }
         FUZZ_CHECK(a->status.code == b->status.code);
         FUZZ_CHECK(g_strcmp0(a->status.reason, b->status.reason) == 0);

@@ -54,6 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(g_strcmp0(a.resource_version, b.resource_version) == 0);
         FUZZ_CHECK(g_strcmp0(a.volume_handle, b.volume_handle) == 0);
         FUZZ_CHECK(g_strcmp0(a.attached_node, b.attached_node) == 0);
+        FUZZ_CHECK(g_strcmp0(a.attach_mode, b.attach_mode) == 0);
+        FUZZ_CHECK(g_strcmp0(a.target_node, b.target_node) == 0);
+        FUZZ_CHECK(g_strcmp0(a.target_at, b.target_at) == 0);
+        FUZZ_CHECK(g_strcmp0(a.volume_mode, b.volume_mode) == 0);
+        FUZZ_CHECK(a.read_write_many == b.read_write_many);
         check_patch_parses(&a);
         return 0;
 }
