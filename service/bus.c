@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "log-messages.h"
 #include "log.h"
+#include "overdue.h"
 #include "validate.h"
 
 /* How long PropertiesChanged(AttachmentCount) waits to gather a burst of changes. */
@@ -35,6 +36,7 @@ struct _Bus {
         sd_event_source *count_changed; /* oneshot: emits PropertiesChanged(AttachmentCount) */
         sd_bus_slot *object_slot;
         sd_bus_slot *owner_match;
+        Overdue *overdue; /* MigrationTimeoutSec= */
         Manager *manager;
         const Config *config;
         Dispatcher *dispatcher;
@@ -186,9 +188,11 @@ static int finish_call(Bus *self, BusCall *call)
 
         change_queue_drain(self->changes, emit_change, self);
         if (op->error != NULL) {
-                /* A conflict known from memory is not news; a store failure is. */
+                /* A conflict or a volume that cannot be shared is the caller's news; a store
+                 * failure is ours. */
                 if (!g_error_matches(op->error, ATTACHMENT_ERROR,
-                                     ATTACHMENT_ERROR_ALREADY_ATTACHED))
+                                     ATTACHMENT_ERROR_ALREADY_ATTACHED) &&
+                    !g_error_matches(op->error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_SHAREABLE))
                         log_change(op, op->node);
                 return reply_error(call->message, op->error);
         }
@@ -363,6 +367,34 @@ static int method_get(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
         return sd_bus_reply_method_return(m, "st", node, (uint64_t)at);
 }
 
+static int method_get_nodes(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bus *self = userdata;
+        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
+        g_auto(Holding) h = {0};
+        g_autoptr(GError) error = NULL;
+        const char *volume;
+        int r = sd_bus_message_read(m, "s", &volume);
+
+        if (r < 0)
+                return r;
+        if (!validate_id("volume id", volume, &error) ||
+            !manager_get_nodes(self->manager, volume, &h, &error))
+                return reply_error(m, error);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(st)");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "(st)", h.node, (uint64_t)h.attached_at);
+        if (r >= 0 && h.target != NULL)
+                r = sd_bus_message_append(reply, "(st)", h.target, (uint64_t)h.target_at);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_list(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         Bus *self = userdata;
@@ -422,9 +454,20 @@ static const sd_bus_vtable attachment_vtable[] = {
                             SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("List", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sst)", attachments),
                             method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("TrackShared", SD_BUS_ARGS("s", volume_id, "s", node_id),
+                            SD_BUS_NO_RESULT, method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("UntrackNode", SD_BUS_ARGS("s", volume_id, "s", node_id),
+                            SD_BUS_NO_RESULT, method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetNodes", SD_BUS_ARGS("s", volume_id),
+                            SD_BUS_RESULT("a(st)", nodes), method_get_nodes,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("Attached",
                             SD_BUS_ARGS("s", volume_id, "s", node_id, "t", attached_at_usec), 0),
     SD_BUS_SIGNAL_WITH_ARGS("Detached", SD_BUS_ARGS("s", volume_id, "s", node_id), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("MigrationOverdue",
+                            SD_BUS_ARGS("s", volume_id, "s", source_node, "s", target_node, "t",
+                                        started_usec),
+                            0),
     SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Driver", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Store", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -461,6 +504,14 @@ static void resolve_group(Bus *self)
         } else {
                 g_warning("AllowedGroup=%s: no such group; only root may Track and Untrack", name);
         }
+}
+
+static void on_overdue(const ManagerOverdue *o, gpointer user_data)
+{
+        Bus *self = user_data;
+
+        (void)sd_bus_emit_signal(self->bus, BUS_PATH, BUS_INTERFACE, "MigrationOverdue", "ssst",
+                                 o->volume, o->source, o->target, (uint64_t)o->started_at);
 }
 
 static gboolean fail_errno(GError **error, int r, const char *what)
@@ -523,6 +574,10 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
                                           call_done, self, error);
         if (self->dispatcher == NULL || !bus_setup(self, error))
                 return NULL;
+        self->overdue = overdue_new(event, manager, config->migration_timeout_sec, on_overdue,
+                                    self, error);
+        if (self->overdue == NULL)
+                return NULL;
         return g_steal_pointer(&self);
 }
 
@@ -570,6 +625,7 @@ void bus_free(Bus *self)
                 if (enabled != SD_EVENT_OFF)
                         on_count_changed(self->count_changed, 0, self);
         }
+        overdue_free(self->overdue);
         sd_event_source_disable_unref(self->count_changed);
         sd_event_source_disable_unref(self->completions);
         sd_event_source_disable_unref(self->changes_source);
