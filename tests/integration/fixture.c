@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "fixture-private.h"
+#include "tests/emulator-launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,7 +96,7 @@ char *fixture_daemon_path(void)
 
 char *fixture_emulator_path(void)
 {
-        return g_build_filename(build_root(), "tools", "kube-emulator", "kube-emulator", NULL);
+        return emulator_launch_binary();
 }
 
 char *fixture_source_path(const char *relative)
