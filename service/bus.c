@@ -102,8 +102,7 @@ static void log_operation(const Operation *op, const char *node, const char *mes
 /* A finished operation: ok or failed. */
 static void log_change(const Operation *op, const char *node)
 {
-        log_operation(op, node, operation_kind_message_id(op->kind, op->error == NULL),
-                      op->error);
+        log_operation(op, node, operation_kind_message_id(op->kind, op->error == NULL), op->error);
 }
 
 static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
@@ -352,8 +351,8 @@ static const sd_bus_vtable attachment_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_METHOD_WITH_ARGS("Track", SD_BUS_ARGS("s", volume_id, "s", node_id), SD_BUS_NO_RESULT,
                             method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Untrack", SD_BUS_ARGS("s", volume_id), SD_BUS_NO_RESULT,
-                            method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Untrack", SD_BUS_ARGS("s", volume_id), SD_BUS_NO_RESULT, method_mutate,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Get", SD_BUS_ARGS("s", volume_id),
                             SD_BUS_RESULT("s", node_id, "t", attached_at_usec), method_get,
                             SD_BUS_VTABLE_UNPRIVILEGED),
@@ -438,8 +437,7 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
         if (self->changes == NULL)
                 return NULL;
         manager_set_change_func(manager, on_manager_change, self);
-        self->dispatcher =
-            dispatcher_new(config->workers, config->queue_limit, call_work, manager,
+        self->dispatcher = dispatcher_new(config->workers, config->queue_limit, call_work, manager,
                                           call_done, self, error);
         if (self->dispatcher == NULL || !bus_setup(self, error))
                 return NULL;

@@ -79,9 +79,8 @@ static const char *level_priority(GLogLevelFlags level)
 
 #define LOG_MAX_EXTRA 8
 
-void log_fields(GLogLevelFlags level, const char *message_id, const char *volume,
-                const char *node, const GLogField *extra, gsize n_extra, const char *format,
-                ...)
+void log_fields(GLogLevelFlags level, const char *message_id, const char *volume, const char *node,
+                const GLogField *extra, gsize n_extra, const char *format, ...)
 {
         GLogField fields[6 + LOG_MAX_EXTRA];
         g_autofree char *message = NULL;

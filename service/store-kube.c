@@ -254,7 +254,8 @@ static WriteCheck remove_check(const Write *w, const char *pv_name, const PvInfo
                 *w->seen = g_strdup(pv->attached_node);
                 return CHECK_WRITE;
         }
-        log_volume_debug(w->volume, "Untrack %s: PersistentVolume %s names no node; nothing to clear",
+        log_volume_debug(w->volume,
+                         "Untrack %s: PersistentVolume %s names no node; nothing to clear",
                          w->volume, pv_name);
         return CHECK_DONE;
 }
@@ -315,12 +316,11 @@ static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_n
                         conflict_wait(attempt);
                 check = refresh(self, w, pv_name, &rv, &local);
                 if (check == CHECK_DONE) {
-                        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_LOST_APPLIED,
-                                   w->volume, w->node,
-                                   "%s %s: the answer to the write was lost (%s), but "
-                                   "PersistentVolume %s shows it applied",
-                                   w->remove ? "Untrack" : "Track", w->volume, cause->message,
-                                   pv_name);
+                        log_volume(
+                            G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_LOST_APPLIED, w->volume, w->node,
+                            "%s %s: the answer to the write was lost (%s), but "
+                            "PersistentVolume %s shows it applied",
+                            w->remove ? "Untrack" : "Track", w->volume, cause->message, pv_name);
                         return TRUE;
                 }
                 if (check == CHECK_WRITE)
@@ -389,8 +389,8 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                         log_volume_debug(w->volume,
                                          "%s %s: the answer was lost (%s); replaying on "
                                          "resourceVersion %s",
-                                         w->remove ? "Untrack" : "Track", w->volume,
-                                         local->message, rv);
+                                         w->remove ? "Untrack" : "Track", w->volume, local->message,
+                                         rv);
                         g_clear_error(&unknown);
                         unknown = g_steal_pointer(&local);
                         continue;
@@ -399,8 +399,7 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                 if (g_error_matches(local, KUBE_CLIENT_ERROR, 404))
                         return gone(self, w, pv_name, error) == CHECK_DONE;
                 if (g_error_matches(local, KUBE_CLIENT_ERROR, 409)) {
-                        log_volume_debug(w->volume,
-                                         "%s %s: 409 on PersistentVolume %s; re-reading",
+                        log_volume_debug(w->volume, "%s %s: 409 on PersistentVolume %s; re-reading",
                                          w->remove ? "Untrack" : "Track", w->volume, pv_name);
                         continue;
                 }

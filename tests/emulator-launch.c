@@ -33,9 +33,8 @@ GStrv emulator_launch_argv(const EmulatorLaunch *l)
         if (l->tls_key != NULL)
                 g_ptr_array_add(argv, g_strconcat("--tls-key=", l->tls_key, NULL));
         if (l->start_resource_version > 0)
-                g_ptr_array_add(argv,
-                                g_strdup_printf("--start-resource-version=%" G_GUINT64_FORMAT,
-                                                l->start_resource_version));
+                g_ptr_array_add(argv, g_strdup_printf("--start-resource-version=%" G_GUINT64_FORMAT,
+                                                      l->start_resource_version));
         for (gsize i = 0; l->extra != NULL && l->extra[i] != NULL; i++)
                 g_ptr_array_add(argv, g_strdup(l->extra[i]));
         g_ptr_array_add(argv, NULL);

@@ -20,7 +20,8 @@ Emulator *emulator_start_full(const char *token, guint port, const char *seed, c
 {
         Emulator *emu = g_new0(Emulator, 1);
         g_autofree char *port_file = NULL;
-        g_autofree char *cert = tls_dir != NULL ? g_build_filename(tls_dir, "cert.pem", NULL) : NULL;
+        g_autofree char *cert =
+            tls_dir != NULL ? g_build_filename(tls_dir, "cert.pem", NULL) : NULL;
         g_autofree char *key = tls_dir != NULL ? g_build_filename(tls_dir, "key.pem", NULL) : NULL;
         g_autoptr(GError) error = NULL;
 

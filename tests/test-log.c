@@ -51,7 +51,9 @@ static void test_debug_off_unless_asked(void)
 /* A line of the store about one volume carries the volume's fields. */
 static void test_store_line(void)
 {
-        PvInfo pv = {.name = "pv-7", .volume_handle = "vol-7", .attached_node = "node-7",
+        PvInfo pv = {.name = "pv-7",
+                     .volume_handle = "vol-7",
+                     .attached_node = "node-7",
                      .attached_at = "yesterday"};
 
         log_capture_expect("PersistentVolume pv-7: unreadable attached-at*");
@@ -66,11 +68,21 @@ static void test_store_line(void)
 static void test_message_ids(void)
 {
         const char *ids[] = {
-            LOG_MESSAGE_TRACK_OK,         LOG_MESSAGE_TRACK_FAILED,   LOG_MESSAGE_UNTRACK_OK,
-            LOG_MESSAGE_UNTRACK_FAILED,   LOG_MESSAGE_REFUSED,        LOG_MESSAGE_STALE_CLEARED,
-            LOG_MESSAGE_WATCH_RELISTED,   LOG_MESSAGE_WATCH_RESTARTED, LOG_MESSAGE_API_UNREACHABLE,
-            LOG_MESSAGE_MIGRATION_OVERDUE, LOG_MESSAGE_WRITE_UNDONE,  LOG_MESSAGE_WRITE_IN_DOUBT,
-            LOG_MESSAGE_WRITE_LOST_APPLIED, LOG_MESSAGE_BAD_ANNOTATION, LOG_MESSAGE_VOLUME_CONFLICT,
+            LOG_MESSAGE_TRACK_OK,
+            LOG_MESSAGE_TRACK_FAILED,
+            LOG_MESSAGE_UNTRACK_OK,
+            LOG_MESSAGE_UNTRACK_FAILED,
+            LOG_MESSAGE_REFUSED,
+            LOG_MESSAGE_STALE_CLEARED,
+            LOG_MESSAGE_WATCH_RELISTED,
+            LOG_MESSAGE_WATCH_RESTARTED,
+            LOG_MESSAGE_API_UNREACHABLE,
+            LOG_MESSAGE_MIGRATION_OVERDUE,
+            LOG_MESSAGE_WRITE_UNDONE,
+            LOG_MESSAGE_WRITE_IN_DOUBT,
+            LOG_MESSAGE_WRITE_LOST_APPLIED,
+            LOG_MESSAGE_BAD_ANNOTATION,
+            LOG_MESSAGE_VOLUME_CONFLICT,
         };
         g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
 

@@ -410,8 +410,8 @@ static void test_patch_put(void)
 
         g_assert_cmpstr(json_object_get_string_member(metadata, "resourceVersion"), ==, "17");
         g_assert_cmpuint(json_object_get_size(annotations), ==, 2);
-        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_NODE), ==,
-                        "node-\"1\"");
+        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_NODE),
+                        ==, "node-\"1\"");
         g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_AT), ==,
                         "2026-11-26T13:07:03.123456Z");
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "tls-server.h"
 
-
 /* glib-networking's server connections accept no client certificate by themselves: this
  * handler is where the server's verification result becomes the decision. */
 static gboolean on_accept_certificate(SoupServerMessage *msg, GTlsCertificate *peer,

@@ -199,16 +199,18 @@ void fixture_spawn_emulator(Fixture *f, guint port, const char *seed, guint64 st
                             const char *tls_dir)
 {
         g_autofree char *port_file = g_build_filename(f->tmpdir, "emulator.port", NULL);
-        g_autofree char *cert = tls_dir != NULL ? g_build_filename(tls_dir, "server.pem", NULL) : NULL;
-        g_autofree char *key = tls_dir != NULL ? g_build_filename(tls_dir, "server.key", NULL) : NULL;
-        g_auto(GStrv) argv = emulator_launch_argv(&(EmulatorLaunch){.port = port,
-                                                                    .port_file = port_file,
-                                                                    .token = f->emulator_token,
-                                                                    .seed = seed,
-                                                                    .tls_cert = cert,
-                                                                    .tls_key = key,
-                                                                    .start_resource_version =
-                                                                        start_rv});
+        g_autofree char *cert =
+            tls_dir != NULL ? g_build_filename(tls_dir, "server.pem", NULL) : NULL;
+        g_autofree char *key =
+            tls_dir != NULL ? g_build_filename(tls_dir, "server.key", NULL) : NULL;
+        g_auto(GStrv) argv =
+            emulator_launch_argv(&(EmulatorLaunch){.port = port,
+                                                   .port_file = port_file,
+                                                   .token = f->emulator_token,
+                                                   .seed = seed,
+                                                   .tls_cert = cert,
+                                                   .tls_key = key,
+                                                   .start_resource_version = start_rv});
         g_auto(GStrv) env = fixture_priv_environ(f);
         Starting st = {f, port_file, tls_dir != NULL ? "https" : "http"};
 

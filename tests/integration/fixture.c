@@ -433,8 +433,8 @@ static void stop_activated(Fixture *f)
                 return;
         r = g_dbus_connection_call_sync(
             f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-            "GetConnectionUnixProcessID", g_variant_new("(s)", BUS_NAME),
-            G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, NULL);
+            "GetConnectionUnixProcessID", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(u)"),
+            G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, NULL);
         if (r == NULL)
                 return;
         g_variant_get(r, "(u)", &pid);

@@ -185,7 +185,8 @@ static void assert_rebuilt(Fixture *f, GHashTable *store, gint64 t0, gint64 t1)
 {
         g_autoptr(GHashTable) listed = fixture_listed_volumes(f);
         g_autoptr(GError) error = NULL;
-        g_autofree char *renamed = g_strdup_printf("node-r@%" G_GINT64_FORMAT, fixture_parse_time(ODD_AT));
+        g_autofree char *renamed =
+            g_strdup_printf("node-r@%" G_GINT64_FORMAT, fixture_parse_time(ODD_AT));
         g_autofree char *node = NULL;
         guint64 at = 0;
 
