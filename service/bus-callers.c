@@ -37,9 +37,8 @@ BusCallers *bus_callers_new(const char *allowed_group)
 
 void bus_callers_free(BusCallers *self)
 {
-        if (self == NULL)
-                return;
-        g_hash_table_unref(self->by_name);
+        if (self != NULL)
+                g_hash_table_unref(self->by_name);
         g_free(self);
 }
 

@@ -96,12 +96,20 @@ static void test_message_ids(void)
 
 int main(int argc, char **argv)
 {
+        static const struct {
+                const char *path;
+                GTestFunc func;
+        } tests[] = {
+            {"/log/volume-fields", test_volume_fields},
+            {"/log/no-volume", test_no_volume},
+            {"/log/debug-off-unless-asked", test_debug_off_unless_asked},
+            {"/log/store-line", test_store_line},
+            {"/log/message-ids", test_message_ids},
+        };
+
         g_test_init(&argc, &argv, NULL);
         log_capture_install();
-        g_test_add_func("/log/volume-fields", test_volume_fields);
-        g_test_add_func("/log/no-volume", test_no_volume);
-        g_test_add_func("/log/debug-off-unless-asked", test_debug_off_unless_asked);
-        g_test_add_func("/log/store-line", test_store_line);
-        g_test_add_func("/log/message-ids", test_message_ids);
+        for (gsize i = 0; i < G_N_ELEMENTS(tests); i++)
+                g_test_add_func(tests[i].path, tests[i].func);
         return g_test_run();
 }

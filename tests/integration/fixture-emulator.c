@@ -164,8 +164,7 @@ char *fixture_emulator_annotation(Fixture *f, const char *pv, const char *key)
 
 typedef struct {
         Fixture *f;
-        const char *port_file;
-        const char *scheme;
+        const char *port_file, *scheme;
 } Starting;
 
 static gboolean emulator_answers(gpointer data)
