@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "bus.h"
+#include "bus-callers.h"
 
 #include <errno.h>
 #include <gio/gio.h>
-#include <grp.h>
 #include <unistd.h>
 
 #include "change-queue.h"
@@ -17,14 +17,6 @@
 
 /* How long PropertiesChanged(AttachmentCount) waits to gather a burst of changes. */
 #define COUNT_CHANGED_DELAY_USEC (1 * 1000)
-
-/* What we know of a caller, cached per unique bus name: a unique name is never reused on a
- * bus and its uid and groups are fixed when the connection is made, so one credentials query
- * per client connection is enough (the query is a synchronous round trip to the bus driver). */
-typedef struct {
-        uid_t uid;
-        gboolean allowed;
-} Caller;
 
 struct _Bus {
         sd_bus *bus;
@@ -40,9 +32,7 @@ struct _Bus {
         Manager *manager;
         const Config *config;
         Dispatcher *dispatcher;
-        GHashTable *callers; /* unique name -> Caller* */
-        gboolean have_group;
-        gid_t allowed_gid;
+        BusCallers *callers;
         gboolean shutting_down;
         BusCountFunc count_func;
         gpointer count_data;
@@ -115,8 +105,7 @@ static void log_operation(const Operation *op, const char *node, const char *mes
 /* A finished operation: ok or failed. */
 static void log_change(const Operation *op, const char *node)
 {
-        log_operation(op, node, operation_kind_message_id(op->kind, op->error == NULL),
-                      op->error);
+        log_operation(op, node, operation_kind_message_id(op->kind, op->error == NULL), op->error);
 }
 
 static int on_count_changed(sd_event_source *s, uint64_t usec, void *userdata)
@@ -230,58 +219,6 @@ static int on_completions(sd_event_source *s, int fd, uint32_t revents, void *us
         return 0;
 }
 
-static gboolean creds_allowed(Bus *self, sd_bus_creds *creds, uid_t uid)
-{
-        const gid_t *gids = NULL;
-        gid_t egid;
-        int n;
-
-        if (uid == 0)
-                return TRUE;
-        if (!self->have_group)
-                return FALSE;
-        if ((sd_bus_creds_get_egid(creds, &egid) >= 0 || sd_bus_creds_get_gid(creds, &egid) >= 0) &&
-            egid == self->allowed_gid)
-                return TRUE;
-        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
-        for (int i = 0; i < n; i++) {
-                if (gids[i] == self->allowed_gid)
-                        return TRUE;
-        }
-        return FALSE;
-}
-
-static const Caller *lookup_caller(Bus *self, sd_bus_message *m, GError **error)
-{
-        const char *sender = sd_bus_message_get_sender(m);
-        __attribute__((cleanup(sd_bus_creds_unrefp))) sd_bus_creds *creds = NULL;
-        Caller *caller;
-        uid_t uid;
-        int r;
-
-        caller = g_hash_table_lookup(self->callers, sender ? sender : "");
-        if (caller != NULL)
-                return caller;
-
-        r = sd_bus_query_sender_creds(m,
-                                      SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID |
-                                          SD_BUS_CREDS_GID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-                                          SD_BUS_CREDS_AUGMENT,
-                                      &creds);
-        if (r >= 0 && sd_bus_creds_get_euid(creds, &uid) < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
-        if (r < 0) {
-                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ACCESS_DENIED,
-                            "cannot determine the caller's credentials: %s", g_strerror(-r));
-                return NULL;
-        }
-        caller = g_new(Caller, 1);
-        *caller = (Caller){.uid = uid, .allowed = creds_allowed(self, creds, uid)};
-        /* A direct (busless) connection has one peer and no sender name: key it as "". */
-        g_hash_table_replace(self->callers, g_strdup(sender ? sender : ""), caller);
-        return caller;
-}
-
 /* validate -> authorize, common to every mutating call. Returns FALSE with the error to reply
  * with; sets op->uid. */
 static gboolean check_mutation(Bus *self, sd_bus_message *m, Operation *op, GError **error)
@@ -297,7 +234,7 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, Operation *op, GErr
                             "srvlab-attachmentd is shutting down; retry");
                 return FALSE;
         }
-        caller = lookup_caller(self, m, error);
+        caller = bus_callers_lookup(self->callers, m, error);
         if (caller == NULL)
                 return FALSE;
         op->uid = caller->uid;
@@ -447,8 +384,8 @@ static const sd_bus_vtable attachment_vtable[] = {
     SD_BUS_VTABLE_START(0),
     SD_BUS_METHOD_WITH_ARGS("Track", SD_BUS_ARGS("s", volume_id, "s", node_id), SD_BUS_NO_RESULT,
                             method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("Untrack", SD_BUS_ARGS("s", volume_id), SD_BUS_NO_RESULT,
-                            method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("Untrack", SD_BUS_ARGS("s", volume_id), SD_BUS_NO_RESULT, method_mutate,
+                            SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("Get", SD_BUS_ARGS("s", volume_id),
                             SD_BUS_RESULT("s", node_id, "t", attached_at_usec), method_get,
                             SD_BUS_VTABLE_UNPRIVILEGED),
@@ -486,24 +423,8 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
                 return 0;
         if (name[0] == ':' && new_owner[0] == '\0')
-                g_hash_table_remove(self->callers, name);
+                bus_callers_forget(self->callers, name);
         return 0;
-}
-
-static void resolve_group(Bus *self)
-{
-        struct group grp, *result = NULL;
-        char buf[4096];
-        const char *name = self->config->allowed_group;
-
-        if (name == NULL || name[0] == '\0')
-                return;
-        if (getgrnam_r(name, &grp, buf, sizeof(buf), &result) == 0 && result != NULL) {
-                self->have_group = TRUE;
-                self->allowed_gid = result->gr_gid;
-        } else {
-                g_warning("AllowedGroup=%s: no such group; only root may Track and Untrack", name);
-        }
 }
 
 static void on_overdue(const ManagerOverdue *o, gpointer user_data)
@@ -562,15 +483,13 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
         self->event = sd_event_ref(event);
         self->manager = manager;
         self->config = config;
-        self->callers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        self->callers = bus_callers_new(config->allowed_group);
         self->owner = g_thread_self();
         self->changes = change_queue_new(error);
         if (self->changes == NULL)
                 return NULL;
         manager_set_change_func(manager, on_manager_change, self);
-        resolve_group(self);
-        self->dispatcher =
-            dispatcher_new(config->workers, config->queue_limit, call_work, manager,
+        self->dispatcher = dispatcher_new(config->workers, config->queue_limit, call_work, manager,
                                           call_done, self, error);
         if (self->dispatcher == NULL || !bus_setup(self, error))
                 return NULL;
@@ -635,6 +554,6 @@ void bus_free(Bus *self)
         if (self->bus != NULL)
                 sd_bus_flush_close_unref(self->bus);
         sd_event_unref(self->event);
-        g_hash_table_unref(self->callers);
+        bus_callers_free(self->callers);
         g_free(self);
 }

@@ -25,8 +25,8 @@ static const ConfigKey keys[] = {
     {GROUP_ATTACHMENT, "Driver", CONFIG_TYPE_STRING, FIELD(driver), .check = driver_name_ok,
      .allowed = "expected a DNS subdomain of 1..63 lowercase alphanumerics, '-' and '.'",
      .default_value = "rds.csi.srvlab.io", .help = "the CSI driver name (annotation prefix)"},
-    {GROUP_ATTACHMENT, "Workers", CONFIG_TYPE_UINT, FIELD(workers), 1, 256,
-     .default_value = "16", .help = "worker threads doing API requests"},
+    {GROUP_ATTACHMENT, "Workers", CONFIG_TYPE_UINT, FIELD(workers), 1, 256, .default_value = "16",
+     .help = "worker threads doing API requests"},
     {GROUP_ATTACHMENT, "QueueLimit", CONFIG_TYPE_UINT, FIELD(queue_limit), 1, 1048576,
      .default_value = "4096", .help = "Track/Untrack operations that may wait at once"},
     {GROUP_ATTACHMENT, "AllowedGroup", CONFIG_TYPE_STRING, FIELD(allowed_group),
@@ -44,13 +44,13 @@ static const ConfigKey keys[] = {
      .allowed = PATH_ALLOWED,
      .default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
      .help = "the CA certificates of the API server; empty: the system trust store"},
-    {GROUP_KUBERNETES, "Kubeconfig", CONFIG_TYPE_STRING, FIELD(kube_kubeconfig),
-     .check = path_ok, .allowed = PATH_ALLOWED, .default_value = "",
+    {GROUP_KUBERNETES, "Kubeconfig", CONFIG_TYPE_STRING, FIELD(kube_kubeconfig), .check = path_ok,
+     .allowed = PATH_ALLOWED, .default_value = "",
      .help = "a kubeconfig giving server, CA and credentials; empty: not used"},
     {GROUP_KUBERNETES, "Context", CONFIG_TYPE_STRING, FIELD(kube_context), .default_value = "",
      .help = "the kubeconfig context; empty: its current-context"},
-    {GROUP_KUBERNETES, "RequestTimeoutSec", CONFIG_TYPE_UINT, FIELD(request_timeout_sec), 1,
-     3600, .default_value = "10", .help = "seconds one API request may take"},
+    {GROUP_KUBERNETES, "RequestTimeoutSec", CONFIG_TYPE_UINT, FIELD(request_timeout_sec), 1, 3600,
+     .default_value = "10", .help = "seconds one API request may take"},
     {GROUP_KUBERNETES, "StartTimeoutSec", CONFIG_TYPE_UINT, FIELD(start_timeout_sec), 0, 86400,
      .default_value = "90", .help = "seconds the start retries an unreachable API server"},
     {GROUP_KUBERNETES, "WatchTimeoutSec", CONFIG_TYPE_UINT, FIELD(watch_timeout_sec), 2, 3600,
@@ -91,8 +91,8 @@ static char *choices_allowed(const char *const *choices)
         return g_string_free(s, FALSE);
 }
 
-static gboolean parse_choice(const ConfigKey *k, int *field, const char *origin,
-                             const char *value, GError **error)
+static gboolean parse_choice(const ConfigKey *k, int *field, const char *origin, const char *value,
+                             GError **error)
 {
         g_autofree char *allowed = NULL;
 
@@ -106,8 +106,8 @@ static gboolean parse_choice(const ConfigKey *k, int *field, const char *origin,
         return fail_value(origin, k, value, allowed, error);
 }
 
-static gboolean parse_uint(const ConfigKey *k, guint *field, const char *origin,
-                           const char *value, GError **error)
+static gboolean parse_uint(const ConfigKey *k, guint *field, const char *origin, const char *value,
+                           GError **error)
 {
         guint64 v = 0;
 
@@ -121,8 +121,8 @@ static gboolean parse_uint(const ConfigKey *k, guint *field, const char *origin,
 }
 
 /* Sets one key from its text; `origin` names the file in a message. */
-static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin,
-                            const char *value, GError **error)
+static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin, const char *value,
+                            GError **error)
 {
         char **text = field_of(self, k);
 

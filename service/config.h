@@ -44,11 +44,11 @@ typedef struct {
         ConfigType type;
         gsize offset; /* of the field in Config */
         guint min, max;
-        const char *const *choices;        /* CHOICE: NULL-terminated */
+        const char *const *choices;           /* CHOICE: NULL-terminated */
         gboolean (*check)(const char *value); /* STRING: NULL accepts anything */
-        const char *allowed;               /* STRING with check: what the message says */
-        const char *default_value;         /* as it would be written in the file */
-        const char *help;                  /* one line */
+        const char *allowed;                  /* STRING with check: what the message says */
+        const char *default_value;            /* as it would be written in the file */
+        const char *help;                     /* one line */
 } ConfigKey;
 
 /* Every key, in the order of data/attachment.conf. */

@@ -10,8 +10,12 @@
  *
  * Jobs carry a key (the volume id). Jobs of one key run one at a time in submission order, so
  * a burst on one volume occupies one worker, never the pool (head-of-line isolation), and
- * operations on a volume take effect in the order they arrived. Every function except the
- * work callback is called on the owner thread only. */
+ * operations on a volume take effect in the order they arrived. This is ordering, not
+ * exclusion: the volume lock registry (volume-lock.c) is the one authority for exclusion on a
+ * volume, taken by the workers, the watch thread and the store's undo alike; the per-key FIFO
+ * only keeps arrival order and keeps a worker from waiting on a lock another worker holds for
+ * the same volume. Every function except the work callback is called on the owner thread
+ * only. */
 typedef struct _Dispatcher Dispatcher;
 
 typedef void (*DispatchWorkFunc)(gpointer job, gpointer work_data); /* worker thread */

@@ -6,17 +6,32 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A level's plain-text prefix and, as g_log_structured maps it, its syslog priority. */
+static const struct {
+        GLogLevelFlags levels;
+        const char *prefix;
+        const char *priority;
+} level_names[] = {
+    {G_LOG_LEVEL_ERROR, "error: ", "3"},
+    {G_LOG_LEVEL_CRITICAL, "critical: ", "4"},
+    {G_LOG_LEVEL_WARNING, "warning: ", "4"},
+    {G_LOG_LEVEL_MESSAGE, "", "5"},
+    {G_LOG_LEVEL_INFO, "", "6"},
+    {G_LOG_LEVEL_DEBUG, "debug: ", "7"},
+};
+
+static guint level_index(GLogLevelFlags level)
+{
+        for (guint i = 0; i < G_N_ELEMENTS(level_names); i++) {
+                if (level & level_names[i].levels)
+                        return i;
+        }
+        return G_N_ELEMENTS(level_names) - 1;
+}
+
 static const char *level_prefix(GLogLevelFlags level)
 {
-        if (level & G_LOG_LEVEL_ERROR)
-                return "error: ";
-        if (level & G_LOG_LEVEL_CRITICAL)
-                return "critical: ";
-        if (level & G_LOG_LEVEL_WARNING)
-                return "warning: ";
-        if (level & G_LOG_LEVEL_DEBUG)
-                return "debug: ";
-        return "";
+        return level_names[level_index(level)].prefix;
 }
 
 static GLogWriterOutput write_stderr(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
@@ -63,25 +78,10 @@ GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize
         return write_stderr(level, fields, n_fields);
 }
 
-/* GLib's mapping of levels to syslog priorities (g_log_structured does the same). */
-static const char *level_priority(GLogLevelFlags level)
-{
-        if (level & G_LOG_LEVEL_ERROR)
-                return "3";
-        if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
-                return "4";
-        if (level & G_LOG_LEVEL_MESSAGE)
-                return "5";
-        if (level & G_LOG_LEVEL_INFO)
-                return "6";
-        return "7";
-}
-
 #define LOG_MAX_EXTRA 8
 
-void log_fields(GLogLevelFlags level, const char *message_id, const char *volume,
-                const char *node, const GLogField *extra, gsize n_extra, const char *format,
-                ...)
+void log_fields(GLogLevelFlags level, const char *message_id, const char *volume, const char *node,
+                const GLogField *extra, gsize n_extra, const char *format, ...)
 {
         GLogField fields[6 + LOG_MAX_EXTRA];
         g_autofree char *message = NULL;
@@ -96,7 +96,7 @@ void log_fields(GLogLevelFlags level, const char *message_id, const char *volume
         message = g_strdup_vprintf(format, args);
         va_end(args);
         fields[n++] = (GLogField){"MESSAGE", message, -1};
-        fields[n++] = (GLogField){"PRIORITY", level_priority(level), -1};
+        fields[n++] = (GLogField){"PRIORITY", level_names[level_index(level)].priority, -1};
         fields[n++] = (GLogField){"GLIB_DOMAIN", G_LOG_DOMAIN, -1};
         if (message_id != NULL)
                 fields[n++] = (GLogField){"MESSAGE_ID", message_id, -1};

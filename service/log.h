@@ -18,10 +18,9 @@ GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize
  * VOLUME=, NODE= (when node is not NULL) and MESSAGE_ID= (when message_id is not NULL; see
  * log-messages.h), plus `extra` fields, through the writer above. The plain form of the line
  * is the formatted message alone. */
-void log_fields(GLogLevelFlags level, const char *message_id, const char *volume,
-                const char *node, const GLogField *extra, gsize n_extra, const char *format,
-                ...) G_GNUC_PRINTF(7, 8);
-#define log_volume(level, message_id, volume, node, ...)                                          \
+void log_fields(GLogLevelFlags level, const char *message_id, const char *volume, const char *node,
+                const GLogField *extra, gsize n_extra, const char *format, ...) G_GNUC_PRINTF(7, 8);
+#define log_volume(level, message_id, volume, node, ...)                                           \
         log_fields(level, message_id, volume, node, NULL, 0, __VA_ARGS__)
 
 /* Debug lines where work is handed off (submitted, started, 409, replay, settled): off unless

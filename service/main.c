@@ -18,6 +18,10 @@
 #include "manager.h"
 #include "store-kube.h"
 
+/* STATUS= at most this often: a datagram per burst would cost as much as the operations, and
+ * sd_notify blocks the bus thread while the manager's socket queue is full. */
+#define STATUS_INTERVAL_USEC (1 * G_USEC_PER_SEC)
+
 typedef struct {
         Config config;
         sd_event *event;
@@ -25,7 +29,10 @@ typedef struct {
         Bus *bus;
         sd_event_source *sigterm;
         sd_event_source *sigint;
-        guint status_count; /* the count last reported in STATUS= */
+        sd_event_source *status_timer; /* oneshot: the count changed within the interval */
+        guint status_count;            /* the count last reported in STATUS= */
+        guint count;                   /* the count last announced by the bus */
+        uint64_t status_at;            /* CLOCK_MONOTONIC of the last STATUS= */
 } Daemon;
 
 static void daemon_clear(Daemon *d)
@@ -37,6 +44,8 @@ static void daemon_clear(Daemon *d)
         if (d->manager != NULL)
                 manager_stop_watch(d->manager);
         g_clear_pointer(&d->bus, bus_free);
+        /* After the bus: its last announcement of the count comes while it goes. */
+        sd_event_source_disable_unref(d->status_timer);
         g_clear_pointer(&d->manager, manager_free);
         d->event = sd_event_unref(d->event);
         config_clear(&d->config);
@@ -44,23 +53,39 @@ static void daemon_clear(Daemon *d)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Daemon, daemon_clear)
 
-static void notify_status(guint n, gpointer user_data)
+static void notify_status(Daemon *d, guint n)
 {
-        Daemon *d = user_data;
-
         d->status_count = n;
+        (void)sd_event_now(d->event, CLOCK_MONOTONIC, &d->status_at);
         sd_notifyf(FALSE, "STATUS=Tracking %u volume%s", n, n == 1 ? "" : "s");
 }
 
-/* STATUS= follows the count as the bus announces it: once per burst of changes (the bus
- * coalesces them), never once per operation — a datagram per operation would cost as much as
- * the operation itself. */
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Daemon *d = userdata;
+
+        if (d->count != d->status_count)
+                notify_status(d, d->count);
+        return 0;
+}
+
+/* STATUS= follows the count the bus announces (once per burst of changes), no more often than
+ * STATUS_INTERVAL_USEC: a change within the interval arms the timer, nothing polls. */
 static void on_count(guint n, gpointer user_data)
 {
         Daemon *d = user_data;
+        int enabled = SD_EVENT_OFF;
+        uint64_t now = 0;
 
-        if (n != d->status_count)
-                notify_status(n, d);
+        d->count = n;
+        (void)sd_event_source_get_enabled(d->status_timer, &enabled);
+        if (n == d->status_count || enabled != SD_EVENT_OFF)
+                return;
+        (void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+        if (now >= d->status_at + STATUS_INTERVAL_USEC ||
+            sd_event_source_set_time(d->status_timer, d->status_at + STATUS_INTERVAL_USEC) < 0 ||
+            sd_event_source_set_enabled(d->status_timer, SD_EVENT_ONESHOT) < 0)
+                notify_status(d, n);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -103,6 +128,11 @@ static gboolean daemon_start(Daemon *d, GError **error)
                 r = sd_event_add_signal(d->event, &d->sigint, SIGINT, on_signal, d);
         if (r >= 0)
                 r = sd_event_set_watchdog(d->event, TRUE);
+        if (r >= 0)
+                r = sd_event_add_time(d->event, &d->status_timer, CLOCK_MONOTONIC, 0, 0,
+                                      on_status_timer, d);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->status_timer, SD_EVENT_OFF);
         if (r < 0) {
                 g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-r),
                             "cannot set up the event loop: %s", g_strerror(-r));
@@ -118,7 +148,8 @@ static gboolean daemon_start(Daemon *d, GError **error)
         if (!manager_start_watch(d->manager, error) || !bus_request_name(d->bus, error))
                 return FALSE;
         sd_notify(FALSE, "READY=1");
-        notify_status(manager_count(d->manager), d);
+        d->count = manager_count(d->manager);
+        notify_status(d, d->count);
         return TRUE;
 }
 

@@ -123,4 +123,3 @@ gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvE
         info_dup(&pv, &out->pv);
         return TRUE;
 }
-

@@ -322,7 +322,7 @@ static void relist(Reflector *self, const char *why)
         set_state(self, REFLECTOR_RELISTING);
         log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
                    "Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
-                  self->what, self->resource_version, why);
+                   self->what, self->resource_version, why);
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
 
@@ -376,9 +376,9 @@ static gpointer watch_thread(gpointer data)
                 }
                 log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RESTARTED, NULL, NULL,
                            "Watch of %s: %s; resuming from resourceVersion %s after a backoff",
-                          self->what,
-                          clean ? "the server ended the stream at once" : local->message,
-                          self->resource_version);
+                           self->what,
+                           clean ? "the server ended the stream at once" : local->message,
+                           self->resource_version);
                 /* Jittered, so that the daemons of a cluster do not come back in step. */
                 if (!sleep_unless_stopped(self, g_random_int_range(backoff / 2, backoff) * 2))
                         break;

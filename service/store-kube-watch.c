@@ -179,7 +179,7 @@ static void reconcile(StoreKube *self, const char *list_rv)
         log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
                    "Reconciled the table with the relist at resourceVersion %s: %u "
                    "PersistentVolumes of driver %s, %u gone since",
-                  list_rv, g_hash_table_size(self->rebuild->seen), self->driver, missing->len);
+                   list_rv, g_hash_table_size(self->rebuild->seen), self->driver, missing->len);
 }
 
 static void on_list_end(gpointer user_data, const char *resource_version, gboolean relist)
@@ -233,9 +233,9 @@ static gboolean on_event(gpointer user_data, const char *data, gsize length,
         if (ev.type == PV_EVENT_ERROR) {
                 log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RESTARTED, NULL, NULL,
                            "Watch of PersistentVolumes: ERROR event: %s (%s, code %u)",
-                          ev.status.message != NULL ? ev.status.message : "no message",
-                          ev.status.reason != NULL ? ev.status.reason : "no reason",
-                          ev.status.code);
+                           ev.status.message != NULL ? ev.status.message : "no message",
+                           ev.status.reason != NULL ? ev.status.reason : "no reason",
+                           ev.status.code);
                 *error_code = ev.status.code != 0 ? ev.status.code : 500;
                 return TRUE;
         }

@@ -3,8 +3,11 @@
 
 #include <glib.h>
 
-/* A registry of per-volume mutexes. Entries are refcounted by holders and waiters and freed
- * when the last one leaves, so the registry holds nothing for an idle volume. Thread-safe. */
+/* A registry of per-volume mutexes: the one authority for exclusion on a volume, whichever
+ * thread works on it (a worker, the bus thread's non-blocking path, the watch thread, the
+ * store's undo). The dispatcher's per-volume FIFO orders calls; it does not exclude. Entries
+ * are refcounted by holders and waiters and freed when the last one leaves, so the registry
+ * holds nothing for an idle volume. Thread-safe. */
 typedef struct _VolumeLocks VolumeLocks;
 
 VolumeLocks *volume_locks_new(void);

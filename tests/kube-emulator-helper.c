@@ -5,94 +5,39 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-
-char *emulator_binary(void)
-{
-        const char *root = g_getenv("SRVLAB_BUILD_ROOT");
-
-        return root != NULL
-                   ? g_build_filename(root, "tools", "kube-emulator", "kube-emulator", NULL)
-                   : NULL;
-}
 
 gboolean emulator_available(void)
 {
-        g_autofree char *binary = emulator_binary();
+        g_autofree char *binary = emulator_launch_binary();
 
-        if (binary != NULL && g_file_test(binary, G_FILE_TEST_IS_EXECUTABLE))
+        if (g_file_test(binary, G_FILE_TEST_IS_EXECUTABLE))
                 return TRUE;
         g_test_skip("kube-emulator not built (SRVLAB_BUILD_ROOT/tools/kube-emulator)");
         return FALSE;
 }
 
-static guint wait_port(const char *port_file, GSubprocess *process)
-{
-        for (guint i = 0; i < 3000; i++) {
-                g_autofree char *text = NULL;
-                guint64 port;
-
-                if (g_file_get_contents(port_file, &text, NULL, NULL) &&
-                    g_str_has_suffix(text, "\n") &&
-                    g_ascii_string_to_unsigned(g_strchomp(text), 10, 1, 65535, &port, NULL))
-                        return (guint)port;
-                g_assert_nonnull(g_subprocess_get_identifier(process));
-                g_usleep(10 * G_TIME_SPAN_MILLISECOND);
-        }
-        g_assert_not_reached();
-}
-
-/* A test that fails aborts: the emulator must not outlive it. */
-static void die_with_parent(gpointer user_data)
-{
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *spawn(GError **error, gboolean tls, const char *const *argv)
-{
-        g_autoptr(GSubprocessLauncher) launcher =
-            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-
-        g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
-        if (tls)
-                g_subprocess_launcher_setenv(launcher, "ASAN_OPTIONS", TLS_ASAN_OPTIONS, TRUE);
-        return g_subprocess_launcher_spawnv(launcher, argv, error);
-}
-
 Emulator *emulator_start_full(const char *token, guint port, const char *seed, const char *tls_dir)
 {
         Emulator *emu = g_new0(Emulator, 1);
-        g_autofree char *binary = emulator_binary();
-        g_autofree char *port_file = NULL, *port_arg = NULL, *port_file_arg = NULL;
-        g_autofree char *token_arg = token != NULL ? g_strdup_printf("--token=%s", token) : NULL;
-        g_autofree char *seed_arg = seed != NULL ? g_strdup_printf("--seed=%s", seed) : NULL;
-        g_autofree char *cert_arg = NULL, *key_arg = NULL;
+        g_autofree char *port_file = NULL;
+        g_autofree char *cert =
+            tls_dir != NULL ? g_build_filename(tls_dir, "cert.pem", NULL) : NULL;
+        g_autofree char *key = tls_dir != NULL ? g_build_filename(tls_dir, "key.pem", NULL) : NULL;
         g_autoptr(GError) error = NULL;
 
         emu->dir = g_dir_make_tmp("test-kube-XXXXXX", &error);
         g_assert_no_error(error);
         port_file = g_build_filename(emu->dir, "port", NULL);
-        port_file_arg = g_strdup_printf("--port-file=%s", port_file);
-        port_arg = g_strdup_printf("--port=%u", port);
-        if (tls_dir != NULL) {
-                cert_arg = g_strdup_printf("--tls-cert=%s/cert.pem", tls_dir);
-                key_arg = g_strdup_printf("--tls-key=%s/key.pem", tls_dir);
-        }
-        const char *argv[] = {binary,
-                              "--listen=127.0.0.1",
-                              port_arg,
-                              port_file_arg,
-                              "--quiet",
-                              token_arg != NULL ? token_arg : "--quiet",
-                              seed_arg != NULL ? seed_arg : "--quiet",
-                              cert_arg,
-                              key_arg,
-                              NULL};
-
-        emu->process = spawn(&error, tls_dir != NULL, argv);
+        emu->process = emulator_launch_spawn(&(EmulatorLaunch){.port = port,
+                                                               .port_file = port_file,
+                                                               .token = token,
+                                                               .seed = seed,
+                                                               .tls_cert = cert,
+                                                               .tls_key = key},
+                                             &error);
         g_assert_no_error(error);
         emu->url = g_strdup_printf("%s://127.0.0.1:%u", tls_dir != NULL ? "https" : "http",
-                                   wait_port(port_file, emu->process));
+                                   emulator_launch_wait_port(port_file, emu->process, 30));
         emu->control = soup_session_new();
         return emu;
 }

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include "emulator-launch.h"
 #include "service/config.h"
 
 typedef struct {
@@ -14,12 +15,6 @@ typedef struct {
         SoupSession *control;
 } Emulator;
 
-/* LeakSanitizer's tracer crashes (SIGSEGV) at exit in any process in which glib-networking's
- * GnuTLS ran, on these machines: processes that use TLS run without leak detection under
- * ASan (their memory errors are still caught). */
-#define TLS_ASAN_OPTIONS "detect_leaks=0:abort_on_error=1"
-
-char *emulator_binary(void);
 /* FALSE (and the test skipped) when the emulator is not built. */
 gboolean emulator_available(void);
 /* A fixture's setup leaves `emu` NULL when the emulator is not built: the test is then marked

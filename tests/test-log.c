@@ -51,7 +51,9 @@ static void test_debug_off_unless_asked(void)
 /* A line of the store about one volume carries the volume's fields. */
 static void test_store_line(void)
 {
-        PvInfo pv = {.name = "pv-7", .volume_handle = "vol-7", .attached_node = "node-7",
+        PvInfo pv = {.name = "pv-7",
+                     .volume_handle = "vol-7",
+                     .attached_node = "node-7",
                      .attached_at = "yesterday"};
         g_auto(Holding) h = {0};
 
@@ -68,11 +70,21 @@ static void test_store_line(void)
 static void test_message_ids(void)
 {
         const char *ids[] = {
-            LOG_MESSAGE_TRACK_OK,         LOG_MESSAGE_TRACK_FAILED,   LOG_MESSAGE_UNTRACK_OK,
-            LOG_MESSAGE_UNTRACK_FAILED,   LOG_MESSAGE_REFUSED,        LOG_MESSAGE_STALE_CLEARED,
-            LOG_MESSAGE_WATCH_RELISTED,   LOG_MESSAGE_WATCH_RESTARTED, LOG_MESSAGE_API_UNREACHABLE,
-            LOG_MESSAGE_MIGRATION_OVERDUE, LOG_MESSAGE_WRITE_UNDONE,  LOG_MESSAGE_WRITE_IN_DOUBT,
-            LOG_MESSAGE_WRITE_LOST_APPLIED, LOG_MESSAGE_BAD_ANNOTATION, LOG_MESSAGE_VOLUME_CONFLICT,
+            LOG_MESSAGE_TRACK_OK,
+            LOG_MESSAGE_TRACK_FAILED,
+            LOG_MESSAGE_UNTRACK_OK,
+            LOG_MESSAGE_UNTRACK_FAILED,
+            LOG_MESSAGE_REFUSED,
+            LOG_MESSAGE_STALE_CLEARED,
+            LOG_MESSAGE_WATCH_RELISTED,
+            LOG_MESSAGE_WATCH_RESTARTED,
+            LOG_MESSAGE_API_UNREACHABLE,
+            LOG_MESSAGE_MIGRATION_OVERDUE,
+            LOG_MESSAGE_WRITE_UNDONE,
+            LOG_MESSAGE_WRITE_IN_DOUBT,
+            LOG_MESSAGE_WRITE_LOST_APPLIED,
+            LOG_MESSAGE_BAD_ANNOTATION,
+            LOG_MESSAGE_VOLUME_CONFLICT,
         };
         g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
 
@@ -86,12 +98,20 @@ static void test_message_ids(void)
 
 int main(int argc, char **argv)
 {
+        static const struct {
+                const char *path;
+                GTestFunc func;
+        } tests[] = {
+            {"/log/volume-fields", test_volume_fields},
+            {"/log/no-volume", test_no_volume},
+            {"/log/debug-off-unless-asked", test_debug_off_unless_asked},
+            {"/log/store-line", test_store_line},
+            {"/log/message-ids", test_message_ids},
+        };
+
         g_test_init(&argc, &argv, NULL);
         log_capture_install();
-        g_test_add_func("/log/volume-fields", test_volume_fields);
-        g_test_add_func("/log/no-volume", test_no_volume);
-        g_test_add_func("/log/debug-off-unless-asked", test_debug_off_unless_asked);
-        g_test_add_func("/log/store-line", test_store_line);
-        g_test_add_func("/log/message-ids", test_message_ids);
+        for (gsize i = 0; i < G_N_ELEMENTS(tests); i++)
+                g_test_add_func(tests[i].path, tests[i].func);
         return g_test_run();
 }

@@ -1,51 +1,21 @@
 /* Shared by the emulator's tests: spawn on --port=0, wait for the port file, HTTP helpers. */
 #include "emulator-helper.h"
 
+#include "tests/emulator-launch.h"
+
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 char *emu_binary(void)
 {
-        const char *path = g_getenv("KUBE_EMULATOR");
-
-        if (path != NULL)
-                return g_strdup(path);
-        return g_build_filename(g_getenv("SRVLAB_BUILD_ROOT"), "tools", "kube-emulator",
-                                "kube-emulator", NULL);
-}
-
-static void die_with_parent(gpointer user_data)
-{
-        /* A failed assertion must not leave an emulator behind. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-}
-
-static guint wait_for_port(Emu *emu, const char *port_file)
-{
-        /* Generous: the machine may be loaded; we poll, never sleep a fixed time. */
-        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-
-        while (g_get_monotonic_time() < deadline) {
-                g_autofree char *text = NULL;
-
-                if (g_file_get_contents(port_file, &text, NULL, NULL) &&
-                    g_str_has_suffix(text, "\n"))
-                        return (guint)g_ascii_strtoull(text, NULL, 10);
-                g_assert_nonnull(g_subprocess_get_identifier(emu->proc)); /* still running */
-                g_usleep(20 * 1000);
-        }
-        g_assert_not_reached();
-        return 0;
+        return emulator_launch_binary();
 }
 
 Emu *emu_start(const char *first_arg, ...)
 {
         Emu *emu = g_new0(Emu, 1);
-        g_autoptr(GSubprocessLauncher) launcher =
-            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) extra = g_ptr_array_new();
         g_autoptr(GError) error = NULL;
         g_autofree char *port_file = NULL;
         gboolean https = FALSE;
@@ -54,31 +24,18 @@ Emu *emu_start(const char *first_arg, ...)
         emu->tmpdir = g_dir_make_tmp("kube-emu-XXXXXX", &error);
         g_assert_no_error(error);
         port_file = g_build_filename(emu->tmpdir, "port", NULL);
-        g_ptr_array_add(argv, emu_binary());
-        g_ptr_array_add(argv, g_strdup("--port=0"));
-        g_ptr_array_add(argv, g_strdup_printf("--port-file=%s", port_file));
-        g_ptr_array_add(argv, g_strdup("--quiet"));
         va_start(args, first_arg);
         for (const char *a = first_arg; a != NULL; a = va_arg(args, const char *)) {
-                g_ptr_array_add(argv, g_strdup(a));
+                g_ptr_array_add(extra, (gpointer)a);
                 https = https || g_str_has_prefix(a, "--tls-cert");
         }
         va_end(args);
-        g_ptr_array_add(argv, NULL);
-        if (https) {
-                /* LeakSanitizer's stop-the-world crashes ("Tracer caught signal 11") at exit
-                 * once glib-networking's TLS worker threads have run; leaks are still checked
-                 * by every plain-HTTP test. */
-                g_autofree char *asan =
-                    g_strconcat(g_getenv("ASAN_OPTIONS") ?: "", ":detect_leaks=0", NULL);
-
-                g_subprocess_launcher_setenv(launcher, "ASAN_OPTIONS", asan, TRUE);
-        }
-        g_subprocess_launcher_set_child_setup(launcher, die_with_parent, NULL, NULL);
-        emu->proc =
-            g_subprocess_launcher_spawnv(launcher, (const char *const *)argv->pdata, &error);
+        g_ptr_array_add(extra, NULL);
+        emu->proc = emulator_launch_spawn(
+            &(EmulatorLaunch){.port_file = port_file, .extra = (const char *const *)extra->pdata},
+            &error);
         g_assert_no_error(error);
-        emu->port = wait_for_port(emu, port_file);
+        emu->port = emulator_launch_wait_port(port_file, emu->proc, 30);
         emu->base = g_strdup_printf("%s://127.0.0.1:%u", https ? "https" : "http", emu->port);
         /* More than libsoup's default 2 connections: tests keep several requests in flight. */
         emu->session = soup_session_new_with_options("timeout", 60, "max-conns-per-host", 16,

@@ -4,9 +4,9 @@
 GVariant *fixture_call(Fixture *f, const char *method, GVariant *params,
                        const GVariantType *reply_type, GError **error)
 {
-        return g_dbus_connection_call_sync(
-            f->conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, params, reply_type,
-            G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, error);
+        return g_dbus_connection_call_sync(f->conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, method,
+                                           params, reply_type, G_DBUS_CALL_FLAGS_NONE,
+                                           FIXTURE_CALL_TIMEOUT_MSEC, NULL, error);
 }
 
 GVariant *fixture_get_property(Fixture *f, const char *name, GError **error)

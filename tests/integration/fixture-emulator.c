@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "fixture-private.h"
+#include "tests/emulator-launch.h"
 
 #include <string.h>
 #include <glib/gstdio.h>
@@ -161,23 +162,24 @@ char *fixture_emulator_annotation(Fixture *f, const char *pv, const char *key)
         return g_strdup(json_object_get_string_member(annotations, key));
 }
 
+typedef struct {
+        Fixture *f;
+        const char *port_file, *scheme;
+} Starting;
+
 static gboolean emulator_answers(gpointer data)
 {
-        Fixture *f = data;
-        g_autofree char *port_file = g_build_filename(f->tmpdir, "emulator.port", NULL);
-        g_autofree char *text = NULL;
-        guint64 port = 0;
-        guint status = 0;
+        const Starting *st = data;
+        Fixture *f = st->f;
+        guint port, status = 0;
         g_autofree char *reply = NULL;
 
         g_assert_true(waitpid(f->emulator_pid, NULL, WNOHANG) == 0);
-        if (!g_file_get_contents(port_file, &text, NULL, NULL))
-                return FALSE;
-        g_strstrip(text);
-        if (!g_ascii_string_to_unsigned(text, 10, 1, 65535, &port, NULL))
+        port = emulator_launch_read_port(st->port_file);
+        if (port == 0)
                 return FALSE;
         g_free(f->emulator_url);
-        f->emulator_url = g_strdup_printf("http://127.0.0.1:%" G_GUINT64_FORMAT, port);
+        f->emulator_url = g_strdup_printf("%s://127.0.0.1:%u", st->scheme, port);
         reply = emulator_send(f, "GET", "/_emulator/counts", NULL, NULL, &status, NULL);
         return reply != NULL && status == 200;
 }
@@ -192,23 +194,28 @@ void fixture_priv_share_emulator(Fixture *f, Fixture *emu)
 
 /* Spawns the emulator on `port` (0: any) with the PVs of `seed` (may be NULL), its
  * resourceVersions starting after `start_rv` (0: the emulator's default). */
-static void spawn_emulator(Fixture *f, guint port, const char *seed, guint64 start_rv)
+void fixture_spawn_emulator(Fixture *f, guint port, const char *seed, guint64 start_rv,
+                            const char *tls_dir)
 {
-        g_autofree char *path = fixture_emulator_path();
         g_autofree char *port_file = g_build_filename(f->tmpdir, "emulator.port", NULL);
-        g_autofree char *port_file_arg = g_strconcat("--port-file=", port_file, NULL);
-        g_autofree char *port_arg = g_strdup_printf("--port=%u", port);
-        g_autofree char *token_arg = g_strconcat("--token=", f->emulator_token, NULL);
-        g_autofree char *seed_arg = seed != NULL ? g_strconcat("--seed=", seed, NULL) : NULL;
-        g_autofree char *rv_arg = g_strdup_printf("--start-resource-version=%" G_GUINT64_FORMAT,
-                                                  start_rv > 0 ? start_rv : 1000);
+        g_autofree char *cert =
+            tls_dir != NULL ? g_build_filename(tls_dir, "server.pem", NULL) : NULL;
+        g_autofree char *key =
+            tls_dir != NULL ? g_build_filename(tls_dir, "server.key", NULL) : NULL;
+        g_auto(GStrv) argv =
+            emulator_launch_argv(&(EmulatorLaunch){.port = port,
+                                                   .port_file = port_file,
+                                                   .token = f->emulator_token,
+                                                   .seed = seed,
+                                                   .tls_cert = cert,
+                                                   .tls_key = key,
+                                                   .start_resource_version = start_rv});
         g_auto(GStrv) env = fixture_priv_environ(f);
-        char *argv[] = {path,      port_arg, port_file_arg, token_arg,
-                        "--quiet", rv_arg,   seed_arg,      NULL};
+        Starting st = {f, port_file, tls_dir != NULL ? "https" : "http"};
 
         g_unlink(port_file);
         f->emulator_pid = fixture_priv_spawn(argv, env, f->emulator_log, -1);
-        if (!fixture_wait_for(emulator_answers, f, FIXTURE_WAIT_SEC))
+        if (!fixture_wait_for(emulator_answers, &st, FIXTURE_WAIT_SEC))
                 fixture_dump_logs(f);
         g_assert_nonnull(f->emulator_url);
 }
@@ -220,7 +227,7 @@ void fixture_priv_start_emulator(Fixture *f)
         f->emulator_log = g_build_filename(f->tmpdir, "emulator.log", NULL);
         /* No proxy: a proxy from the environment must never carry loopback traffic elsewhere. */
         f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
-        spawn_emulator(f, 0, NULL, 0);
+        fixture_spawn_emulator(f, 0, NULL, 1000, NULL);
 }
 
 void fixture_restart_emulator(Fixture *f)
@@ -239,7 +246,8 @@ void fixture_restart_emulator(Fixture *f)
         f->emulator_pid = 0;
         /* etcd keeps its revision across a restart; the API server's watch cache starts
          * afresh from it: resuming from an earlier resourceVersion is "too old". */
-        spawn_emulator(f, (guint)port, seed, g_ascii_strtoull(rv, NULL, 10));
+        guint64 start_rv = g_ascii_strtoull(rv, NULL, 10);
+        fixture_spawn_emulator(f, (guint)port, seed, start_rv > 0 ? start_rv : 1000, NULL);
 }
 
 char *fixture_priv_write_kubeconfig(Fixture *f)

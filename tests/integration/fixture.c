@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "fixture-private.h"
+#include "tests/emulator-launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,72 +12,6 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
-
-/* Emergency cleanup. A failed g_assert aborts the test process without running any cleanup,
- * and meson ends a test that overruns with SIGTERM: the handler kills every child we know of
- * and prints the daemon's log, so the failure is explained and nothing keeps running. Plain
- * arrays and async-signal-safe calls only. */
-#define MAX_CHILDREN 32
-static volatile pid_t emergency_pids[MAX_CHILDREN];
-static char emergency_log[4096];
-
-static void emergency_handler(int sig)
-{
-        for (guint i = 0; i < MAX_CHILDREN; i++)
-                if (emergency_pids[i] > 0)
-                        kill(emergency_pids[i], SIGKILL);
-        if (emergency_log[0] != '\0') {
-                int fd = open(emergency_log, O_RDONLY | O_CLOEXEC);
-                char buf[4096];
-                ssize_t n;
-                static const char header[] = "\n---- daemon log (emergency) ----\n";
-
-                (void)!write(STDERR_FILENO, header, sizeof(header) - 1);
-                while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-                        (void)!write(STDERR_FILENO, buf, (size_t)n);
-                if (fd >= 0)
-                        close(fd);
-        }
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-static void emergency_install(void)
-{
-        static gsize once;
-
-        if (g_once_init_enter(&once)) {
-                struct sigaction sa = {.sa_handler = emergency_handler};
-
-                sigemptyset(&sa.sa_mask);
-                sigaction(SIGABRT, &sa, NULL);
-                sigaction(SIGTERM, &sa, NULL);
-                sigaction(SIGINT, &sa, NULL);
-                sigaction(SIGSEGV, &sa, NULL);
-                g_once_init_leave(&once, 1);
-        }
-}
-
-static void emergency_add(GPid pid)
-{
-        for (guint i = 0; i < MAX_CHILDREN; i++)
-                if (emergency_pids[i] == 0) {
-                        emergency_pids[i] = pid;
-                        return;
-                }
-}
-
-static void emergency_remove(GPid pid)
-{
-        for (guint i = 0; i < MAX_CHILDREN; i++)
-                if (emergency_pids[i] == pid)
-                        emergency_pids[i] = 0;
-}
-
-static void child_setup(gpointer user_data)
-{
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
 /* ---- paths ---- */
 
@@ -95,7 +30,7 @@ char *fixture_daemon_path(void)
 
 char *fixture_emulator_path(void)
 {
-        return g_build_filename(build_root(), "tools", "kube-emulator", "kube-emulator", NULL);
+        return emulator_launch_binary();
 }
 
 char *fixture_source_path(const char *relative)
@@ -124,61 +59,6 @@ char *fixture_write_file(Fixture *f, const char *name, const char *contents)
         g_assert_no_error(error);
         g_assert_cmpint(chmod(path, 0644), ==, 0);
         return path;
-}
-
-/* ---- processes ---- */
-
-GPid fixture_priv_spawn(char **argv, char **envp, const char *log_path, int stdout_fd)
-{
-        g_autoptr(GError) error = NULL;
-        int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        GPid pid = 0;
-
-        g_assert_cmpint(log_fd, >=, 0);
-        g_spawn_async_with_pipes_and_fds(NULL, (const char *const *)argv, (const char *const *)envp,
-                                         G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, -1,
-                                         stdout_fd >= 0 ? stdout_fd : log_fd, log_fd, NULL, NULL, 0,
-                                         &pid, NULL, NULL, NULL, &error);
-        close(log_fd);
-        g_assert_no_error(error);
-        emergency_add(pid);
-        return pid;
-}
-
-gboolean fixture_wait_pid(GPid pid, guint timeout_sec, int *wait_status)
-{
-        gint64 deadline = g_get_monotonic_time() + timeout_sec * G_USEC_PER_SEC;
-        int status = 0;
-
-        for (;;) {
-                pid_t r = waitpid(pid, &status, WNOHANG);
-
-                if (r == pid) {
-                        emergency_remove(pid);
-                        if (wait_status != NULL)
-                                *wait_status = status;
-                        return TRUE;
-                }
-                g_assert_true(r == 0 || (r < 0 && errno == EINTR));
-                if (g_get_monotonic_time() > deadline)
-                        return FALSE;
-                g_usleep(10 * 1000);
-        }
-}
-
-/* SIGTERM, then SIGKILL if it does not go; returns the wait status. */
-static int terminate(GPid pid, const char *what)
-{
-        int status = 0;
-
-        kill(pid, SIGTERM);
-        if (!fixture_wait_pid(pid, FIXTURE_WAIT_SEC, &status)) {
-                g_test_message("%s (pid %d) ignored SIGTERM for %d s: SIGKILL", what, pid,
-                               FIXTURE_WAIT_SEC);
-                kill(pid, SIGKILL);
-                g_assert_true(fixture_wait_pid(pid, FIXTURE_WAIT_SEC, &status));
-        }
-        return status;
 }
 
 char **fixture_priv_environ(Fixture *f)
@@ -449,7 +329,7 @@ int fixture_stop_daemon(Fixture *f)
         int status;
 
         g_assert_cmpint(f->daemon_pid, >, 0);
-        status = terminate(f->daemon_pid, "srvlab-attachmentd");
+        status = fixture_priv_terminate(f->daemon_pid, "srvlab-attachmentd");
         f->daemon_pid = 0;
         return status;
 }
@@ -487,7 +367,7 @@ Fixture *fixture_new(const FixtureOptions *opts)
         g_autoptr(GError) error = NULL;
         Fixture *f = g_new0(Fixture, 1);
 
-        emergency_install();
+        fixture_priv_emergency_install();
         if (opts == NULL)
                 opts = &defaults;
         f->tmpdir = g_dir_make_tmp("srvlab-it-XXXXXX", &error);
@@ -495,7 +375,7 @@ Fixture *fixture_new(const FixtureOptions *opts)
         /* uid 65534 must reach the bus socket inside. */
         g_assert_cmpint(chmod(f->tmpdir, 0755), ==, 0);
         f->daemon_log = g_build_filename(f->tmpdir, "daemon.log", NULL);
-        g_strlcpy(emergency_log, f->daemon_log, sizeof(emergency_log));
+        fixture_priv_emergency_log(f->daemon_log);
         if (opts->share_emulator != NULL)
                 fixture_priv_share_emulator(f, opts->share_emulator);
         else if (opts->kubernetes)
@@ -553,13 +433,13 @@ static void stop_activated(Fixture *f)
                 return;
         r = g_dbus_connection_call_sync(
             f->conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-            "GetConnectionUnixProcessID", g_variant_new("(s)", BUS_NAME),
-            G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, NULL);
+            "GetConnectionUnixProcessID", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(u)"),
+            G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, NULL);
         if (r == NULL)
                 return;
         g_variant_get(r, "(u)", &pid);
         g_assert_cmpuint(pid, !=, (guint32)getpid());
-        emergency_add((GPid)pid);
+        fixture_priv_emergency_add((GPid)pid);
         kill((pid_t)pid, SIGTERM);
         deadline = g_get_monotonic_time() + FIXTURE_WAIT_SEC * G_USEC_PER_SEC;
         while (fixture_name_has_owner(f) && g_get_monotonic_time() < deadline)
@@ -569,7 +449,7 @@ static void stop_activated(Fixture *f)
                 kill((pid_t)pid, SIGKILL);
                 g_test_fail();
         }
-        emergency_remove((GPid)pid);
+        fixture_priv_emergency_remove((GPid)pid);
 }
 
 void fixture_free(Fixture *f)
@@ -591,9 +471,9 @@ void fixture_free(Fixture *f)
                 g_dbus_connection_close_sync(f->conn, NULL, NULL);
         g_clear_object(&f->conn);
         if (f->emulator_pid > 0)
-                terminate(f->emulator_pid, "kube-emulator");
+                fixture_priv_terminate(f->emulator_pid, "kube-emulator");
         if (f->bus_pid > 0)
-                terminate(f->bus_pid, "dbus-daemon");
+                fixture_priv_terminate(f->bus_pid, "dbus-daemon");
         g_clear_object(&f->soup);
         if (g_test_failed()) {
                 fixture_dump_logs(f);
@@ -601,7 +481,7 @@ void fixture_free(Fixture *f)
         } else {
                 remove_tree(f->tmpdir);
         }
-        emergency_log[0] = '\0';
+        fixture_priv_emergency_log(NULL);
         g_free(f->tmpdir);
         g_free(f->bus_address);
         g_free(f->bus_log);

@@ -124,6 +124,12 @@ void fixture_emulator_ok(Fixture *f, const char *method, const char *path, const
  * held, its resourceVersions going on from the old one's: a restarted API server, whose
  * watch history starts afresh. */
 void fixture_restart_emulator(Fixture *f);
+/* Starts f's emulator (f->emulator_token, its log f->emulator_log) on `port` (0: any) with
+ * the PVs of `seed` (NULL: none), resourceVersions from start_rv (0: the emulator's default),
+ * https when tls_dir (holding server.pem and server.key) is set: f->soup must then trust its
+ * CA. Waits until it answers; fixture_free() stops it. */
+void fixture_spawn_emulator(Fixture *f, guint port, const char *seed, guint64 start_rv,
+                            const char *tls_dir);
 /* A merge patch of PV `pv` through the API, as another client (kubectl) would; asserts 200. */
 void fixture_emulator_merge_patch(Fixture *f, const char *pv, const char *patch);
 /* Seeds PVs named PREFIX0..PREFIX(n-1) for FIXTURE_DRIVER, volumeHandle = name. */

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-
 /* The observable state, as one string: List and AttachmentCount. */
 static char *snapshot(Fixture *f)
 {
@@ -94,10 +93,13 @@ static void test_bad_ids(void)
         };
 
         for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
-                expect_refused(f, "Track", g_variant_new("(ss)", bad[i], "node-1"), DBUS_ERROR_INVALID_ARGS);
-                expect_refused(f, "Track", g_variant_new("(ss)", "vol-b", bad[i]), DBUS_ERROR_INVALID_ARGS);
+                expect_refused(f, "Track", g_variant_new("(ss)", bad[i], "node-1"),
+                               DBUS_ERROR_INVALID_ARGS);
+                expect_refused(f, "Track", g_variant_new("(ss)", "vol-b", bad[i]),
+                               DBUS_ERROR_INVALID_ARGS);
                 /* vol-a is tracked: a bad node must not pass as "same node again" either. */
-                expect_refused(f, "Track", g_variant_new("(ss)", "vol-a", bad[i]), DBUS_ERROR_INVALID_ARGS);
+                expect_refused(f, "Track", g_variant_new("(ss)", "vol-a", bad[i]),
+                               DBUS_ERROR_INVALID_ARGS);
                 expect_refused(f, "Untrack", g_variant_new("(s)", bad[i]), DBUS_ERROR_INVALID_ARGS);
                 expect_refused(f, "Get", g_variant_new("(s)", bad[i]), DBUS_ERROR_INVALID_ARGS);
         }
@@ -136,10 +138,12 @@ static void test_wrong_signatures(void)
         expect_refused(f, "Track", g_variant_new("(s)", "vol-b"), DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Track", g_variant_new("(i)", 42), DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Track", g_variant_new("(si)", "vol-b", 42), DBUS_ERROR_INVALID_ARGS);
-        expect_refused(f, "Track", g_variant_new("(sss)", "vol-b", "node-1", "x"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Track", g_variant_new("(sss)", "vol-b", "node-1", "x"),
+                       DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Track", g_variant_new("()"), DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Track", g_variant_new("(ay)", NULL), DBUS_ERROR_INVALID_ARGS);
-        expect_refused(f, "Untrack", g_variant_new("(ss)", "vol-a", "node-1"), DBUS_ERROR_INVALID_ARGS);
+        expect_refused(f, "Untrack", g_variant_new("(ss)", "vol-a", "node-1"),
+                       DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Untrack", g_variant_new("(u)", 1), DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Get", g_variant_new("()"), DBUS_ERROR_INVALID_ARGS);
         expect_refused(f, "Get", g_variant_new("(o)", "/vol_a"), DBUS_ERROR_INVALID_ARGS);

@@ -36,9 +36,9 @@ static SignalLog *signal_log_new(Fixture *f)
 
         log->signals = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
         log->conn = g_object_ref(f->conn);
-        log->id = g_dbus_connection_signal_subscribe(
-            f->conn, NULL, BUS_INTERFACE, NULL, BUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-            on_signal, log, NULL);
+        log->id =
+            g_dbus_connection_signal_subscribe(f->conn, NULL, BUS_INTERFACE, NULL, BUS_PATH, NULL,
+                                               G_DBUS_SIGNAL_FLAGS_NONE, on_signal, log, NULL);
         return log;
 }
 
@@ -295,8 +295,8 @@ static void test_properties(void)
 
         all = g_dbus_connection_call_sync(
             f->conn, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
-            g_variant_new("(s)", BUS_INTERFACE), G_VARIANT_TYPE("(a{sv})"),
-            G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
+            g_variant_new("(s)", BUS_INTERFACE), G_VARIANT_TYPE("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+            FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_no_error(error);
         dict = g_variant_get_child_value(all, 0);
         g_assert_cmpuint(g_variant_n_children(dict), ==, 6);
@@ -321,8 +321,8 @@ static void test_properties(void)
         /* Every property is read-only. */
         set = g_dbus_connection_call_sync(
             f->conn, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "Set",
-            g_variant_new("(ssv)", BUS_INTERFACE, "AttachmentCount", g_variant_new_uint32(7)),
-            NULL, G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
+            g_variant_new("(ssv)", BUS_INTERFACE, "AttachmentCount", g_variant_new_uint32(7)), NULL,
+            G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_null(set);
         fixture_assert_dbus_error(error, "org.freedesktop.DBus.Error.PropertyReadOnly");
         g_assert_cmpuint(fixture_attachment_count(f), ==, 0);
@@ -378,8 +378,8 @@ static void test_properties_changed(void)
         g_autoptr(Fixture) f = fixture_new(NULL);
         CountLog log = {g_array_new(FALSE, FALSE, sizeof(guint32))};
         guint id = g_dbus_connection_signal_subscribe(
-            f->conn, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", BUS_PATH,
-            NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &log, NULL);
+            f->conn, NULL, "org.freedesktop.DBus.Properties", "PropertiesChanged", BUS_PATH, NULL,
+            G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed, &log, NULL);
 
         fixture_track_ok(f, "vol-a", "node-1");
         expect_count_change(f, &log, 1);
@@ -466,10 +466,9 @@ static void test_introspection(void)
         g_assert_true(g_file_get_contents(path, &file_xml, NULL, &error));
         file_node = g_dbus_node_info_new_for_xml(file_xml, &error);
         g_assert_no_error(error);
-        r = g_dbus_connection_call_sync(f->conn, BUS_NAME, BUS_PATH,
-                                        "org.freedesktop.DBus.Introspectable", "Introspect", NULL,
-                                        G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE,
-                                        FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
+        r = g_dbus_connection_call_sync(
+            f->conn, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Introspectable", "Introspect", NULL,
+            G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
         g_assert_no_error(error);
         g_variant_get(r, "(&s)", &live_xml);
         live_node = g_dbus_node_info_new_for_xml(live_xml, &error);

@@ -58,8 +58,7 @@ static void test_queue_limit(void)
                         g_assert_cmpstr(node, ==, "node-1");
                         g_assert_cmpstr(annotation, ==, "node-1");
                 } else {
-                        fixture_assert_dbus_error(calls[i].error,
-                                                  DBUS_ERROR_LIMITS_EXCEEDED);
+                        fixture_assert_dbus_error(calls[i].error, DBUS_ERROR_LIMITS_EXCEEDED);
                         limited++;
                         fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
                         g_assert_null(annotation);

@@ -6,10 +6,8 @@
  * the PV annotations where that applies. */
 #include "fixture.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,66 +21,28 @@
 
 /* ---- an emulator of our own (TLS, a fixed port, started late) in the fixture's fields ---- */
 
-static void die_with_parent(gpointer data)
-{
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static gboolean port_written(gpointer data)
-{
-        Fixture *f = data;
-        g_autofree char *path = g_build_filename(f->tmpdir, "my-emulator.port", NULL);
-        g_autofree char *text = NULL;
-
-        g_assert_true(waitpid(f->emulator_pid, NULL, WNOHANG) == 0);
-        if (!g_file_get_contents(path, &text, NULL, NULL))
-                return FALSE;
-        f->emulator_url = g_strdup_printf("%s://127.0.0.1:%u", f->soup != NULL ? "https" : "http",
-                                          (guint)g_ascii_strtoull(text, NULL, 10));
-        return TRUE;
-}
-
 /* Starts the emulator on `port` (0: any) with f->emulator_token and the PVs of `seed` (may be
  * NULL); with TLS when `ca` is set (TMPDIR/tls holds server.pem and server.key). The fixture's
  * emulator helpers then use it, and fixture_free() stops it. */
 static void start_emulator(Fixture *f, guint port, const char *ca, const char *seed)
 {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *log = g_build_filename(f->tmpdir, "my-emulator.log", NULL);
-        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        g_autofree char *tls_dir = g_build_filename(f->tmpdir, "tls", NULL);
 
-        g_ptr_array_add(argv, fixture_emulator_path());
-        g_ptr_array_add(argv, g_strdup_printf("--port=%u", port));
-        g_ptr_array_add(argv, g_strdup_printf("--port-file=%s/my-emulator.port", f->tmpdir));
-        g_ptr_array_add(argv, g_strconcat("--token=", f->emulator_token, NULL));
-        g_ptr_array_add(argv, g_strdup("--quiet"));
-        if (seed != NULL)
-                g_ptr_array_add(argv, g_strconcat("--seed=", seed, NULL));
         if (ca != NULL) {
+                g_autoptr(GError) error = NULL;
                 g_autoptr(GTlsDatabase) db = g_tls_file_database_new(ca, &error);
 
                 g_assert_no_error(error);
-                g_ptr_array_add(argv, g_strdup_printf("--tls-cert=%s/tls/server.pem", f->tmpdir));
-                g_ptr_array_add(argv, g_strdup_printf("--tls-key=%s/tls/server.key", f->tmpdir));
+                g_clear_object(&f->soup);
                 f->soup = soup_session_new_with_options("proxy-resolver", NULL, "tls-database", db,
                                                         "timeout", 60, NULL);
-        }
-        g_ptr_array_add(argv, NULL);
-        g_assert_cmpint(fd, >=, 0);
-        g_spawn_async_with_pipes_and_fds(NULL, (const char *const *)argv->pdata, NULL,
-                                         G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent, NULL, -1, fd,
-                                         fd, NULL, NULL, 0, &f->emulator_pid, NULL, NULL, NULL,
-                                         &error);
-        close(fd);
-        g_assert_no_error(error);
-        f->emulator_log = g_steal_pointer(&log);
-        g_assert_true(fixture_wait_for(port_written, f, FIXTURE_WAIT_SEC));
-        if (f->soup == NULL)
+        } else if (f->soup == NULL) {
                 f->soup =
                     soup_session_new_with_options("proxy-resolver", NULL, "timeout", 60, NULL);
-        /* It listens before it writes the port file: this request needs no retry. */
-        fixture_emulator_ok(f, "GET", "/_emulator/health", NULL);
+        }
+        g_free(f->emulator_log);
+        f->emulator_log = g_build_filename(f->tmpdir, "my-emulator.log", NULL);
+        fixture_spawn_emulator(f, port, seed, 0, ca != NULL ? tls_dir : NULL);
 }
 
 /* ---- small helpers ---- */
@@ -225,7 +185,8 @@ static void assert_rebuilt(Fixture *f, GHashTable *store, gint64 t0, gint64 t1)
 {
         g_autoptr(GHashTable) listed = fixture_listed_volumes(f);
         g_autoptr(GError) error = NULL;
-        g_autofree char *renamed = g_strdup_printf("node-r@%" G_GINT64_FORMAT, fixture_parse_time(ODD_AT));
+        g_autofree char *renamed =
+            g_strdup_printf("node-r@%" G_GINT64_FORMAT, fixture_parse_time(ODD_AT));
         g_autofree char *node = NULL;
         guint64 at = 0;
 

@@ -115,9 +115,9 @@ static void signals_watch(Signals *s, Fixture *f)
 {
         s->seen = g_string_new(NULL);
         s->conn = g_object_ref(f->conn);
-        s->id = g_dbus_connection_signal_subscribe(f->conn, NULL, BUS_INTERFACE, NULL,
-                                                   BUS_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                                   on_signal, s, NULL);
+        s->id =
+            g_dbus_connection_signal_subscribe(f->conn, NULL, BUS_INTERFACE, NULL, BUS_PATH, NULL,
+                                               G_DBUS_SIGNAL_FLAGS_NONE, on_signal, s, NULL);
 }
 
 static void signals_clear(Signals *s)

@@ -16,9 +16,9 @@ GHashTable *rel_daemon_list(Fixture *f, GDBusConnection *conn)
 {
         g_autoptr(GError) error = NULL;
         g_autoptr(GVariant) r = g_dbus_connection_call_sync(
-            conn != NULL ? conn : f->conn, BUS_NAME, BUS_PATH, BUS_INTERFACE,
-            "List", NULL, G_VARIANT_TYPE("(a(sst))"), G_DBUS_CALL_FLAGS_NONE,
-            FIXTURE_CALL_TIMEOUT_MSEC, NULL, &error);
+            conn != NULL ? conn : f->conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", NULL,
+            G_VARIANT_TYPE("(a(sst))"), G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL,
+            &error);
         GHashTable *map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         g_autoptr(GVariantIter) iter = NULL;
         const char *volume, *node;
@@ -191,9 +191,9 @@ void rel_call_async(GDBusConnection *conn, const char *method, GVariant *params,
 
         call->done = done;
         call->user_data = user_data;
-        g_dbus_connection_call(conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, method,
-                               params, NULL, G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC,
-                               NULL, call_done, call);
+        g_dbus_connection_call(conn, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, params, NULL,
+                               G_DBUS_CALL_FLAGS_NONE, FIXTURE_CALL_TIMEOUT_MSEC, NULL, call_done,
+                               call);
 }
 
 char *rel_error_name(const GError *error)

@@ -112,8 +112,8 @@ static void test_invalid_utf8(void)
         GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
         g_autoptr(GDBusMessage) hello = g_dbus_message_new_method_call(
             "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello");
-        g_autoptr(GDBusMessage) track = g_dbus_message_new_method_call(
-            BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track");
+        g_autoptr(GDBusMessage) track =
+            g_dbus_message_new_method_call(BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track");
         g_autofree guchar *hello_blob = NULL;
         g_autofree guchar *track_blob = NULL;
         gsize hello_size = 0, track_size = 0, total = 0;
@@ -237,8 +237,7 @@ static void test_disconnect(void)
                 g_autoptr(GDBusConnection) c = fixture_connect(f);
                 g_autofree char *volume = g_strdup_printf("dc-%u", i);
                 g_autoptr(GDBusMessage) m = g_dbus_message_new_method_call(
-                    BUS_NAME, BUS_PATH, BUS_INTERFACE,
-                    i % 2 == 0 ? "Track" : "Untrack");
+                    BUS_NAME, BUS_PATH, BUS_INTERFACE, i % 2 == 0 ? "Track" : "Untrack");
 
                 g_dbus_message_set_body(m, i % 2 == 0 ? g_variant_new("(ss)", volume, "node-a")
                                                       : g_variant_new("(s)", volume));

@@ -61,8 +61,10 @@ static void workload(Fixture *f)
 
                 call_expect(f, "Track", g_variant_new("(ss)", v, "node-a"), NULL);
         }
-        call_expect(f, "Track", g_variant_new("(ss)", "vg-0", "node-b"), BUS_ERROR_ALREADY_ATTACHED);
-        call_expect(f, "Track", g_variant_new("(ss)", "vg-missing", "node-a"), BUS_ERROR_VOLUME_NOT_FOUND);
+        call_expect(f, "Track", g_variant_new("(ss)", "vg-0", "node-b"),
+                    BUS_ERROR_ALREADY_ATTACHED);
+        call_expect(f, "Track", g_variant_new("(ss)", "vg-missing", "node-a"),
+                    BUS_ERROR_VOLUME_NOT_FOUND);
         rel_fault(f, "{\"match\":{\"verb\":\"patch\",\"name\":\"vg-8\"},\"action\":\"status\","
                      "\"code\":500}");
         call_expect(f, "Track", g_variant_new("(ss)", "vg-8", "node-a"), BUS_ERROR_STORE_FAILED);
