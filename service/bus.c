@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bus-errors.h"
+#include "bus-list.h"
 #include "change-queue.h"
 #include "config-build.h"
 #include "dispatch.h"
@@ -29,6 +30,7 @@ struct _Bus {
         sd_event_source *completions;
         sd_event_source *changes_source;
         ChangeQueue *changes;
+        ListReplies *lists;
         GThread *owner;                 /* the bus thread */
         sd_event_source *count_changed; /* oneshot: emits PropertiesChanged(AttachmentCount) */
         sd_bus_slot *object_slot;
@@ -390,24 +392,16 @@ static int method_get(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 static int method_list(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         Bus *self = userdata;
-        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
-        g_autoptr(GPtrArray) list = manager_list(self->manager);
+        g_autoptr(GError) error = NULL;
+        const Caller *caller = lookup_caller(self, m, &error);
         int r;
 
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sst)");
-        for (guint i = 0; r >= 0 && i < list->len; i++) {
-                const Attachment *a = list->pdata[i];
-                r = sd_bus_message_append(reply, "(sst)", a->volume, a->node,
-                                          (uint64_t)a->attached_at);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        if (caller == NULL)
+                return reply_error(m, error);
+        r = list_replies_answer(self->lists, m, caller->allowed, &error);
+        if (r == 0)
+                return reply_error(m, error);
+        return r;
 }
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -541,6 +535,9 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
         if (self->changes == NULL)
                 return NULL;
         manager_set_change_func(manager, on_manager_change, self);
+        self->lists = list_replies_new(event, manager, error);
+        if (self->lists == NULL)
+                return NULL;
         resolve_group(self);
         self->dispatcher =
             dispatcher_new(config->workers, config->queue_limit, job_work, job_done, self, error);
@@ -576,6 +573,7 @@ void bus_free(Bus *self)
         if (self->dispatcher != NULL)
                 dispatcher_free(self->dispatcher);
         self->dispatcher = NULL;
+        g_clear_pointer(&self->lists, list_replies_free);
         /* Nothing reports changes to a bus that is going away. */
         manager_set_change_func(self->manager, NULL, NULL);
         if (self->changes != NULL && self->bus != NULL)

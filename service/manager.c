@@ -17,16 +17,21 @@ typedef struct {
 
 typedef struct {
         gint64 attached_at;
-        const char *node; /* NodeName.name, owned by the table's node set */
+        const char *node;     /* NodeName.name, owned by the table's node set */
+        GSequenceIter *order; /* in Table.order */
         char volume[];
 } Entry;
 
 #define ENTRY_OF(key) ((Entry *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(Entry, volume)))
 #define NODE_OF(key) ((NodeName *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(NodeName, name)))
 
+/* The entries sorted by volume, beside the hash table, so that List needs no sort and can be
+ * answered in slices, each resuming after the last volume it sent (the table may change in
+ * between). */
 typedef struct {
         GHashTable *volumes; /* set of Entry.volume */
         GHashTable *nodes;   /* set of NodeName.name */
+        GSequence *order;    /* Entry*, by volume */
 } Table;
 
 struct _Manager {
@@ -42,6 +47,7 @@ static void table_init(Table *t)
 {
         t->volumes = g_hash_table_new(g_str_hash, g_str_equal);
         t->nodes = g_hash_table_new(g_str_hash, g_str_equal);
+        t->order = g_sequence_new(NULL);
 }
 
 static void table_clear(Table *t)
@@ -57,6 +63,12 @@ static void table_clear(Table *t)
                 g_free(NODE_OF(key));
         g_clear_pointer(&t->volumes, g_hash_table_unref);
         g_clear_pointer(&t->nodes, g_hash_table_unref);
+        g_clear_pointer(&t->order, g_sequence_free);
+}
+
+static gint compare_entries(gconstpointer a, gconstpointer b, gpointer data)
+{
+        return strcmp(((const Entry *)a)->volume, ((const Entry *)b)->volume);
 }
 
 static const char *node_ref(Table *t, const char *node)
@@ -97,6 +109,7 @@ static Entry *table_lookup(Table *t, const char *volume)
 static void table_remove(Table *t, Entry *entry)
 {
         g_hash_table_remove(t->volumes, entry->volume);
+        g_sequence_remove(entry->order);
         node_unref(t, entry->node);
         g_free(entry);
 }
@@ -114,6 +127,7 @@ static void table_insert(Table *t, const char *volume, const char *node, gint64 
         entry->node = node_ref(t, node);
         memcpy(entry->volume, volume, len + 1);
         g_hash_table_add(t->volumes, entry->volume);
+        entry->order = g_sequence_insert_sorted(t->order, entry, compare_entries, NULL);
 }
 
 static void emit(Manager *self, ManagerChangeKind kind, const char *volume, const char *node,
@@ -471,36 +485,63 @@ gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *att
         return found;
 }
 
-static gint compare_attachments(gconstpointer a, gconstpointer b)
+static void add_attachment(const char *volume, const char *node, gint64 attached_at,
+                           gpointer user_data)
 {
-        const Attachment *x = *(Attachment *const *)a;
-        const Attachment *y = *(Attachment *const *)b;
+        Attachment *a = g_new(Attachment, 1);
 
-        return strcmp(x->volume, y->volume);
+        a->volume = g_strdup(volume);
+        a->node = g_strdup(node);
+        a->attached_at = attached_at;
+        g_ptr_array_add(user_data, a);
 }
 
 GPtrArray *manager_list(Manager *self)
 {
-        GPtrArray *list;
-        GHashTableIter iter;
-        gpointer key;
+        GPtrArray *list =
+            g_ptr_array_new_full(manager_count(self), (GDestroyNotify)attachment_free);
+
+        manager_list_after(self, NULL, G_MAXUINT, add_attachment, list);
+        return list;
+}
+
+/* g_sequence_search() compares the looked-up item (here the bare volume string, `b` or `a`
+ * as GLib passes it) with entries; a string equal to an entry's volume sorts after it, so the
+ * search lands on the first entry strictly after `after`. */
+static gint compare_after(gconstpointer a, gconstpointer b, gpointer key)
+{
+        const char *x = a == key ? key : ((const Entry *)a)->volume;
+        const char *y = b == key ? key : ((const Entry *)b)->volume;
+        int c = strcmp(x, y);
+
+        if (c != 0)
+                return c;
+        return a == key ? 1 : -1;
+}
+
+/* The first entry whose volume sorts after `after` (NULL: the first of all). */
+static GSequenceIter *first_after(Table *t, const char *after)
+{
+        if (after == NULL)
+                return g_sequence_get_begin_iter(t->order);
+        return g_sequence_search(t->order, (gpointer)after, compare_after, (gpointer)after);
+}
+
+guint manager_list_after(Manager *self, const char *after, guint max, ManagerListFunc func,
+                         gpointer user_data)
+{
+        GSequenceIter *it;
+        guint n = 0;
 
         tsan_rw_reader_lock(&self->lock);
-        list = g_ptr_array_new_full(g_hash_table_size(self->table.volumes),
-                                    (GDestroyNotify)attachment_free);
-        g_hash_table_iter_init(&iter, self->table.volumes);
-        while (g_hash_table_iter_next(&iter, &key, NULL)) {
-                const Entry *entry = ENTRY_OF(key);
-                Attachment *a = g_new(Attachment, 1);
+        for (it = first_after(&self->table, after); n < max && !g_sequence_iter_is_end(it);
+             it = g_sequence_iter_next(it), n++) {
+                const Entry *entry = g_sequence_get(it);
 
-                a->volume = g_strdup(entry->volume);
-                a->node = g_strdup(entry->node);
-                a->attached_at = entry->attached_at;
-                g_ptr_array_add(list, a);
+                func(entry->volume, entry->node, entry->attached_at, user_data);
         }
         tsan_rw_reader_unlock(&self->lock);
-        g_ptr_array_sort(list, compare_attachments);
-        return list;
+        return n;
 }
 
 guint manager_count(Manager *self)
