@@ -6,6 +6,10 @@
 NO_WATCH="the emulator serves no WATCH yet (its counts have no \"watch\" verb)"
 
 # ---- 5 / issue 10: coherence lag, requests and CPU per remote change ----
+coherence() {
+        "$builddir/bench/srvlab-bench-coherence" --prefix=co- "$@" 2>>"$tmp/driver.log" ||
+                fail "srvlab-bench-coherence $*"
+}
 bench_several() {
         if ! { start_emulator && watch_supported; }; then
                 R[b5_skip]=$NO_WATCH R[b10_skip]=$NO_WATCH
@@ -20,13 +24,10 @@ bench_several() {
                 start_daemon kubernetes "co-$t"
                 wait_watching "$BUS_ADDR" 30 || fail "daemon $t: the watch did not open"
         done
-        out=$("$builddir/bench/srvlab-bench-coherence" --call="${addr[0]}" --observe="${addr[1]}" \
-                --count=$n --prefix=co- --start=0 2>>"$tmp/driver.log")
-        R[b5_two]=$out
-        out=$("$builddir/bench/srvlab-bench-coherence" --call="${addr[0]}" --observe="${addr[1]}" \
-                --observe="${addr[2]}" --count=$n --prefix=co- --start=$n 2>>"$tmp/driver.log")
-        R[b5_three]=$out
-        log "5: lag A -> B: $(j .last "${R[b5_two]}"); A -> B, C: $(j .last "${R[b5_three]}")"
+        R[b5_two]=$(coherence --call="${addr[0]}" --observe="${addr[1]}" --count=$n --start=0)
+        R[b5_three]=$(coherence --call="${addr[0]}" --observe="${addr[1]}" \
+                --observe="${addr[2]}" --count=$n --start=$n)
+        log "5: lag A -> B: $(lag b5_two); A -> B, C: $(lag b5_three)"
 
         # Changes through A, seen by B and C only through their watches.
         local b0 b1 c
