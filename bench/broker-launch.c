@@ -39,11 +39,10 @@ static int append_policy(sd_bus_message *m)
         r = r < 0 ? r : sd_bus_message_open_container(m, 'a', "(u(" BATCH_T "))");
         /* One batch for every uid ((uint32_t)-1 is the fall-back): allow everything. */
         r = r < 0 ? r
-                  : sd_bus_message_append(
-                        m, "(u(" BATCH_T "))", (uint32_t)-1, 1, UINT64_C(1), 1, 1, UINT64_C(1),
-                        0, "", 1, 1, UINT64_C(1), "", "", "", "", 0, 0, UINT64_C(0),
-                        UINT64_MAX, 1, 1, UINT64_C(1), "", "", "", "", 0, 0, UINT64_C(0),
-                        UINT64_MAX);
+                  : sd_bus_message_append(m, "(u(" BATCH_T "))", (uint32_t)-1, 1, UINT64_C(1), 1, 1,
+                                          UINT64_C(1), 0, "", 1, 1, UINT64_C(1), "", "", "", "", 0,
+                                          0, UINT64_C(0), UINT64_MAX, 1, 1, UINT64_C(1), "", "", "",
+                                          "", 0, 0, UINT64_C(0), UINT64_MAX);
         r = r < 0 ? r : sd_bus_message_close_container(m);
         r = r < 0 ? r : sd_bus_message_append(m, "a(buu(" BATCH_T "))", 0);
         r = r < 0 ? r : sd_bus_message_append(m, "a(ss)", 0);
@@ -81,9 +80,9 @@ static pid_t spawn_broker(const char *binary, int *controller)
 
                 snprintf(fd, sizeof(fd), "%d", child);
                 execlp(binary, binary, "--controller", fd, "--machine-id",
-                       "0123456789abcdef0123456789abcdef", "--max-bytes", "1000000000",
-                       "--max-fds", "100000", "--max-matches", "100000", "--max-objects",
-                       "1000000", (char *)NULL);
+                       "0123456789abcdef0123456789abcdef", "--max-bytes", "1000000000", "--max-fds",
+                       "100000", "--max-matches", "100000", "--max-objects", "1000000",
+                       (char *)NULL);
                 fprintf(stderr, "srvlab-bench-broker: cannot run %s: %s\n", binary,
                         strerror(errno));
                 _exit(127);

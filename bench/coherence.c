@@ -116,8 +116,8 @@ static void run_op(Run *run, guint64 op, const char *node, guint timeout_sec)
         r = sd_bus_call_method_async(run->caller, NULL, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track",
                                      on_reply, run, "ss", run->volume, node);
         if (r < 0) {
-                fprintf(stderr, "srvlab-bench-coherence: cannot send Track %s: %s\n",
-                        run->volume, strerror(-r));
+                fprintf(stderr, "srvlab-bench-coherence: cannot send Track %s: %s\n", run->volume,
+                        strerror(-r));
                 run->failed = TRUE;
                 return;
         }
@@ -184,8 +184,7 @@ int main(int argc, char **argv)
         int timeout = 5;
         GOptionEntry entries[] = {
             {"call", 0, 0, G_OPTION_ARG_STRING, &call, "Bus of the daemon to call", "ADDR"},
-            {"observe", 0, 0, G_OPTION_ARG_STRING_ARRAY, &observe, "Bus of another daemon",
-             "ADDR"},
+            {"observe", 0, 0, G_OPTION_ARG_STRING_ARRAY, &observe, "Bus of another daemon", "ADDR"},
             {"count", 'n', 0, G_OPTION_ARG_INT64, &count, "Tracks (default 100)", "N"},
             {"prefix", 'p', 0, G_OPTION_ARG_STRING, &prefix, "Volume names (default co-)", "P"},
             {"start", 's', 0, G_OPTION_ARG_INT64, &start, "First volume index", "I"},
@@ -198,9 +197,8 @@ int main(int argc, char **argv)
         Run run = {0};
 
         g_option_context_add_main_entries(ctx, entries, NULL);
-        if (!g_option_context_parse(ctx, &argc, &argv, &error) || call == NULL ||
-            observe == NULL || g_strv_length(observe) > MAX_OBSERVERS || count < 1 ||
-            start < 0 || timeout < 1) {
+        if (!g_option_context_parse(ctx, &argc, &argv, &error) || call == NULL || observe == NULL ||
+            g_strv_length(observe) > MAX_OBSERVERS || count < 1 || start < 0 || timeout < 1) {
                 fprintf(stderr, "srvlab-bench-coherence: %s (see --help)\n",
                         error != NULL ? error->message : "needs --call and 1-8 --observe");
                 return 2;

@@ -51,8 +51,8 @@ static char *send_for_rv(Client *c, const char *method, const char *body, GError
         if (answer == NULL)
                 return NULL;
         if (soup_message_get_status(msg) != SOUP_STATUS_OK) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s %s: HTTP %u", method,
-                            c->url, soup_message_get_status(msg));
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s %s: HTTP %u", method, c->url,
+                            soup_message_get_status(msg));
                 return NULL;
         }
         if (!json_parser_load_from_data(parser, g_bytes_get_data(answer, NULL),
@@ -77,8 +77,8 @@ static char *patch_body(const char *driver, const char *rv, gboolean set)
 
 static SoupSession *session_new(const char *ca_file, GError **error)
 {
-        SoupSession *session = soup_session_new_with_options("max-conns-per-host", 1, "timeout",
-                                                             60, "proxy-resolver", NULL, NULL);
+        SoupSession *session = soup_session_new_with_options("max-conns-per-host", 1, "timeout", 60,
+                                                             "proxy-resolver", NULL, NULL);
 
         if (ca_file != NULL) {
                 g_autoptr(GTlsDatabase) db = g_tls_file_database_new(ca_file, error);
@@ -119,8 +119,8 @@ int main(int argc, char **argv)
         Client c = {0};
 
         g_option_context_add_main_entries(ctx, entries, NULL);
-        if (!g_option_context_parse(ctx, &argc, &argv, &error) || server == NULL ||
-            name == NULL || count < 1) {
+        if (!g_option_context_parse(ctx, &argc, &argv, &error) || server == NULL || name == NULL ||
+            count < 1) {
                 fprintf(stderr, "srvlab-bench-patch: %s (see --help)\n",
                         error != NULL ? error->message : "needs --server and --name");
                 return 2;
@@ -134,8 +134,8 @@ int main(int argc, char **argv)
                 goto fail;
         us = g_new0(double, count);
         for (gint64 i = 0; i < count; i++) {
-                g_autofree char *body = patch_body(driver ? driver : "rds.csi.srvlab.io", rv,
-                                                   i % 2 == 0);
+                g_autofree char *body =
+                    patch_body(driver ? driver : "rds.csi.srvlab.io", rv, i % 2 == 0);
                 gint64 t0 = g_get_monotonic_time();
 
                 g_free(rv);
