@@ -20,6 +20,8 @@ typedef struct {
         const CtlMonitorArgs *args;
         sd_event *event;
         char *owner; /* the unique name that owns CTL_BUS_NAME */
+        char *watch_state; /* the last watch change shown */
+        uint64_t watch_since;
         sd_bus_slot *slots[N_SLOTS];
 } Monitor;
 
@@ -29,6 +31,7 @@ static void monitor_clear(Monitor *m)
                 m->slots[i] = sd_bus_slot_unref(m->slots[i]);
         m->event = sd_event_unref(m->event);
         g_clear_pointer(&m->owner, g_free);
+        g_clear_pointer(&m->watch_state, g_free);
 }
 
 static int emit(Monitor *m, const CtlEvent *e)
@@ -134,9 +137,15 @@ static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_err
                         strerror(-r));
                 return 0;
         }
-        /* AttachmentCount alone: the Attached and Detached lines already say it. */
-        if (e.state == NULL)
+        /* AttachmentCount alone: the Attached and Detached lines already say it. The daemon
+         * reads the values when it emits, so a quick there and back arrives as the same
+         * change twice: shown once. */
+        if (e.state == NULL ||
+            (g_strcmp0(e.state, m->watch_state) == 0 && e.at_usec == m->watch_since))
                 return 0;
+        g_free(m->watch_state);
+        m->watch_state = g_strdup(e.state);
+        m->watch_since = e.at_usec;
         return emit(m, &e);
 }
 

@@ -374,10 +374,12 @@ test_monitor_gone() {
         check "monitor after the service stopped: exit 4 at once" test "$rc" = 4
 }
 
-watch_state_is() {
-        [ "$(busctl --address="unix:path=$tmp/bus" get-property org.srvlab.Attachment1 \
-                /org/srvlab/Attachment1 org.srvlab.Attachment1 WatchState)" = "s \"$1\"" ]
+watch_property() { # watch_property NAME: the daemon's value, as busctl prints it
+        busctl --address="unix:path=$tmp/bus" get-property org.srvlab.Attachment1 \
+                /org/srvlab/Attachment1 org.srvlab.Attachment1 "$1"
 }
+
+watch_state_is() { [ "$(watch_property WatchState)" = "s \"$1\"" ]; }
 
 start_emulator() { # start_emulator ARGS...
         "$emulator" "$@" >>"$tmp/emulator.log" 2>&1 &
@@ -385,10 +387,11 @@ start_emulator() { # start_emulator ARGS...
 }
 
 # Store=kubernetes against the emulator: while the API server is away the watch is
-# "reconnecting"; when it is back, monitor shows the watch's next state (WatchState through
+# "reconnecting"; once it is back the watch changes state again (the emulator may hold the
+# stream, or end it at once), and monitor shows that change (WatchState through
 # PropertiesChanged) with its WatchSince.
 test_monitor_watch() {
-        local port
+        local port since
         start_emulator --port-file="$tmp/port"
         wait_for 60 test -s "$tmp/port" || bail "kube-emulator did not start"
         port=$(<"$tmp/port")
@@ -402,6 +405,8 @@ CAFile="
         wait "$emulator_pid" 2>/dev/null
         wait_for 60 watch_state_is reconnecting || bail "the watch did not notice the API server left"
         start_monitor watch --json
+        since=$(watch_property WatchSince)
+        since=${since#t }
         start_emulator --port="$port"
         wait_for 90 grep -q '"event":"watch"' "$tmp/watch.out"
         cp "$tmp/watch.out" "$tmp/out"
@@ -409,11 +414,58 @@ CAFile="
 import json, sys
 events = [json.loads(line) for line in open(sys.argv[1])]
 assert events and all(e["event"] == "watch" for e in events), events
-assert events[0]["state"] in ("watching", "relisting"), events
-assert sorted(events[0]) == ["event", "since", "since_usec", "state", "time"], events
-' "$tmp/out"
+e = events[0]
+assert e["state"] in ("watching", "relisting", "reconnecting"), e
+assert e["since_usec"] > int(sys.argv[2]), (e, sys.argv[2])
+assert sorted(e) == ["event", "since", "since_usec", "state", "time"], e
+pairs = [(e["state"], e["since_usec"]) for e in events]
+assert all(a != b for a, b in zip(pairs, pairs[1:])), "the same change twice: %s" % pairs
+' "$tmp/out" "$since"
         stop_monitor watch INT
         check "monitor of a Store=kubernetes daemon: SIGINT, exit 0" test "$rc" = 0
+}
+
+# --- bash completion ----------------------------------------------------------------------------
+
+# complete LINE: what the bash completion offers with the cursor at the end of LINE (the
+# attachmentctl under test as the command), one candidate a line, sorted, in $tmp/out.
+complete_line() {
+        COMP_LINE="$ctl $1" bash -c '
+                source "$1"
+                COMP_POINT=${#COMP_LINE}
+                _attachmentctl
+                [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' sh \
+                "$source_root/shell-completion/bash/attachmentctl" 2>"$tmp/err" | sort >"$tmp/out"
+        rc=$?
+        out=$(tr "\n" " " <"$tmp/out")
+}
+
+# The daemon holds pv-1 and pv-10 on node-1, pv-3 on node-3.
+test_completion() {
+        complete_line "unt"
+        check "completion: a verb prefix" test "$out" = "untrack "
+        complete_line ""
+        check "completion: every verb" test "$out" = "get list monitor status track untrack "
+        complete_line "get pv-1"
+        check "completion: get VOLUME from the service's list" test "$out" = "pv-1 pv-10 "
+        complete_line "--no-legend untrack "
+        check "completion: untrack VOLUME, after an option" test "$out" = "pv-1 pv-10 pv-3 "
+        complete_line "get pv-1 "
+        check "completion: nothing after get's one argument" test -z "$out"
+        complete_line "track pv-9 node-"
+        check "completion: track VOLUME NODE" test "$out" = "node-1 node-3 "
+        complete_line "list --node=node-"
+        check "completion: --node=, the value only (COMP_WORDBREAKS has '=')" \
+                test "$out" = "node-1 node-3 "
+        complete_line "monitor --node "
+        check "completion: --node NODE" test "$out" = "node-1 node-3 "
+        complete_line "--no-l"
+        check "completion: an option" test "$out" = "--no-legend "
+        complete_line "--json=p"
+        check "completion: --json=MODE" test "$out" = "pretty "
+        DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/no-such-bus" \
+                complete_line "--address=unix:path=$tmp/bus get pv-3"
+        check "completion: ids from the bus that --address= names" test "$out" = "pv-3 "
 }
 
 test_usage
@@ -433,6 +485,7 @@ test_get
 test_errors
 test_untrack
 test_address
+test_completion
 test_monitor
 kill -0 "$daemon_pid" 2>/dev/null
 check "the daemon is still running" test $? = 0
