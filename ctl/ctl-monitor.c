@@ -19,7 +19,7 @@ enum { SLOT_OWNER, SLOT_SIGNALS, SLOT_PROPERTIES, SLOT_DISCONNECT, N_SLOTS };
 typedef struct {
         const CtlMonitorArgs *args;
         sd_event *event;
-        char *owner; /* the unique name that owns CTL_BUS_NAME */
+        char *owner;       /* the unique name that owns CTL_BUS_NAME */
         char *watch_state; /* the last watch change shown */
         uint64_t watch_since;
         sd_bus_slot *slots[N_SLOTS];

@@ -440,29 +440,27 @@ complete_line() {
         out=$(tr "\n" " " <"$tmp/out")
 }
 
-# The daemon holds pv-1 and pv-10 on node-1, pv-3 on node-3.
+# The daemon holds pv-1 and pv-10 on node-1, pv-3 on node-3. Each case: the command line after
+# "attachmentctl", what is offered (sorted, each followed by a blank), what it checks.
 test_completion() {
-        complete_line "unt"
-        check "completion: a verb prefix" test "$out" = "untrack "
-        complete_line ""
-        check "completion: every verb" test "$out" = "get list monitor status track untrack "
-        complete_line "get pv-1"
-        check "completion: get VOLUME from the service's list" test "$out" = "pv-1 pv-10 "
-        complete_line "--no-legend untrack "
-        check "completion: untrack VOLUME, after an option" test "$out" = "pv-1 pv-10 pv-3 "
-        complete_line "get pv-1 "
-        check "completion: nothing after get's one argument" test -z "$out"
-        complete_line "track pv-9 node-"
-        check "completion: track VOLUME NODE" test "$out" = "node-1 node-3 "
-        complete_line "list --node=node-"
-        check "completion: --node=, the value only (COMP_WORDBREAKS has '=')" \
-                test "$out" = "node-1 node-3 "
-        complete_line "monitor --node "
-        check "completion: --node NODE" test "$out" = "node-1 node-3 "
-        complete_line "--no-l"
-        check "completion: an option" test "$out" = "--no-legend "
-        complete_line "--json=p"
-        check "completion: --json=MODE" test "$out" = "pretty "
+        local c line expected what
+        local cases=(
+                "unt|untrack |a verb prefix"
+                "|get list monitor status track untrack |every verb"
+                "get pv-1|pv-1 pv-10 |get VOLUME from the service's list"
+                "--no-legend untrack |pv-1 pv-10 pv-3 |untrack VOLUME, after an option"
+                "get pv-1 ||nothing after get's one argument"
+                "track pv-9 node-|node-1 node-3 |track VOLUME NODE"
+                "list --node=node-|node-1 node-3 |--node=, the value only (COMP_WORDBREAKS has '=')"
+                "monitor --node |node-1 node-3 |--node NODE"
+                "--no-l|--no-legend |an option"
+                "--json=p|pretty |--json=MODE"
+        )
+        for c in "${cases[@]}"; do
+                IFS='|' read -r line expected what <<<"$c"
+                complete_line "$line"
+                check "completion: $what" test "$out" = "$expected"
+        done
         DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/no-such-bus" \
                 complete_line "--address=unix:path=$tmp/bus get pv-3"
         check "completion: ids from the bus that --address= names" test "$out" = "pv-3 "
