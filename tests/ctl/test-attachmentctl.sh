@@ -466,6 +466,18 @@ test_completion() {
         check "completion: ids from the bus that --address= names" test "$out" = "pv-3 "
 }
 
+# The bus itself dies (SIGKILL: no NameOwnerChanged is sent): monitor ends, exit 4.
+test_monitor_bus_lost() {
+        [ -n "$daemon_pid" ] || start_daemon
+        start_monitor lost
+        kill -KILL "$bus_pid"
+        wait "$bus_pid" 2>/dev/null
+        bus_pid=
+        stop_monitor lost
+        check "monitor: the bus connection is lost: exit 4, says so" \
+                eval '[ $rc = 4 ] && grep -q "Lost the connection to the bus" "$tmp/err"'
+}
+
 test_usage
 start_usec=$(date +%s%6N)
 start_bus
@@ -491,5 +503,6 @@ test_monitor_gone
 if [ -n "$emulator" ]; then
         test_monitor_watch
 fi
+test_monitor_bus_lost
 echo "1..$n"
 [ "$failures" = 0 ]
