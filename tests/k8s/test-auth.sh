@@ -15,6 +15,26 @@ kc delete clusterrole,clusterrolebinding srvlab-nopatch --ignore-not-found >/dev
 kc -n $ns delete serviceaccount srvlab-nopatch srvlab-rotated --ignore-not-found >/dev/null
 kc -n $ns delete secret k8s-auth-s1 k8s-auth-s2 --ignore-not-found >/dev/null
 
+# ---- data/kubernetes/rbac.yaml, as applied by tools/k8s/start ----
+# The client certificate CN=srvlab-attachment (daemon.kubeconfig) is the user it binds.
+can_i() { # can_i VERB RESOURCE: yes/no for the daemon's client-certificate identity
+        kubectl --kubeconfig="$SRVLAB_K8S_DAEMON_KUBECONFIG" auth can-i "$1" "$2" 2>/dev/null
+}
+for verb in get list watch patch; do
+        expect_eq "rbac.yaml: the daemon's certificate may $verb persistentvolumes" yes \
+                "$(can_i $verb persistentvolumes)"
+done
+for verb in update create delete; do
+        expect_eq "rbac.yaml: it may not $verb persistentvolumes" no "$(can_i $verb persistentvolumes)"
+done
+expect_eq "rbac.yaml: it may watch nodes, not patch them" yes/no \
+        "$(can_i watch nodes)/$(can_i patch nodes)"
+expect_eq "rbac.yaml: it may create events" yes "$(can_i create events)"
+expect_eq "rbac.yaml: it may not read secrets" no "$(can_i get secrets)"
+expect_ok "the certificate authenticates as user srvlab-attachment" '^srvlab-attachment$' \
+        kubectl --kubeconfig="$SRVLAB_K8S_DAEMON_KUBECONFIG" auth whoami \
+        -o 'jsonpath={.status.userInfo.username}'
+
 # ---- an identity that may read PersistentVolumes but not patch them ----
 kc create clusterrole srvlab-nopatch --verb=get,list,watch --resource=persistentvolumes \
         >/dev/null 2>&1
@@ -23,7 +43,7 @@ kc create clusterrolebinding srvlab-nopatch --clusterrole=srvlab-nopatch \
         --serviceaccount=$ns:srvlab-nopatch >/dev/null
 kc -n $ns create token srvlab-nopatch >"$tmp/nopatch.token"
 expect_eq "kubectl auth can-i: the identity may not patch" no \
-        "$(kc auth can-i patch persistentvolumes --as=system:serviceaccount:$ns:srvlab-nopatch)"
+        "$(kc auth can-i patch persistentvolumes --as=system:serviceaccount:$ns:srvlab-nopatch 2>/dev/null)"
 
 write_config "$tmp/nopatch.conf" "$tmp/nopatch.token"
 if start_daemon "$tmp/nopatch.conf"; then ok "without patch the daemon still starts (list is allowed)"
