@@ -81,8 +81,8 @@ static void on_request(SoupServer *server, SoupServerMessage *msg, const char *p
 static void reject(SoupServerMessage *msg, guint status, const char *text)
 {
         soup_server_message_set_status(msg, status, NULL);
-        soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_STATIC,
-                                         text, strlen(text));
+        soup_server_message_set_response(msg, "text/plain; charset=utf-8", SOUP_MEMORY_STATIC, text,
+                                         strlen(text));
 }
 
 /* After the headers, before any body: decides everything but the exposition, so that no

@@ -11,7 +11,7 @@
 /* Upper bounds in µs: a Track on loopback takes ~1 ms, a loaded API server tens, a timeout
  * RequestTimeoutSec=10. (+Inf is implicit.) */
 static const gint64 bucket_usec[] = {
-    500,    1000,    2500,    5000,    10000,   25000,   50000,
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
     100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
@@ -27,8 +27,8 @@ typedef struct {
         guint n;
 } Label;
 
-#define LABEL(var, label_name, ...)                                                               \
-        static const char *const var##_values[] = {__VA_ARGS__};                                  \
+#define LABEL(var, label_name, ...)                                                                \
+        static const char *const var##_values[] = {__VA_ARGS__};                                   \
         static const Label var = {label_name, var##_values, G_N_ELEMENTS(var##_values)}
 
 LABEL(op_method, "method", "Track", "TrackShared", "Untrack", "UntrackNode");
@@ -51,57 +51,54 @@ typedef struct {
         const char *help;
 } Family;
 
-/* Families marked "issue 13" have no hook yet: they are exposed at zero now so that dashboards
- * and alerts can be written against them; TrackShared/UntrackNode, the node reconciler,
- * migrations and Events add their calls. */
+/* The families from METRIC_SHARED_VOLUMES on (but METRIC_OPERATIONS_QUEUED), and the
+ * TrackShared/UntrackNode rows, have no hook yet: they are exposed at zero now so that
+ * dashboards and alerts can be written against them; issue 13 (shared attachments, the node
+ * reconciler, migrations, Events) adds their calls. */
+#define FAMILY(id, name, kind, label0, label1, sparse, help)                                       \
+        [id] = {name, kind, {label0, label1}, sparse, help}
+
 static const Family families[METRIC_N_FAMILIES] = {
-    [METRIC_BUILD_INFO] = {"build_info", KIND_GAUGE, {NULL}, FALSE,
-                           "Always 1; the version label is the daemon's version."},
-    [METRIC_OPERATIONS] = {"operations_total", KIND_COUNTER, {&op_method, &outcome}, FALSE,
-                           "Attachment changes answered, by D-Bus method and outcome."},
-    [METRIC_OPERATION_DURATION] = {"operation_duration_seconds", KIND_HISTOGRAM, {&op_method},
-                                   FALSE,
-                                   "Time from a Track/Untrack call's arrival to its answer."},
-    [METRIC_API_REQUESTS] = {"api_requests_total", KIND_COUNTER, {&http_method, &http_code},
-                             TRUE,
-                             "HTTP requests to the Kubernetes API server, by method and "
-                             "status code (none: no response)."},
-    [METRIC_API_DURATION] = {"api_request_duration_seconds", KIND_HISTOGRAM, {&http_method},
-                             TRUE,
-                             "Time of one HTTP exchange with the API server, body included "
-                             "(for a watch: until the response headers)."},
-    [METRIC_CONFLICTS_RETRIED] = {"conflicts_retried_total", KIND_COUNTER, {NULL}, FALSE,
-                                  "Conditional writes answered 409 Conflict, re-read and "
-                                  "retried."},
-    [METRIC_WATCH_RESTARTS] = {"watch_restarts_total", KIND_COUNTER, {&resource, &cause}, TRUE,
-                               "Watches resumed from their resourceVersion: ended by the "
-                               "server (timeoutSeconds), or failed."},
-    [METRIC_WATCH_RELISTS] = {"watch_relists_total", KIND_COUNTER, {&resource}, TRUE,
-                              "Fresh LISTs because a watch could not resume (410 Expired)."},
-    [METRIC_WATCH_CONNECTED] = {"watch_connected", KIND_GAUGE, {&resource}, TRUE,
-                                "1 while a watch stream is open, else 0."},
-    [METRIC_ATTACHMENTS] = {"attachments", KIND_GAUGE, {NULL}, FALSE,
-                            "Attachments in the table (AttachmentCount)."},
-    [METRIC_SHARED_VOLUMES] = {"shared_volumes", KIND_GAUGE, {NULL}, FALSE,
-                               "Volumes held by two nodes for a live migration (issue 13)."},
-    [METRIC_OPERATIONS_QUEUED] = {"operations_queued", KIND_GAUGE, {NULL}, FALSE,
-                                  "Track/Untrack operations queued or running on a worker "
-                                  "(bounded by QueueLimit=)."},
-    [METRIC_STALE_CLEARED] = {"stale_attachments_cleared_total", KIND_COUNTER, {NULL}, FALSE,
-                              "Attachments cleared because their node was deleted or out of "
-                              "service (issue 13)."},
-    [METRIC_MIGRATIONS_STARTED] = {"migrations_started_total", KIND_COUNTER, {NULL}, FALSE,
-                                   "Volumes that gained a second node (issue 13)."},
-    [METRIC_MIGRATIONS_COMPLETED] = {"migrations_completed_total", KIND_COUNTER, {NULL}, FALSE,
-                                     "Shared volumes back to one node (issue 13)."},
-    [METRIC_MIGRATIONS_OVERDUE] = {"migrations_overdue_total", KIND_COUNTER, {NULL}, FALSE,
-                                   "MigrationOverdue signals: two nodes held a volume longer "
-                                   "than MigrationTimeoutSec= (issue 13)."},
-    [METRIC_EVENTS_POSTED] = {"events_posted_total", KIND_COUNTER, {NULL}, FALSE,
-                              "Kubernetes Events created or updated (issue 13)."},
-    [METRIC_EVENTS_DROPPED] = {"events_dropped_total", KIND_COUNTER, {NULL}, FALSE,
-                               "Kubernetes Events dropped: queue full or API refused (issue "
-                               "13)."},
+    FAMILY(METRIC_BUILD_INFO, "build_info", KIND_GAUGE, NULL, NULL, FALSE,
+           "Always 1; the version label is the daemon's version."),
+    FAMILY(METRIC_OPERATIONS, "operations_total", KIND_COUNTER, &op_method, &outcome, FALSE,
+           "Attachment changes answered, by D-Bus method and outcome."),
+    FAMILY(METRIC_OPERATION_DURATION, "operation_duration_seconds", KIND_HISTOGRAM, &op_method,
+           NULL, FALSE, "Time from a Track/Untrack call's arrival to its answer."),
+    FAMILY(METRIC_API_REQUESTS, "api_requests_total", KIND_COUNTER, &http_method, &http_code, TRUE,
+           "HTTP requests to the Kubernetes API server, by method and status code (none: no "
+           "response)."),
+    FAMILY(METRIC_API_DURATION, "api_request_duration_seconds", KIND_HISTOGRAM, &http_method, NULL,
+           TRUE,
+           "Time of one HTTP exchange with the API server, body included (for a watch: until the "
+           "response headers)."),
+    FAMILY(METRIC_CONFLICTS_RETRIED, "conflicts_retried_total", KIND_COUNTER, NULL, NULL, FALSE,
+           "Conditional writes answered 409 Conflict, re-read and retried."),
+    FAMILY(METRIC_WATCH_RESTARTS, "watch_restarts_total", KIND_COUNTER, &resource, &cause, TRUE,
+           "Watches resumed from their resourceVersion: ended by the server (timeoutSeconds), or "
+           "failed."),
+    FAMILY(METRIC_WATCH_RELISTS, "watch_relists_total", KIND_COUNTER, &resource, NULL, TRUE,
+           "Fresh LISTs because a watch could not resume (410 Expired)."),
+    FAMILY(METRIC_WATCH_CONNECTED, "watch_connected", KIND_GAUGE, &resource, NULL, TRUE,
+           "1 while a watch stream is open, else 0."),
+    FAMILY(METRIC_ATTACHMENTS, "attachments", KIND_GAUGE, NULL, NULL, FALSE,
+           "Attachments in the table (AttachmentCount)."),
+    FAMILY(METRIC_SHARED_VOLUMES, "shared_volumes", KIND_GAUGE, NULL, NULL, FALSE,
+           "Volumes held by two nodes for a live migration."),
+    FAMILY(METRIC_OPERATIONS_QUEUED, "operations_queued", KIND_GAUGE, NULL, NULL, FALSE,
+           "Track/Untrack operations queued or running on a worker (bounded by QueueLimit=)."),
+    FAMILY(METRIC_STALE_CLEARED, "stale_attachments_cleared_total", KIND_COUNTER, NULL, NULL, FALSE,
+           "Attachments cleared because their node was deleted or out of service."),
+    FAMILY(METRIC_MIGRATIONS_STARTED, "migrations_started_total", KIND_COUNTER, NULL, NULL, FALSE,
+           "Volumes that gained a second node."),
+    FAMILY(METRIC_MIGRATIONS_COMPLETED, "migrations_completed_total", KIND_COUNTER, NULL, NULL,
+           FALSE, "Shared volumes back to one node."),
+    FAMILY(METRIC_MIGRATIONS_OVERDUE, "migrations_overdue_total", KIND_COUNTER, NULL, NULL, FALSE,
+           "MigrationOverdue signals: two nodes held a volume longer than MigrationTimeoutSec=."),
+    FAMILY(METRIC_EVENTS_POSTED, "events_posted_total", KIND_COUNTER, NULL, NULL, FALSE,
+           "Kubernetes Events created or updated."),
+    FAMILY(METRIC_EVENTS_DROPPED, "events_dropped_total", KIND_COUNTER, NULL, NULL, FALSE,
+           "Kubernetes Events dropped: queue full or API refused."),
 };
 
 /* A counter or gauge series is one cell; a histogram series is N_BUCKETS + 1 bucket counts
@@ -223,50 +220,50 @@ gint64 metrics_get(Metrics *self, MetricId id, guint series)
         return total;
 }
 
-static guint operation_outcome(const GError *error)
-{
-        if (error == NULL)
-                return 0;
-        if (error->domain != ATTACHMENT_ERROR)
-                return outcome.n - 1;
-        switch ((AttachmentError)error->code) {
-        case ATTACHMENT_ERROR_ALREADY_ATTACHED:
-                return 1;
-        case ATTACHMENT_ERROR_NOT_FOUND:
-                return 2;
-        case ATTACHMENT_ERROR_FAILED:
-                return 3;
-        case ATTACHMENT_ERROR_INVALID_ARGS:
-                return 4;
-        case ATTACHMENT_ERROR_ACCESS_DENIED:
-                return 5;
-        case ATTACHMENT_ERROR_LIMITS_EXCEEDED:
-                return 6;
-        case ATTACHMENT_ERROR_SHUTTING_DOWN:
-                return 7;
-        case ATTACHMENT_ERROR_NOT_ATTACHED:
-                break;
-        }
-        return outcome.n - 1;
-}
-
-void metrics_operation(Metrics *self, MetricsOperation op, const GError *error,
-                       gint64 started_usec)
-{
-        if (self == NULL || op >= op_method.n)
-                return;
-        metrics_add(self, METRIC_OPERATIONS, op * outcome.n + operation_outcome(error), 1);
-        metrics_observe_usec(self, METRIC_OPERATION_DURATION, op,
-                             g_get_monotonic_time() - started_usec);
-}
-
-/* The index of `value` in `label`, or of its last value ("other") when absent. */
+/* The index of `value` in `label`, or of its last value ("other", "error") when absent. */
 static guint label_index(const Label *label, const char *value)
 {
         for (guint i = 0; value != NULL && i < label->n; i++)
                 if (g_str_equal(label->values[i], value))
                         return i;
         return label->n - 1;
+}
+
+static const char *operation_outcome(const GError *error)
+{
+        if (error == NULL)
+                return "ok";
+        if (error->domain != ATTACHMENT_ERROR)
+                return NULL;
+        switch ((AttachmentError)error->code) {
+        case ATTACHMENT_ERROR_ALREADY_ATTACHED:
+                return "already_attached";
+        case ATTACHMENT_ERROR_NOT_FOUND:
+                return "volume_not_found";
+        case ATTACHMENT_ERROR_FAILED:
+                return "store_failed";
+        case ATTACHMENT_ERROR_INVALID_ARGS:
+                return "invalid_args";
+        case ATTACHMENT_ERROR_ACCESS_DENIED:
+                return "access_denied";
+        case ATTACHMENT_ERROR_LIMITS_EXCEEDED:
+                return "limits_exceeded";
+        case ATTACHMENT_ERROR_SHUTTING_DOWN:
+                return "shutting_down";
+        case ATTACHMENT_ERROR_NOT_ATTACHED:
+                break;
+        }
+        return NULL;
+}
+
+void metrics_operation(Metrics *self, MetricsOperation op, const GError *error, gint64 started_usec)
+{
+        if (self == NULL || op >= op_method.n)
+                return;
+        metrics_add(self, METRIC_OPERATIONS,
+                    op * outcome.n + label_index(&outcome, operation_outcome(error)), 1);
+        metrics_observe_usec(self, METRIC_OPERATION_DURATION, op,
+                             g_get_monotonic_time() - started_usec);
 }
 
 static guint code_index(guint status)

@@ -44,8 +44,8 @@ static void test_fresh(void)
         g_assert_cmpint(sample(text, "srvlab_attachment_build_info{version=\"1.2.3\"}"), ==, 1);
         /* Every method and outcome is there at zero, the issue 13 ones too. */
         g_assert_cmpint(
-            sample(text, "srvlab_attachment_operations_total{method=\"Track\",outcome=\"ok\"}"),
-            ==, 0);
+            sample(text, "srvlab_attachment_operations_total{method=\"Track\",outcome=\"ok\"}"), ==,
+            0);
         g_assert_cmpint(sample(text, "srvlab_attachment_operations_total{method=\"UntrackNode\","
                                      "outcome=\"store_failed\"}"),
                         ==, 0);
@@ -71,8 +71,8 @@ static void test_operations(void)
         metrics_operation(m, METRICS_OP_UNTRACK, foreign, now);
         text = render(m);
         g_assert_cmpint(
-            sample(text, "srvlab_attachment_operations_total{method=\"Track\",outcome=\"ok\"}"),
-            ==, 2);
+            sample(text, "srvlab_attachment_operations_total{method=\"Track\",outcome=\"ok\"}"), ==,
+            2);
         g_assert_cmpint(sample(text, "srvlab_attachment_operations_total{method=\"Track\","
                                      "outcome=\"already_attached\"}"),
                         ==, 1);
@@ -124,7 +124,8 @@ static void test_api_and_watch(void)
             sample(text, "srvlab_attachment_api_requests_total{method=\"PATCH\",code=\"409\"}"), ==,
             1);
         g_assert_cmpint(
-            sample(text, "srvlab_attachment_api_requests_total{method=\"GET\",code=\"4xx\"}"), ==, 1);
+            sample(text, "srvlab_attachment_api_requests_total{method=\"GET\",code=\"4xx\"}"), ==,
+            1);
         g_assert_cmpint(
             sample(text, "srvlab_attachment_api_requests_total{method=\"GET\",code=\"none\"}"), ==,
             1);
@@ -140,7 +141,8 @@ static void test_api_and_watch(void)
                         ==, 2);
         g_assert_cmpint(sample(text, "srvlab_attachment_conflicts_retried_total"), ==, 1);
         g_assert_cmpint(
-            sample(text, "srvlab_attachment_watch_connected{resource=\"persistentvolumes\"}"), ==, 1);
+            sample(text, "srvlab_attachment_watch_connected{resource=\"persistentvolumes\"}"), ==,
+            1);
         g_assert_cmpint(sample(text, "srvlab_attachment_watch_restarts_total{resource="
                                      "\"persistentvolumes\",cause=\"ended\"}"),
                         ==, 1);
@@ -221,10 +223,10 @@ static void test_address(void)
 {
         static const char *const good[] = {"127.0.0.1:9471", "[::1]:9471", "0.0.0.0:1",
                                            "[::]:65535", "10.1.2.3:80"};
-        static const char *const bad[] = {"",          "127.0.0.1",    "127.0.0.1:0",
-                                          "127.0.0.1:65536", "::1:9471", "[::1]9471",
-                                          "[127.0.0.1]:9471", "localhost:9471", "1.2.3:80",
-                                          "127.0.0.1:-1", "127.0.0.1:http", "[::1]:"};
+        static const char *const bad[] = {
+            "",         "127.0.0.1",    "127.0.0.1:0",      "127.0.0.1:65536",
+            "::1:9471", "[::1]9471",    "[127.0.0.1]:9471", "localhost:9471",
+            "1.2.3:80", "127.0.0.1:-1", "127.0.0.1:http",   "[::1]:"};
 
         for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
                 g_autoptr(GError) error = NULL;

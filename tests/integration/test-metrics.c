@@ -4,8 +4,10 @@
  * move the values a scrape shows; the text must satisfy a real parser (promtool check
  * metrics, from Debian's prometheus package); other paths 404, other methods 405; a bad or
  * taken address stops the daemon at start. */
+#include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fixture.h"
 
@@ -55,10 +57,9 @@ static guint http(Scraper *s, const char *method, const char *path, char **body)
         if (body != NULL)
                 *body = g_strndup(text != NULL ? text : "", len);
         if (g_str_equal(path, "/metrics") && soup_message_get_status(msg) == 200)
-                g_assert_cmpstr(
-                    soup_message_headers_get_content_type(soup_message_get_response_headers(msg),
-                                                          NULL),
-                    ==, "text/plain");
+                g_assert_cmpstr(soup_message_headers_get_content_type(
+                                    soup_message_get_response_headers(msg), NULL),
+                                ==, "text/plain");
         return soup_message_get_status(msg);
 }
 
@@ -190,7 +191,8 @@ static void check_operations(Scraper *s)
 static void test_scrape(void)
 {
         guint port = free_port();
-        g_autofree char *extra = g_strdup_printf("[Attachment]\nMetricsAddress=127.0.0.1:%u\n", port);
+        g_autofree char *extra =
+            g_strdup_printf("[Attachment]\nMetricsAddress=127.0.0.1:%u\n", port);
         FixtureOptions opts = {.kubernetes = TRUE, .extra_config = extra};
         g_autoptr(Fixture) f = NULL;
         g_autoptr(SoupSession) session = soup_session_new();
@@ -244,8 +246,8 @@ static void test_scrape(void)
 
 static void expect_start_failure(Fixture *f, const char *address, const char *expect)
 {
-        g_autofree char *text = g_strdup_printf("[Attachment]\nStore=none\nMetricsAddress=%s\n",
-                                                address);
+        g_autofree char *text =
+            g_strdup_printf("[Attachment]\nStore=none\nMetricsAddress=%s\n", address);
         g_autofree char *path = fixture_write_file(f, "metrics.conf", text);
         g_autofree char *log = NULL;
         int status = 0;
@@ -286,10 +288,59 @@ static void test_bad_address(void)
         expect_start_failure(f, address, expect);
 }
 
+/* The alerting rules of docs/OPERATIONS.md are valid Prometheus rules, and name metrics the
+ * daemon exports. */
+static void test_alert_rules(void)
+{
+        g_autofree char *promtool = g_find_program_in_path("promtool");
+        g_autofree char *doc_path = fixture_source_path("docs/OPERATIONS.md");
+        g_autofree char *doc = NULL;
+        g_autofree char *rules_path = NULL;
+        g_autofree char *rules = NULL;
+        g_autofree char *out = NULL;
+        g_autoptr(GError) error = NULL;
+        const char *start, *end;
+        int status = 0;
+        int fd;
+
+        g_assert_true(g_file_get_contents(doc_path, &doc, NULL, &error));
+        start = strstr(doc, "```yaml\n");
+        g_assert_nonnull(start);
+        start += strlen("```yaml\n");
+        end = strstr(start, "```\n");
+        g_assert_nonnull(end);
+        rules = g_strndup(start, (gsize)(end - start));
+        for (guint i = 0; i < 3; i++) {
+                static const char *const used[] = {"srvlab_attachment_api_requests_total",
+                                                   "srvlab_attachment_watch_connected",
+                                                   "srvlab_attachment_migrations_overdue_total"};
+                g_assert_nonnull(strstr(rules, used[i]));
+        }
+        if (promtool == NULL) {
+                g_test_skip("promtool is not installed (Debian package prometheus)");
+                return;
+        }
+        fd = g_file_open_tmp("srvlab-rules-XXXXXX.yml", &rules_path, &error);
+        g_assert_no_error(error);
+        close(fd);
+        g_assert_true(g_file_set_contents(rules_path, rules, -1, &error));
+        {
+                const char *argv[] = {promtool, "check", "rules", rules_path, NULL};
+
+                g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL,
+                                           NULL, NULL, &out, NULL, &status, &error));
+        }
+        g_unlink(rules_path);
+        g_test_message("promtool check rules: %s", out);
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        g_assert_nonnull(strstr(out, "SUCCESS: 3 rules found"));
+}
+
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/metrics/scrape", test_scrape);
         g_test_add_func("/metrics/bad-address", test_bad_address);
+        g_test_add_func("/metrics/alert-rules", test_alert_rules);
         return g_test_run();
 }
