@@ -25,6 +25,9 @@
 /* A reader whose List would wait longer than this behind the others gets LimitsExceeded at
  * once rather than a timeout later (D-Bus clients wait 25 s by default). */
 #define READER_BACKLOG_MAX_USEC (15 * G_TIME_SPAN_SECOND)
+/* A reader whose List would wait longer than this behind the others gets LimitsExceeded at
+ * once rather than a timeout later (D-Bus clients wait 25 s by default). */
+#define READER_BACKLOG_MAX_USEC (15 * G_TIME_SPAN_SECOND)
 /* Readers may run this far ahead of their budget before they wait: small Lists of small
  * tables are answered at once. */
 #define READER_BURST_USEC (20 * G_TIME_SPAN_MILLISECOND)
@@ -205,10 +208,19 @@ void list_replies_free(ListReplies *self)
 static gboolean admit(ListReplies *self, ListJob *job, GError **error)
 {
         guint n = GPOINTER_TO_UINT(g_hash_table_lookup(self->per_sender, job->sender));
+        guint readers = g_queue_get_length(&self->readers.jobs);
+        guint pending = g_queue_get_length(&self->mutators.jobs) + readers;
+        /* Every queued reader List still has up to a table's rows to go. */
+        gint64 backlog =
+            (gint64)readers * manager_count(self->manager) * G_USEC_PER_SEC / READER_ROWS_PER_SEC;
 
-        guint pending =
-            g_queue_get_length(&self->mutators.jobs) + g_queue_get_length(&self->readers.jobs);
-
+        if (job->limited && backlog > READER_BACKLOG_MAX_USEC) {
+                g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_LIMITS_EXCEEDED,
+                            "%u Lists of callers that may not change attachments are waiting "
+                            "for their share of the bus; retry later",
+                            readers);
+                return FALSE;
+        }
         if (pending >= LIST_PENDING_MAX || (job->limited && n >= LIST_PER_READER)) {
                 g_set_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_LIMITS_EXCEEDED,
                             "%u List calls of this caller pending (at most %d for a caller "
