@@ -61,10 +61,10 @@ static void test_lands_later(void)
         g_assert_true(has_annotation(landed, "late"));
         g_assert_cmpuint(json_rv(landed), ==, 1002);
         requests = emu_control(emu, "GET", "/requests", NULL);
-        g_assert_cmpint(json_object_get_int_member(
-                            json_array_get_object_element(json_node_get_array(requests->json), 1),
-                            "status"),
-                        ==, 0);
+        g_assert_cmpint(
+            json_object_get_int_member(
+                json_array_get_object_element(json_node_get_array(requests->json), 1), "status"),
+            ==, 0);
         emu_stop(emu);
 }
 

@@ -71,8 +71,8 @@ static void test_create_and_repeat(void)
             "{\"count\":2,\"lastTimestamp\":\"2026-01-01T00:05:00Z\",\"message\":\"again\"}");
         g_autoptr(Reply) got = emu_api(emu, "GET", EVENTS "/pv-a.1", NULL, NULL);
         g_autoptr(Reply) missing = emu_api(emu, "GET", EVENTS "/nope", NULL, NULL);
-        g_autoptr(Reply) patch_missing = emu_api(emu, "PATCH", EVENTS "/nope",
-                                                 "application/merge-patch+json", "{\"count\":2}");
+        g_autoptr(Reply) patch_missing =
+            emu_api(emu, "PATCH", EVENTS "/nope", "application/merge-patch+json", "{\"count\":2}");
         g_autofree char *put_body = event_body("default", "pv-a.2", "pv-a", "Other");
         g_autoptr(Reply) put_created = emu_api(emu, "PUT", EVENTS "/pv-a.2", NULL, put_body);
         g_autoptr(Reply) deleted = emu_api(emu, "DELETE", EVENTS "/pv-a.2", NULL, NULL);
@@ -123,19 +123,21 @@ static void test_validation(void)
             "{\"metadata\":{\"name\":\"e\"},\"involvedObject\":{\"kind\":\"PersistentVolume\","
             "\"name\":\"pv-a\"},\"reason\":\"R\"}");
         /* events with eventTime need reason, action and the reporting fields */
-        g_autoptr(Reply) new_event = emu_api(
-            emu, "POST", EVENTS, NULL,
-            "{\"metadata\":{\"name\":\"e\"},\"eventTime\":\"2026-01-01T00:00:00.000000Z\","
-            "\"reportingComponent\":\"srvlab-attachmentd\",\"reportingInstance\":\"h\","
-            "\"action\":\"Track\"}");
+        g_autoptr(Reply) new_event =
+            emu_api(emu, "POST", EVENTS, NULL,
+                    "{\"metadata\":{\"name\":\"e\"},\"eventTime\":\"2026-01-01T00:00:00.000000Z\","
+                    "\"reportingComponent\":\"srvlab-attachmentd\",\"reportingInstance\":\"h\","
+                    "\"action\":\"Track\"}");
         /* without eventTime the real server takes an event without reason or object */
-        g_autoptr(Reply) bare = emu_api(emu, "POST", EVENTS, NULL, "{\"metadata\":{\"name\":\"b\"}}");
-        g_autoptr(Reply) patch_ns = emu_api(emu, "PATCH", EVENTS "/b", "application/merge-patch+json",
-                                            "{\"involvedObject\":{\"namespace\":\"other\"}}");
-        g_autoptr(Reply) generated = emu_api(
-            emu, "POST", "/api/v1/namespaces/team-a/events", NULL,
-            "{\"metadata\":{\"generateName\":\"pvc-\"},\"involvedObject\":{\"kind\":"
-            "\"PersistentVolumeClaim\",\"namespace\":\"team-a\",\"name\":\"data\"}}");
+        g_autoptr(Reply) bare =
+            emu_api(emu, "POST", EVENTS, NULL, "{\"metadata\":{\"name\":\"b\"}}");
+        g_autoptr(Reply) patch_ns =
+            emu_api(emu, "PATCH", EVENTS "/b", "application/merge-patch+json",
+                    "{\"involvedObject\":{\"namespace\":\"other\"}}");
+        g_autoptr(Reply) generated =
+            emu_api(emu, "POST", "/api/v1/namespaces/team-a/events", NULL,
+                    "{\"metadata\":{\"generateName\":\"pvc-\"},\"involvedObject\":{\"kind\":"
+                    "\"PersistentVolumeClaim\",\"namespace\":\"team-a\",\"name\":\"data\"}}");
 
         assert_status_body(no_name, 422, "Invalid");
         g_assert_cmpstr(reply_string(no_name, "message"), ==,
@@ -196,8 +198,8 @@ static void test_lists_and_selectors(void)
                             "%2CinvolvedObject.uid%3Du-pv-a&limit=500",
                             NULL, NULL);
         g_assert_cmpuint(items_of(by_object), ==, 1);
-        negated = emu_api(emu, "GET", EVENTS "?fieldSelector=reason!%3DAttachmentConflict", NULL,
-                          NULL);
+        negated =
+            emu_api(emu, "GET", EVENTS "?fieldSelector=reason!%3DAttachmentConflict", NULL, NULL);
         g_assert_cmpuint(items_of(negated), ==, 0);
         by_source = emu_api(emu, "GET",
                             "/api/v1/events?fieldSelector=source%3Dsrvlab-attachmentd,"

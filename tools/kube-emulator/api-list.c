@@ -69,8 +69,8 @@ static char *list_metadata(Store *store, StorePage *page)
                 g_string_append_printf(meta, ",\"continue\":\"%s\"", token);
                 /* etcd3's store counts the rest only without a selector. */
                 if (!page->filtered)
-                        g_string_append_printf(
-                            meta, ",\"remainingItemCount\":%" G_GUINT64_FORMAT, page->remaining);
+                        g_string_append_printf(meta, ",\"remainingItemCount\":%" G_GUINT64_FORMAT,
+                                               page->remaining);
         }
         return g_string_free(meta, FALSE);
 }
@@ -103,8 +103,8 @@ static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArra
 /* The field selector of a list or watch; answers 400 itself when it is not a valid one. */
 FieldSelector *call_field_selector(const ResourceKind *kind, Call *call, gboolean *ok)
 {
-        const char *text = call->query != NULL ? g_hash_table_lookup(call->query, "fieldSelector")
-                                               : NULL;
+        const char *text =
+            call->query != NULL ? g_hash_table_lookup(call->query, "fieldSelector") : NULL;
         g_autoptr(GError) error = NULL;
         FieldSelector *sel = field_selector_parse(kind, text, &error);
 
@@ -116,8 +116,8 @@ FieldSelector *call_field_selector(const ResourceKind *kind, Call *call, gboolea
 
 static gboolean read_continue(Resource *res, Call *call, ContinueToken *cont)
 {
-        const char *token = call->query != NULL ? g_hash_table_lookup(call->query, "continue")
-                                                : NULL;
+        const char *token =
+            call->query != NULL ? g_hash_table_lookup(call->query, "continue") : NULL;
 
         if (token == NULL || *token == '\0')
                 return TRUE;

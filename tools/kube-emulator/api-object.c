@@ -140,7 +140,8 @@ static void send_invalid(SoupServerMessage *msg, const ResourceKind *kind, const
 /* The kind's validation of an object to be stored; answers 422 itself. */
 static gboolean valid(const ResourceKind *kind, Call *call, JsonNode *obj)
 {
-        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func((GDestroyNotify)field_error_free);
+        g_autoptr(GPtrArray) errors =
+            g_ptr_array_new_with_free_func((GDestroyNotify)field_error_free);
         g_autofree char *text = NULL;
         const char *name = pv_name(obj);
 

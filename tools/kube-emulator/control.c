@@ -167,8 +167,7 @@ static void serve_all(Resource *res, SoupServerMessage *msg)
 }
 
 /* /_emulator/events[/NS/NAME]: seeded objects without a namespace go to "default". */
-static void serve_events(Emulator *emu, SoupServerMessage *msg, const char *method,
-                         const char *key)
+static void serve_events(Emulator *emu, SoupServerMessage *msg, const char *method, const char *key)
 {
         if (key == NULL && method == SOUP_METHOD_GET)
                 serve_all(&emu->events, msg);
@@ -184,21 +183,28 @@ static void append_counts(GString *out, const Resource *res)
         g_string_append_printf(out, "\"total\":%" G_GUINT64_FORMAT, res->total);
 }
 
-/* The PVs' counts at the top (they were the only ones), the Nodes' in "nodes", the Events'
- * in "events". */
-static void serve_counts(Emulator *emu, SoupServerMessage *msg)
+typedef void (*AppendFunc)(GString *out, const Resource *res);
+
+/* {the PVs' members, @extra, "nodes":{…}, "events":{…}}: the PVs at the top, as when they were
+ * the only kind. Takes @extra. */
+static void reply_per_kind(Emulator *emu, SoupServerMessage *msg, AppendFunc append, char *extra)
 {
         GString *out = g_string_new("{");
 
-        append_counts(out, &emu->pvs);
-        g_string_append_printf(out, ",\"unauthorized\":%" G_GUINT64_FORMAT ",\"nodes\":{",
-                               emu->unauthorized);
-        append_counts(out, &emu->nodes);
+        append(out, &emu->pvs);
+        g_string_append_printf(out, ",%s,\"nodes\":{", extra);
+        append(out, &emu->nodes);
         g_string_append(out, "},\"events\":{");
-        append_counts(out, &emu->events);
+        append(out, &emu->events);
         g_string_append(out, "}}");
-        reply_text(msg, 200, "application/json", out->str);
-        g_string_free(out, TRUE);
+        g_free(extra);
+        reply_text_take(msg, g_string_free(out, FALSE));
+}
+
+static void serve_counts(Emulator *emu, SoupServerMessage *msg)
+{
+        reply_per_kind(emu, msg, append_counts,
+                       g_strdup_printf("\"unauthorized\":%" G_GUINT64_FORMAT, emu->unauthorized));
 }
 
 static void reset_counts(Emulator *emu, SoupServerMessage *msg)
@@ -330,27 +336,15 @@ static void serve_requests(Emulator *emu, SoupServerMessage *msg, const char *me
 
 static void append_watch_state(GString *out, const Resource *res)
 {
-        g_string_append_printf(out,
-                               "\"open\":%u,\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT
-                               "\"",
-                               watch_open(res->watches), watch_stalled(res->watches),
-                               store_oldest_rv(res->store));
+        g_string_append_printf(
+            out, "\"open\":%u,\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT "\"",
+            watch_open(res->watches), watch_stalled(res->watches), store_oldest_rv(res->store));
 }
 
-/* The PV streams at the top (they were the only ones), the Node and Event streams in "nodes"
- * and "events". */
 static void serve_watch_state(Emulator *emu, SoupServerMessage *msg)
 {
-        GString *out = g_string_new("{");
-
-        append_watch_state(out, &emu->pvs);
-        g_string_append_printf(out, ",\"resourceVersion\":\"%" G_GUINT64_FORMAT "\",\"nodes\":{",
-                               emu->rv);
-        append_watch_state(out, &emu->nodes);
-        g_string_append(out, "},\"events\":{");
-        append_watch_state(out, &emu->events);
-        g_string_append(out, "}}");
-        reply_text_take(msg, g_string_free(out, FALSE));
+        reply_per_kind(emu, msg, append_watch_state,
+                       g_strdup_printf("\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"", emu->rv));
 }
 
 /* Drop, stall or set the bookmarks of every kind's streams; the number of streams touched. */

@@ -128,10 +128,10 @@ void field_error_invalid(GPtrArray *errors, const char *field, const char *value
                          const char *detail);
 
 typedef struct {
-        const char *resource;  /* "persistentvolumes": the URL segment, Status details kind */
-        const char *kind;      /* "PersistentVolume" */
-        const char *list_kind; /* "PersistentVolumeList" */
-        gboolean namespaced;   /* served under /api/v1/namespaces/NS/RESOURCE */
+        const char *resource;      /* "persistentvolumes": the URL segment, Status details kind */
+        const char *kind;          /* "PersistentVolume" */
+        const char *list_kind;     /* "PersistentVolumeList" */
+        gboolean namespaced;       /* served under /api/v1/namespaces/NS/RESOURCE */
         gboolean create_on_update; /* PUT of a missing object creates it (AllowCreateOnUpdate) */
         const char *columns;       /* the Table's "columnDefinitions":[…], member */
         /* The Table cells before and after AGE, JSON strings joined by commas (@after: "" or
@@ -160,8 +160,7 @@ typedef struct FieldSelector FieldSelector;
 FieldSelector *field_selector_parse(const ResourceKind *kind, const char *text, GError **error);
 void field_selector_free(FieldSelector *sel);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(FieldSelector, field_selector_free)
-gboolean field_selector_matches(const FieldSelector *sel, const ResourceKind *kind,
-                                StoredPv *pv);
+gboolean field_selector_matches(const FieldSelector *sel, const ResourceKind *kind, StoredPv *pv);
 /* A StoreFilter for store_page: @user_data is a FieldSelectorFilter. */
 typedef struct {
         const FieldSelector *sel;
@@ -361,7 +360,10 @@ void later_free_all(Emulator *emu);
 /* control.c */
 void control_register(Emulator *emu);
 /* Every kind, for what applies to all (compaction, watch faults, counts). */
-#define EMULATOR_RESOURCES(emu) {&(emu)->pvs, &(emu)->nodes, &(emu)->events}
+#define EMULATOR_RESOURCES(emu)                                                                    \
+        {                                                                                          \
+                &(emu)->pvs, &(emu)->nodes, &(emu)->events                                         \
+        }
 /* Seeds @res from an array, a List or one object (each needs metadata.name). */
 gboolean control_load(Resource *res, JsonNode *root, guint *n, GError **error);
 

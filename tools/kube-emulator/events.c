@@ -50,8 +50,8 @@ static gboolean qualified_name(const char *text)
         return slash == NULL || slash > text;
 }
 
-static void check_length(GPtrArray *errors, JsonObject *root, const char *member,
-                         const char *field, gsize limit, gboolean required)
+static void check_length(GPtrArray *errors, JsonObject *root, const char *member, const char *field,
+                         gsize limit, gboolean required)
 {
         const char *value = member_string(root, member);
         g_autofree char *detail = NULL;

@@ -13,7 +13,7 @@ typedef struct {
 } FieldTerm;
 
 struct FieldSelector {
-        GPtrArray *terms; /* FieldTerm * */
+        GPtrArray *terms;      /* FieldTerm * */
         gboolean needs_object; /* a label other than metadata.name/namespace */
 };
 
@@ -124,9 +124,9 @@ FieldSelector *field_selector_parse(const ResourceKind *kind, const char *text, 
                                     "field label not supported: %s", term->label);
                         return NULL;
                 }
-                sel->needs_object = sel->needs_object ||
-                                    (strcmp(term->label, "metadata.name") != 0 &&
-                                     strcmp(term->label, "metadata.namespace") != 0);
+                sel->needs_object =
+                    sel->needs_object || (strcmp(term->label, "metadata.name") != 0 &&
+                                          strcmp(term->label, "metadata.namespace") != 0);
         }
         return g_steal_pointer(&sel);
 }
@@ -142,7 +142,7 @@ static char *member_at(JsonObject *root, const char *label)
         for (guint i = 0; parts[i] != NULL; i++) {
                 node = obj != NULL ? json_object_get_member(obj, parts[i]) : NULL;
                 obj = node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node)
-                                                                    : NULL;
+                                                                   : NULL;
         }
         if (node == NULL || !JSON_NODE_HOLDS_VALUE(node))
                 return g_strdup("");

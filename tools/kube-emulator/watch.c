@@ -21,7 +21,7 @@ struct WatchHub {
 typedef struct {
         WatchHub *hub;
         SoupServerMessage *msg;
-        char *prefix;      /* "NS/": a watch in one namespace, or NULL */
+        char *prefix;       /* "NS/": a watch in one namespace, or NULL */
         FieldSelector *sel; /* or NULL */
         GSource *hup;
         guint timeout_id;
