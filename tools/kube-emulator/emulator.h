@@ -360,10 +360,9 @@ void later_free_all(Emulator *emu);
 /* control.c */
 void control_register(Emulator *emu);
 /* Every kind, for what applies to all (compaction, watch faults, counts). */
-#define EMULATOR_RESOURCES(emu)                                                                    \
-        {                                                                                          \
-                &(emu)->pvs, &(emu)->nodes, &(emu)->events                                         \
-        }
+/* clang-format off */
+#define EMULATOR_RESOURCES(emu) {&(emu)->pvs, &(emu)->nodes, &(emu)->events}
+/* clang-format on */
 /* Seeds @res from an array, a List or one object (each needs metadata.name). */
 gboolean control_load(Resource *res, JsonNode *root, guint *n, GError **error);
 
