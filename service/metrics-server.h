@@ -16,7 +16,7 @@ GSocketAddress *metrics_address_parse(const char *text, GError **error);
  * each answer.
  *
  * What bounds what (a scraper is trusted with nothing):
- * - request headers: libsoup's limit of 64 KiB (400 beyond); request bodies are read and
+ * - request headers: libsoup's limit of 64 KiB (more is refused); request bodies are read and
  *   discarded, never kept;
  * - connections: at most METRICS_SERVER_MAX_CONNECTIONS at once, a new one beyond is closed
  *   at once; listen backlog METRICS_SERVER_MAX_CONNECTIONS;
