@@ -4,6 +4,8 @@
 #include <libsoup/soup.h>
 #include <string.h>
 
+#include "tsan.h"
+
 #define METRICS_PATH "/metrics"
 
 struct _MetricsServer {
@@ -208,11 +210,11 @@ static gpointer server_thread(gpointer data)
 
         g_main_context_push_thread_default(self->context);
         ok = server_setup(self, &error);
-        g_mutex_lock(&self->lock);
+        tsan_mutex_lock(&self->lock);
         self->started = TRUE;
         self->start_error = g_steal_pointer(&error);
         g_cond_signal(&self->started_cond);
-        g_mutex_unlock(&self->lock);
+        tsan_mutex_unlock(&self->lock);
         if (ok)
                 g_main_loop_run(self->loop);
         server_teardown(self);
@@ -265,11 +267,11 @@ MetricsServer *metrics_server_new(Metrics *metrics, const char *address, GError 
         g_mutex_init(&self->lock);
         g_cond_init(&self->started_cond);
         self->thread = g_thread_new("metrics", server_thread, self);
-        g_mutex_lock(&self->lock);
+        tsan_mutex_lock(&self->lock);
         while (!self->started)
-                g_cond_wait(&self->started_cond, &self->lock);
+                tsan_cond_wait(&self->started_cond, &self->lock);
         failed = self->start_error != NULL;
-        g_mutex_unlock(&self->lock);
+        tsan_mutex_unlock(&self->lock);
         if (failed) {
                 g_propagate_prefixed_error(error, g_steal_pointer(&self->start_error),
                                            "MetricsAddress=%s: ", address);
