@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
+#include "metrics-server.h"
 
 #include <errno.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 static gboolean driver_name_ok(const char *s);
 static gboolean path_ok(const char *s);
+static gboolean metrics_address_ok(const char *s);
 
 static const char *const store_choices[] = {
     [STORE_KIND_KUBERNETES] = "kubernetes",
@@ -34,6 +36,10 @@ static const ConfigKey keys[] = {
     {GROUP_ATTACHMENT, "MigrationTimeoutSec", CONFIG_TYPE_UINT, FIELD(migration_timeout_sec), 30,
      3600, .default_value = "300",
      .help = "how long two nodes may hold a shared volume before MigrationOverdue"},
+    {GROUP_ATTACHMENT, "MetricsAddress", CONFIG_TYPE_STRING, FIELD(metrics_address),
+     .check = metrics_address_ok,
+     .allowed = "expected IPv4:PORT or [IPv6]:PORT (an IP literal, a port 1..65535) or nothing",
+     .default_value = "", .help = "where Prometheus metrics are served; empty: off"},
     {GROUP_KUBERNETES, "Server", CONFIG_TYPE_STRING, FIELD(kube_server), .default_value = "",
      .help = "the API server URL; empty: in-cluster"},
     {GROUP_KUBERNETES, "TokenFile", CONFIG_TYPE_STRING, FIELD(kube_token_file), .check = path_ok,
@@ -214,6 +220,18 @@ static gboolean driver_name_ok(const char *s)
 static gboolean path_ok(const char *s)
 {
         return s[0] == '\0' || g_path_is_absolute(s);
+}
+
+/* Checked here, so that a bad value stops the daemon naming the file and the key; a port
+ * already taken fails later, when the server binds it. */
+static gboolean metrics_address_ok(const char *s)
+{
+        g_autoptr(GSocketAddress) address = NULL;
+
+        if (s[0] == '\0')
+                return TRUE;
+        address = metrics_address_parse(s, NULL);
+        return address != NULL;
 }
 
 gboolean config_load_data(Config *self, const char *data, gsize length, const char *origin,

@@ -20,6 +20,7 @@ typedef struct {
         guint queue_limit;         /* pending Track/Untrack operations */
         char *allowed_group;       /* group allowed to Track/Untrack besides uid 0; "" = none */
         guint migration_timeout_sec; /* two nodes holding a volume longer: MigrationOverdue */
+        char *metrics_address;     /* "" = no metrics; else IPv4:PORT or [IPv6]:PORT */
         char *kube_server;         /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
         char *kube_token_file;     /* "" = no bearer token */
         char *kube_ca_file;        /* "" = system trust store */

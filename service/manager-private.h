@@ -24,15 +24,20 @@ typedef struct {
 typedef struct {
         gint64 attached_at;
         const char *node; /* NodeName.name, owned by the table's node set */
-        Shared *shared;   /* NULL: exclusive */
+        Shared *shared;       /* NULL: exclusive */
+        GSequenceIter *order; /* in Table.order */
         char volume[];
 } Entry;
 
 #define ENTRY_OF(key) ((Entry *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(Entry, volume)))
 #define NODE_OF(key) ((NodeName *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(NodeName, name)))
 
+/* The entries sorted by volume, beside the hash table, so that List needs no sort and can be
+ * answered in slices, each resuming after the last volume it sent (the table may change in
+ * between). */
 typedef struct {
         GHashTable *volumes;   /* set of Entry.volume */
+        GSequence *order;      /* Entry*, by volume */
         GHashTable *nodes;     /* set of NodeName.name */
         GHashTable *migrating; /* set of Entry.volume of entries with a second node */
         guint rows;            /* (volume, node) pairs: AttachmentCount */

@@ -11,6 +11,7 @@ static void table_init(Table *t)
         t->volumes = g_hash_table_new(g_str_hash, g_str_equal);
         t->nodes = g_hash_table_new(g_str_hash, g_str_equal);
         t->migrating = g_hash_table_new(g_str_hash, g_str_equal);
+        t->order = g_sequence_new(NULL);
         t->rows = 0;
 }
 
@@ -30,6 +31,12 @@ static void table_clear(Table *t)
         g_clear_pointer(&t->volumes, g_hash_table_unref);
         g_clear_pointer(&t->nodes, g_hash_table_unref);
         g_clear_pointer(&t->migrating, g_hash_table_unref);
+        g_clear_pointer(&t->order, g_sequence_free);
+}
+
+static gint compare_entries(gconstpointer a, gconstpointer b, gpointer data)
+{
+        return strcmp(((const Entry *)a)->volume, ((const Entry *)b)->volume);
 }
 
 static const char *node_ref(Table *t, const char *node)
@@ -75,6 +82,7 @@ static const char *entry_target(const Entry *entry)
 static void table_remove(Table *t, Entry *entry)
 {
         g_hash_table_remove(t->volumes, entry->volume);
+        g_sequence_remove(entry->order);
         node_unref(t, entry->node);
         t->rows--;
         if (entry_target(entry) != NULL) {
@@ -101,6 +109,7 @@ static void table_insert(Table *t, const char *volume, const Holding *h, gboolea
         entry->shared = NULL;
         memcpy(entry->volume, volume, len + 1);
         g_hash_table_add(t->volumes, entry->volume);
+        entry->order = g_sequence_insert_sorted(t->order, entry, compare_entries, NULL);
         t->rows++;
         if (!h->shared && h->target == NULL)
                 return;
@@ -512,48 +521,70 @@ gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *att
         return TRUE;
 }
 
-static gint compare_attachments(gconstpointer a, gconstpointer b)
-{
-        const Attachment *x = *(Attachment *const *)a;
-        const Attachment *y = *(Attachment *const *)b;
-        int c = strcmp(x->volume, y->volume);
-
-        if (c != 0)
-                return c;
-        return (x->attached_at > y->attached_at) - (x->attached_at < y->attached_at);
-}
-
-static Attachment *attachment_new(const char *volume, const char *node, gint64 attached_at)
+static void add_attachment(const char *volume, const char *node, gint64 attached_at,
+                           gpointer user_data)
 {
         Attachment *a = g_new(Attachment, 1);
 
         a->volume = g_strdup(volume);
         a->node = g_strdup(node);
         a->attached_at = attached_at;
-        return a;
+        g_ptr_array_add(user_data, a);
 }
 
 GPtrArray *manager_list(Manager *self)
 {
-        GPtrArray *list;
-        GHashTableIter iter;
-        gpointer key;
+        GPtrArray *list =
+            g_ptr_array_new_full(manager_count(self), (GDestroyNotify)attachment_free);
+
+        manager_list_after(self, NULL, G_MAXUINT, add_attachment, list);
+        return list;
+}
+
+/* g_sequence_search() compares the looked-up item (here the bare volume string, `b` or `a`
+ * as GLib passes it) with entries; a string equal to an entry's volume sorts after it, so the
+ * search lands on the first entry strictly after `after`. */
+static gint compare_after(gconstpointer a, gconstpointer b, gpointer key)
+{
+        const char *x = a == key ? key : ((const Entry *)a)->volume;
+        const char *y = b == key ? key : ((const Entry *)b)->volume;
+        int c = strcmp(x, y);
+
+        if (c != 0)
+                return c;
+        return a == key ? 1 : -1;
+}
+
+/* The first entry whose volume sorts after `after` (NULL: the first of all). */
+static GSequenceIter *first_after(Table *t, const char *after)
+{
+        if (after == NULL)
+                return g_sequence_get_begin_iter(t->order);
+        return g_sequence_search(t->order, (gpointer)after, compare_after, (gpointer)after);
+}
+
+/* The second node attached after the first (its time is later or equal): rows in
+ * attached_at order are the first, then the second. */
+guint manager_list_after(Manager *self, const char *after, guint max, ManagerListFunc func,
+                         gpointer user_data)
+{
+        GSequenceIter *it;
+        guint n = 0;
 
         tsan_rw_reader_lock(&self->lock);
-        list = g_ptr_array_new_full(self->table.rows, (GDestroyNotify)attachment_free);
-        g_hash_table_iter_init(&iter, self->table.volumes);
-        while (g_hash_table_iter_next(&iter, &key, NULL)) {
-                const Entry *entry = ENTRY_OF(key);
+        for (it = first_after(&self->table, after); n < max && !g_sequence_iter_is_end(it);
+             it = g_sequence_iter_next(it)) {
+                const Entry *entry = g_sequence_get(it);
 
-                g_ptr_array_add(list, attachment_new(entry->volume, entry->node,
-                                                     entry->attached_at));
-                if (entry_target(entry) != NULL)
-                        g_ptr_array_add(list, attachment_new(entry->volume, entry->shared->target,
-                                                             entry->shared->target_at));
+                func(entry->volume, entry->node, entry->attached_at, user_data);
+                n++;
+                if (entry_target(entry) == NULL)
+                        continue;
+                func(entry->volume, entry->shared->target, entry->shared->target_at, user_data);
+                n++;
         }
         tsan_rw_reader_unlock(&self->lock);
-        g_ptr_array_sort(list, compare_attachments);
-        return list;
+        return n;
 }
 
 guint manager_count(Manager *self)

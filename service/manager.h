@@ -115,6 +115,14 @@ gboolean manager_get_nodes(Manager *self, const char *volume, Holding *out, GErr
 /* One row per (volume, node), sorted by volume then attached_at: a copy the caller owns,
  * GPtrArray of Attachment*, free func set. */
 GPtrArray *manager_list(Manager *self);
+/* Calls func for the rows (one per node, oldest first) of the volumes that sort after `after`
+ * (NULL: from the first), in volume order, until at least `max` rows went out (a volume's rows
+ * are never split), under the table's read lock (func must not call the manager). Returns how
+ * many rows. A List answered in slices resumes after the last volume it sent. */
+typedef void (*ManagerListFunc)(const char *volume, const char *node, gint64 attached_at,
+                                gpointer user_data);
+guint manager_list_after(Manager *self, const char *after, guint max, ManagerListFunc func,
+                         gpointer user_data);
 /* The rows of manager_list. */
 guint manager_count(Manager *self);
 /* The migrations (two nodes) whose second node has held the volume longer than
