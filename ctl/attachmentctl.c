@@ -22,7 +22,9 @@ typedef struct {
         gboolean ask_password;
         gboolean legend;
         CtlJsonMode json;
-        const char *node; /* --node=: list and monitor show only this node's attachments */
+        const char *node; /* --node=: list and monitor show only this node's attachments;
+                             untrack detaches only this node (UntrackNode) */
+        gboolean shared;  /* --shared: track in shared mode (TrackShared) */
 } CtlArgs;
 
 typedef int (*VerbFunc)(sd_bus *bus, const CtlArgs *args, char **argv);
@@ -31,7 +33,8 @@ typedef struct {
         const char *name;
         int n_args; /* arguments after the verb, exactly */
         VerbFunc func;
-        gboolean takes_node; /* --node= applies */
+        gboolean takes_node;   /* --node= applies */
+        gboolean takes_shared; /* --shared applies */
 } Verb;
 
 static void help(void)
@@ -43,9 +46,11 @@ static void help(void)
             "  status                 Show the service's version, store, driver, watch and count\n"
             "                         (default)\n"
             "  list                   List the attachments\n"
-            "  get VOLUME             Show the node VOLUME is attached to\n"
-            "  track VOLUME NODE      Record that VOLUME is attached to NODE\n"
-            "  untrack VOLUME         Forget the attachment of VOLUME\n"
+            "  get VOLUME             Show the node(s) VOLUME is attached to\n"
+            "  track VOLUME NODE      Record that VOLUME is attached to NODE (with --shared:\n"
+            "                         in shared mode, a second node of a live migration)\n"
+            "  untrack VOLUME         Forget the attachment of VOLUME (every node; with\n"
+            "                         --node=NODE: only NODE's)\n"
             "  monitor                Follow attachments, detachments, overdue migrations and\n"
             "                         the watch state as they happen\n\n"
             "Options:\n"
@@ -57,7 +62,10 @@ static void help(void)
             "     --no-legend         Do not show the headers and footers\n"
             "     --json[=MODE]       Print JSON from list, get and monitor: short (the\n"
             "                         default), pretty or off\n"
-            "     --node=NODE         list, monitor: only the attachments of NODE\n\n"
+            "     --node=NODE         list, monitor: only the attachments of NODE; untrack:\n"
+            "                         detach NODE only\n"
+            "     --shared            track: attach in shared mode (ReadWriteMany Block\n"
+            "                         volumes, at most two nodes)\n\n"
             "See the attachmentctl(1) man page for details.\n",
             g_get_prgname());
 }
@@ -110,6 +118,7 @@ static int parse_argv(int argc, char **argv, CtlArgs *args)
                 ARG_NO_LEGEND,
                 ARG_JSON,
                 ARG_NODE,
+                ARG_SHARED,
         };
         static const struct option options[] = {
             {"help", no_argument, NULL, 'h'},
@@ -120,6 +129,7 @@ static int parse_argv(int argc, char **argv, CtlArgs *args)
             {"no-legend", no_argument, NULL, ARG_NO_LEGEND},
             {"json", optional_argument, NULL, ARG_JSON},
             {"node", required_argument, NULL, ARG_NODE},
+            {"shared", no_argument, NULL, ARG_SHARED},
             {},
         };
         int c;
@@ -154,6 +164,9 @@ static int parse_argv(int argc, char **argv, CtlArgs *args)
                         break;
                 case ARG_NODE:
                         args->node = optarg;
+                        break;
+                case ARG_SHARED:
+                        args->shared = TRUE;
                         break;
                 default: /* getopt_long has said what is wrong */
                         fprintf(stderr, "Try '%s --help' for more information.\n", g_get_prgname());
@@ -282,12 +295,18 @@ static int read_list(sd_bus_message *reply, GArray *rows, const char *node)
         r = sd_bus_message_enter_container(reply, 'a', "(sst)");
         if (r < 0)
                 return r;
+        row.migration = NULL;
         while ((r = sd_bus_message_read(reply, "(sst)", &row.volume, &row.node,
                                         &row.attached_at_usec)) > 0)
-                if (node == NULL || g_str_equal(row.node, node))
-                        g_array_append_val(rows, row);
+                g_array_append_val(rows, row);
         if (r < 0)
                 return r;
+        /* Marked before --node= filters, so that one node's row still says it migrates. */
+        ctl_format_mark_migrations((CtlAttachment *)(void *)rows->data, rows->len);
+        for (guint i = rows->len; node != NULL && i-- > 0;) {
+                if (!g_str_equal(g_array_index(rows, CtlAttachment, i).node, node))
+                        g_array_remove_index(rows, i);
+        }
         return sd_bus_message_exit_container(reply);
 }
 
@@ -323,20 +342,26 @@ static int verb_list(sd_bus *bus, const CtlArgs *args, char **argv)
         return EXIT_SUCCESS;
 }
 
-static void print_one(const CtlArgs *args, const CtlAttachment *row)
+/* `target`: the second node of a migrating volume, or NULL. */
+static void print_one(const CtlArgs *args, const CtlAttachment *row, const CtlAttachment *target)
 {
         g_autofree char *json = NULL;
         g_autofree char *attached = NULL;
+        g_autofree char *started = NULL;
         g_autoptr(GString) out = g_string_new(NULL);
+        uint64_t now = (uint64_t)g_get_real_time();
 
         if (args->json != CTL_JSON_OFF) {
-                json = ctl_format_json_one(row, args->json);
+                json = ctl_format_json_get(row, target, args->json);
                 fputs(json, stdout);
                 return;
         }
-        attached = ctl_format_timestamp_full(row->attached_at_usec, (uint64_t)g_get_real_time());
-        const char *pairs[] = {"Volume",   row->volume, "Node", row->node,
-                               "Attached", attached,    NULL};
+        attached = ctl_format_timestamp_full(row->attached_at_usec, now);
+        if (target != NULL)
+                started = ctl_format_timestamp_full(target->attached_at_usec, now);
+        const char *pairs[] = {"Volume",   row->volume, "Node",   row->node,
+                               "Attached", attached,    "Target", target ? target->node : NULL,
+                               "Migrating since", started, NULL};
         ctl_format_fields(out, pairs);
         fputs(out->str, stdout);
 }
@@ -345,17 +370,23 @@ static int verb_get(sd_bus *bus, const CtlArgs *args, char **argv)
 {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        CtlAttachment row = {.volume = argv[0]};
+        CtlAttachment rows[3] = {{.volume = argv[0]}, {.volume = argv[0]}};
+        size_t n = 0;
         int r;
 
-        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "Get", &error,
-                               &reply, "s", argv[0]);
+        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "GetNodes",
+                               &error, &reply, "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to get the attachment", &error, r);
-        r = sd_bus_message_read(reply, "st", &row.node, &row.attached_at_usec);
-        if (r < 0)
-                return report_error("Failed to parse the reply", &error, r);
-        print_one(args, &row);
+        r = sd_bus_message_enter_container(reply, 'a', "(st)");
+        while (r >= 0 && n < 2 &&
+               (r = sd_bus_message_read(reply, "(st)", &rows[n].node,
+                                        &rows[n].attached_at_usec)) > 0)
+                n++;
+        if (r < 0 || n == 0)
+                return report_error("Failed to parse the reply", &error, r < 0 ? r : -EBADMSG);
+        ctl_format_mark_migrations(rows, n);
+        print_one(args, &rows[0], n > 1 ? &rows[1] : NULL);
         return EXIT_SUCCESS;
 }
 
@@ -364,8 +395,9 @@ static int verb_track(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "Track", &error,
-                               NULL, "ss", argv[0], argv[1]);
+        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE,
+                               args->shared ? "TrackShared" : "Track", &error, NULL, "ss", argv[0],
+                               argv[1]);
         if (r < 0)
                 return report_error("Failed to track the volume", &error, r);
         return EXIT_SUCCESS;
@@ -376,8 +408,12 @@ static int verb_untrack(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "Untrack",
-                               &error, NULL, "s", argv[0]);
+        if (args->node != NULL)
+                r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE,
+                                       "UntrackNode", &error, NULL, "ss", argv[0], args->node);
+        else
+                r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE,
+                                       "Untrack", &error, NULL, "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to untrack the volume", &error, r);
         return EXIT_SUCCESS;
@@ -395,8 +431,12 @@ static int verb_monitor(sd_bus *bus, const CtlArgs *args, char **argv)
 }
 
 static const Verb verbs[] = {
-    {"status", 0, verb_status}, {"list", 0, verb_list, TRUE}, {"get", 1, verb_get},
-    {"track", 2, verb_track},   {"untrack", 1, verb_untrack}, {"monitor", 0, verb_monitor, TRUE},
+    {"status", 0, verb_status},
+    {"list", 0, verb_list, TRUE},
+    {"get", 1, verb_get},
+    {"track", 2, verb_track, FALSE, TRUE},
+    {"untrack", 1, verb_untrack, TRUE},
+    {"monitor", 0, verb_monitor, TRUE},
 };
 
 /* Checks the verb, its argument count and options before connecting, so usage errors need no
@@ -413,7 +453,11 @@ static int find_verb(int argc, char **argv, const CtlArgs *args, const Verb **re
                 if (argc > 0 && argc - 1 > verbs[i].n_args)
                         return usage_error("Too many arguments for '%s'.", name);
                 if (args->node != NULL && !verbs[i].takes_node)
-                        return usage_error("--node= applies to list and monitor, not '%s'.", name);
+                        return usage_error("--node= applies to list, monitor and untrack, not "
+                                           "'%s'.",
+                                           name);
+                if (args->shared && !verbs[i].takes_shared)
+                        return usage_error("--shared applies to track, not '%s'.", name);
                 *ret = &verbs[i];
                 return -1;
         }

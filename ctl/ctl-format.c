@@ -124,14 +124,27 @@ static void append_padded(GString *out, const char *s, size_t width)
 }
 
 static void append_row(GString *out, const char *volume, const char *node, const char *attached,
-                       size_t w_volume, size_t w_node)
+                       const char *migration, size_t w_volume, size_t w_node)
 {
         append_padded(out, volume, w_volume);
         g_string_append_c(out, ' ');
         append_padded(out, node, w_node);
         g_string_append_c(out, ' ');
         g_string_append(out, attached);
+        if (migration != NULL)
+                g_string_append_printf(out, "  [shared: %s]", migration);
         g_string_append_c(out, '\n');
+}
+
+void ctl_format_mark_migrations(CtlAttachment *rows, size_t n_rows)
+{
+        for (size_t i = 0; i + 1 < n_rows; i++) {
+                if (!g_str_equal(rows[i].volume, rows[i + 1].volume))
+                        continue;
+                rows[i].migration = "source";
+                rows[i + 1].migration = "target";
+                i++;
+        }
 }
 
 void ctl_format_table(GString *out, const CtlAttachment *rows, size_t n_rows, gboolean legend,
@@ -139,6 +152,7 @@ void ctl_format_table(GString *out, const CtlAttachment *rows, size_t n_rows, gb
 {
         size_t w_volume = legend ? strlen("VOLUME") : 0;
         size_t w_node = legend ? strlen("NODE") : 0;
+        size_t migrating = 0;
 
         if (n_rows == 0) {
                 if (legend)
@@ -150,15 +164,22 @@ void ctl_format_table(GString *out, const CtlAttachment *rows, size_t n_rows, gb
                 w_node = MAX(w_node, text_width(rows[i].node));
         }
         if (legend)
-                append_row(out, "VOLUME", "NODE", "ATTACHED", w_volume, w_node);
+                append_row(out, "VOLUME", "NODE", "ATTACHED", NULL, w_volume, w_node);
         for (size_t i = 0; i < n_rows; i++) {
                 g_autofree char *attached =
                     ctl_format_timestamp_full(rows[i].attached_at_usec, now_usec);
-                append_row(out, rows[i].volume, rows[i].node, attached, w_volume, w_node);
+                append_row(out, rows[i].volume, rows[i].node, attached, rows[i].migration,
+                           w_volume, w_node);
+                migrating += rows[i].migration != NULL;
         }
-        if (legend)
-                g_string_append_printf(out, "\n%zu %s listed.\n", n_rows,
-                                       plural(n_rows, "attachment", "attachments"));
+        if (!legend)
+                return;
+        g_string_append_printf(out, "\n%zu %s listed.\n", n_rows,
+                               plural(n_rows, "attachment", "attachments"));
+        if (migrating > 0)
+                g_string_append(out, "[shared: source], [shared: target]: a volume attached to "
+                                     "two nodes at once (a live migration from the first node "
+                                     "to the second).\n");
 }
 
 static void add_string(JsonBuilder *b, const char *name, const char *value)
@@ -179,13 +200,23 @@ static void add_time(JsonBuilder *b, const char *prefix, uint64_t usec)
         add_string(b, prefix, rfc3339);
 }
 
+static void build_members(JsonBuilder *b, const CtlAttachment *row);
+
 static void build_object(JsonBuilder *b, const CtlAttachment *row)
 {
         json_builder_begin_object(b);
+        build_members(b, row);
+        json_builder_end_object(b);
+}
+
+/* The members of a row's object, without the braces. */
+static void build_members(JsonBuilder *b, const CtlAttachment *row)
+{
         add_string(b, "volume", row->volume);
         add_string(b, "node", row->node);
         add_time(b, "attached_at", row->attached_at_usec);
-        json_builder_end_object(b);
+        if (row->migration != NULL)
+                add_string(b, "migration", row->migration);
 }
 
 static char *generate(JsonBuilder *b, CtlJsonMode mode)
@@ -217,6 +248,21 @@ char *ctl_format_json_one(const CtlAttachment *row, CtlJsonMode mode)
         g_autoptr(JsonBuilder) b = json_builder_new();
 
         build_object(b, row);
+        return generate(b, mode);
+}
+
+char *ctl_format_json_get(const CtlAttachment *row, const CtlAttachment *target,
+                          CtlJsonMode mode)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        build_members(b, row);
+        if (target != NULL) {
+                json_builder_set_member_name(b, "target");
+                build_object(b, target);
+        }
+        json_builder_end_object(b);
         return generate(b, mode);
 }
 

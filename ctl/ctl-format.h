@@ -11,7 +11,12 @@ typedef struct {
         const char *volume;
         const char *node;
         uint64_t attached_at_usec; /* microseconds since the Unix epoch (UTC) */
+        const char *migration;     /* "source" or "target" of a volume two nodes hold; NULL */
 } CtlAttachment;
+
+/* Marks the rows of each volume that two nodes hold (adjacent in List's order, oldest first)
+ * as its migration's "source" and "target". */
+void ctl_format_mark_migrations(CtlAttachment *rows, size_t n_rows);
 
 typedef enum {
         CTL_JSON_OFF,
@@ -29,14 +34,19 @@ char *ctl_format_timestamp_full(uint64_t usec, uint64_t now_usec);
 char *ctl_format_rfc3339(uint64_t usec);
 
 /* The VOLUME NODE ATTACHED table; `legend` adds the header and the "N attachments listed."
- * footer. Appends to `out`. */
+ * footer. A migrating row ends in "[shared: source]" or "[shared: target]", explained by a
+ * line of the footer. Appends to `out`. */
 void ctl_format_table(GString *out, const CtlAttachment *rows, size_t n_rows, gboolean legend,
                       uint64_t now_usec);
 /* A JSON array of {"volume", "node", "attached_at_usec", "attached_at"} objects, one line for
  * CTL_JSON_SHORT, indented for CTL_JSON_PRETTY; ends with a newline. */
 char *ctl_format_json_list(const CtlAttachment *rows, size_t n_rows, CtlJsonMode mode);
-/* One such object. */
+/* One such object; a row of a migrating volume also has "migration": "source"/"target". */
 char *ctl_format_json_one(const CtlAttachment *row, CtlJsonMode mode);
+/* get: the first node's object; with a second node (`target`, may be NULL) also "target":
+ * that node's object. */
+char *ctl_format_json_get(const CtlAttachment *row, const CtlAttachment *target,
+                          CtlJsonMode mode);
 /* What `attachmentctl monitor` shows: one signal or watch-state change of the daemon. */
 typedef enum {
         CTL_EVENT_ATTACHED,

@@ -62,7 +62,7 @@ void store_kube_doubt_after_put(StoreKube *self, const char *volume, const char 
         g_hash_table_replace(self->doubts, g_strdup(volume), d);
         tsan_mutex_unlock(&self->lock);
         log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_IN_DOUBT, volume, node,
-                   "Attach of %s to %s failed with its last write's answer lost: watching for that "
+                   "Track %s for %s failed with its last write's answer lost: watching for that "
                    "write, to undo it if it lands",
                    volume, node);
 }
@@ -136,7 +136,7 @@ gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvIn
                 g_atomic_int_inc(&self->undone);
                 store_kube_observe(self, volume, &fresh);
                 log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_WRITE_UNDONE, volume, d->node,
-                           "Attach of %s to %s was answered StoreFailed but its write landed "
+                           "Track %s for %s was answered StoreFailed but its write landed "
                            "later; undone (PersistentVolume %s)",
                            volume, d->node, pv_name);
                 if (after != NULL) {
@@ -145,7 +145,7 @@ gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvIn
                 }
         } else {
                 log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_WRITE_UNDONE, volume, d->node,
-                           "Attach of %s to %s was answered StoreFailed but its write landed "
+                           "Track %s for %s was answered StoreFailed but its write landed "
                            "later; undoing it failed, retried at the next change: %s",
                            volume, d->node, local != NULL ? local->message : "no change");
         }
