@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared attachments for live migration (DESIGN §9), end to end against the emulator:
+ * TrackShared, UntrackNode, GetNodes, the five annotations, the rebuild, two daemons, the
+ * MigrationOverdue signal, and the Go driver's annotations read as exclusive. */
+#include <string.h>
+
+#include "fixture.h"
+
+#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
+#define ERR_NOT_SHAREABLE BUS_ERROR_PREFIX "NotShareable"
+#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
+#define KEY_NODE FIXTURE_DRIVER ANNOTATION_SUFFIX_NODE
+#define KEY_AT FIXTURE_DRIVER ANNOTATION_SUFFIX_AT
+#define KEY_MODE FIXTURE_DRIVER ANNOTATION_SUFFIX_MODE
+#define KEY_TARGET FIXTURE_DRIVER ANNOTATION_SUFFIX_TARGET
+#define KEY_TARGET_AT FIXTURE_DRIVER ANNOTATION_SUFFIX_TARGET_AT
+#define COHERENCE_WAIT_SEC 10
+/* The smallest MigrationTimeoutSec= (DESIGN §9: 30..3600); the overdue test waits for it. */
+#define OVERDUE_TIMEOUT_SEC 30
+
+/* Seeds a PV of FIXTURE_DRIVER named like its volume with the given access mode and volume
+ * mode, and `annotations` (a JSON object's members, may be ""). */
+static void seed_pv(Fixture *f, const char *name, const char *access, const char *mode,
+                    const char *annotations)
+{
+        g_autofree char *body = g_strdup_printf(
+            "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"%s\","
+            "\"annotations\":{%s}},\"spec\":{\"capacity\":{\"storage\":\"1Gi\"},"
+            "\"accessModes\":[\"%s\"],\"volumeMode\":\"%s\",\"persistentVolumeReclaimPolicy\":"
+            "\"Delete\",\"csi\":{\"driver\":\"" FIXTURE_DRIVER "\",\"volumeHandle\":\"%s\"}}}",
+            name, annotations, access, mode, name);
+
+        fixture_emulator_ok(f, "POST", "/_emulator/pvs", body);
+}
+
+static void seed_rwx_block(Fixture *f, const char *name)
+{
+        seed_pv(f, name, "ReadWriteMany", "Block", "");
+}
+
+static gboolean call(Fixture *f, const char *method, const char *volume, const char *node,
+                     GError **error)
+{
+        g_autoptr(GVariant) r = fixture_call(f, method, g_variant_new("(ss)", volume, node), NULL,
+                                             error);
+
+        return r != NULL;
+}
+
+static void call_ok(Fixture *f, const char *method, const char *volume, const char *node)
+{
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(call(f, method, volume, node, &error));
+        g_assert_no_error(error);
+}
+
+static void call_refused(Fixture *f, const char *method, const char *volume, const char *node,
+                         const char *name, const char *message)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *text = NULL;
+
+        g_assert_false(call(f, method, volume, node, &error));
+        fixture_assert_dbus_error(error, name);
+        text = fixture_error_message(error);
+        if (message != NULL)
+                g_assert_cmpstr(text, ==, message);
+}
+
+/* "node@usec,node@usec" of GetNodes; "" for NotAttached. */
+static char *get_nodes(Fixture *f, const char *volume)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) r = fixture_call(f, "GetNodes", g_variant_new("(s)", volume),
+                                             G_VARIANT_TYPE("(a(st))"), &error);
+        g_autoptr(GVariantIter) iter = NULL;
+        g_autoptr(GString) out = g_string_new(NULL);
+        const char *node;
+        guint64 at;
+
+        if (r == NULL) {
+                fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
+                return g_strdup("");
+        }
+        g_variant_get(r, "(a(st))", &iter);
+        while (g_variant_iter_next(iter, "(&st)", &node, &at))
+                g_string_append_printf(out, "%s%s@%" G_GUINT64_FORMAT, out->len ? "," : "", node,
+                                       at);
+        return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* The nodes only: "node-a,node-b". */
+static char *get_node_names(Fixture *f, const char *volume)
+{
+        g_autofree char *full = get_nodes(f, volume);
+        g_auto(GStrv) parts = g_strsplit(full, ",", -1);
+
+        for (guint i = 0; parts[i] != NULL; i++) {
+                char *at = strchr(parts[i], '@');
+
+                if (at != NULL)
+                        *at = '\0';
+        }
+        return g_strjoinv(",", parts);
+}
+
+/* Every row of List, "volume node usec" lines. */
+static char *list_text(Fixture *f)
+{
+        g_autoptr(GVariant) list = fixture_list(f);
+        g_autoptr(GString) out = g_string_new(NULL);
+        GVariantIter iter;
+        const char *volume, *node;
+        guint64 at;
+
+        g_variant_iter_init(&iter, list);
+        while (g_variant_iter_next(&iter, "(&s&st)", &volume, &node, &at))
+                g_string_append_printf(out, "%s %s %" G_GUINT64_FORMAT "\n", volume, node, at);
+        return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+static void assert_annotation(Fixture *emu, const char *pv, const char *key, const char *value)
+{
+        g_autofree char *held = fixture_emulator_annotation(emu, pv, key);
+
+        g_assert_cmpstr(held, ==, value);
+}
+
+static Fixture *kube_fixture(const char *extra)
+{
+        const FixtureOptions opts = {.kubernetes = TRUE, .extra_config = extra};
+
+        return fixture_new(&opts);
+}
+
+/* node-a then node-b, both shared, on a fresh RWX Block PV. */
+static void migrate(Fixture *f, const char *volume)
+{
+        seed_rwx_block(f, volume);
+        call_ok(f, "TrackShared", volume, "node-a");
+        call_ok(f, "TrackShared", volume, "node-b");
+}
+
+static void test_two_nodes(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        g_autofree char *nodes = NULL;
+        g_autofree char *list = NULL;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture(NULL);
+        migrate(f, "m-0");
+        assert_annotation(f, "m-0", KEY_NODE, "node-a");
+        assert_annotation(f, "m-0", KEY_MODE, "shared");
+        assert_annotation(f, "m-0", KEY_TARGET, "node-b");
+        g_assert_nonnull(fixture_emulator_annotation(f, "m-0", KEY_TARGET_AT));
+        nodes = get_node_names(f, "m-0");
+        g_assert_cmpstr(nodes, ==, "node-a,node-b");
+        g_assert_cmpuint(fixture_attachment_count(f), ==, 2);
+        list = list_text(f);
+        g_assert_true(g_str_has_prefix(list, "m-0 node-a "));
+        g_assert_nonnull(strstr(list, "\nm-0 node-b "));
+        /* A third node, either method: refused naming both. */
+        call_refused(f, "TrackShared", "m-0", "node-c", ERR_ALREADY,
+                     "volume m-0 already attached to nodes node-a and node-b");
+        call_refused(f, "Track", "m-0", "node-c", ERR_ALREADY,
+                     "volume m-0 already attached to nodes node-a and node-b");
+        /* Same node again, either method: success, nothing changes. */
+        call_ok(f, "Track", "m-0", "node-b");
+        call_ok(f, "TrackShared", "m-0", "node-a");
+        g_assert_cmpuint(fixture_attachment_count(f), ==, 2);
+        /* Untrack detaches every node. */
+        fixture_untrack_ok(f, "m-0");
+        assert_annotation(f, "m-0", KEY_NODE, NULL);
+        assert_annotation(f, "m-0", KEY_MODE, NULL);
+        assert_annotation(f, "m-0", KEY_TARGET, NULL);
+        g_assert_cmpuint(fixture_attachment_count(f), ==, 0);
+}
+
+static void test_refusals(void)
+{
+        g_autoptr(Fixture) f = NULL;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture(NULL);
+        seed_pv(f, "rwo", "ReadWriteOnce", "Block", "");
+        seed_pv(f, "fs", "ReadWriteMany", "Filesystem", "");
+        call_refused(f, "TrackShared", "rwo", "node-a", ERR_NOT_SHAREABLE, NULL);
+        call_refused(f, "TrackShared", "fs", "node-a", ERR_NOT_SHAREABLE, NULL);
+        assert_annotation(f, "rwo", KEY_NODE, NULL);
+        assert_annotation(f, "fs", KEY_NODE, NULL);
+        /* Held shared by one node: Track of another is refused. */
+        seed_rwx_block(f, "s-0");
+        call_ok(f, "TrackShared", "s-0", "node-a");
+        call_refused(f, "Track", "s-0", "node-b", ERR_ALREADY,
+                     "volume s-0 already attached to node node-a");
+        /* Held exclusively: TrackShared of another is refused. */
+        seed_rwx_block(f, "x-0");
+        call_ok(f, "Track", "x-0", "node-a");
+        call_refused(f, "TrackShared", "x-0", "node-b", ERR_ALREADY,
+                     "volume x-0 already attached to node node-a");
+        assert_annotation(f, "x-0", KEY_MODE, NULL);
+}
+
+static guint counted(Fixture *f, const char *what)
+{
+        g_autofree char *body = fixture_emulator_request(f, "GET", "/_emulator/counts", NULL, NULL);
+        g_autoptr(JsonNode) root = json_from_string(body, NULL);
+
+        g_assert_nonnull(root);
+        return (guint)json_object_get_int_member(json_node_get_object(root), what);
+}
+
+static void test_untrack_source(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        g_autofree char *started = NULL;
+        g_autofree char *nodes = NULL;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture(NULL);
+        migrate(f, "m-1");
+        started = fixture_emulator_annotation(f, "m-1", KEY_TARGET_AT);
+        fixture_emulator_ok(f, "POST", "/_emulator/counts/reset", "");
+        call_ok(f, "UntrackNode", "m-1", "node-a");
+        /* One conditional write, no read: the daemon knew the PV's resourceVersion. */
+        g_assert_cmpuint(counted(f, "patch"), ==, 1);
+        g_assert_cmpuint(counted(f, "get"), ==, 0);
+        assert_annotation(f, "m-1", KEY_NODE, "node-b");
+        assert_annotation(f, "m-1", KEY_AT, started);
+        assert_annotation(f, "m-1", KEY_TARGET, NULL);
+        assert_annotation(f, "m-1", KEY_TARGET_AT, NULL);
+        nodes = get_node_names(f, "m-1");
+        g_assert_cmpstr(nodes, ==, "node-b");
+        /* Idempotent. */
+        call_ok(f, "UntrackNode", "m-1", "node-a");
+        g_assert_cmpuint(fixture_attachment_count(f), ==, 1);
+}
+
+static void test_untrack_target(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        g_autofree char *at = NULL;
+        g_autofree char *nodes = NULL;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture(NULL);
+        migrate(f, "m-2");
+        at = fixture_emulator_annotation(f, "m-2", KEY_AT);
+        call_ok(f, "UntrackNode", "m-2", "node-b");
+        assert_annotation(f, "m-2", KEY_NODE, "node-a");
+        assert_annotation(f, "m-2", KEY_AT, at);
+        assert_annotation(f, "m-2", KEY_TARGET, NULL);
+        nodes = get_node_names(f, "m-2");
+        g_assert_cmpstr(nodes, ==, "node-a");
+        /* Still shared: a new target may come. */
+        call_ok(f, "TrackShared", "m-2", "node-c");
+        g_clear_pointer(&nodes, g_free);
+        nodes = get_node_names(f, "m-2");
+        g_assert_cmpstr(nodes, ==, "node-a,node-c");
+        call_ok(f, "UntrackNode", "m-2", "node-a");
+        call_ok(f, "UntrackNode", "m-2", "node-c");
+        g_clear_pointer(&nodes, g_free);
+        nodes = get_nodes(f, "m-2");
+        g_assert_cmpstr(nodes, ==, "");
+        assert_annotation(f, "m-2", KEY_NODE, NULL);
+        assert_annotation(f, "m-2", KEY_MODE, NULL);
+}
+
+static void test_restart(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        g_autofree char *before = NULL;
+        g_autofree char *after = NULL;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture(NULL);
+        migrate(f, "m-3");
+        before = get_nodes(f, "m-3");
+        g_assert_cmpint(fixture_stop_daemon(f), ==, 0);
+        fixture_start_daemon(f);
+        after = get_nodes(f, "m-3");
+        g_assert_cmpstr(after, ==, before);
+        g_assert_cmpuint(fixture_attachment_count(f), ==, 2);
+        /* The rebuilt table still refuses a third node and knows the mode. */
+        call_refused(f, "TrackShared", "m-3", "node-c", ERR_ALREADY,
+                     "volume m-3 already attached to nodes node-a and node-b");
+}
+
+typedef struct {
+        Fixture *a, *b;
+        const char *volume;
+} Pair;
+
+static gboolean agree(gpointer data)
+{
+        const Pair *p = data;
+        g_autofree char *na = get_nodes(p->a, p->volume);
+        g_autofree char *nb = get_nodes(p->b, p->volume);
+        g_autofree char *la = list_text(p->a);
+        g_autofree char *lb = list_text(p->b);
+        g_autofree char *ga = fixture_get(p->a, p->volume, NULL, NULL);
+        g_autofree char *gb = fixture_get(p->b, p->volume, NULL, NULL);
+
+        return g_str_equal(na, nb) && g_str_equal(la, lb) && g_strcmp0(ga, gb) == 0;
+}
+
+static void test_two_daemons(void)
+{
+        g_autoptr(Fixture) a = NULL;
+        g_autoptr(Fixture) b = NULL;
+        Pair p = {.volume = "m-4"};
+        g_autofree char *nodes = NULL;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        a = kube_fixture(NULL);
+        b = fixture_new_sharing(a, NULL);
+        p.a = a;
+        p.b = b;
+        migrate(a, "m-4");
+        g_assert_true(fixture_wait_for(agree, &p, COHERENCE_WAIT_SEC));
+        nodes = get_node_names(b, "m-4");
+        g_assert_cmpstr(nodes, ==, "node-a,node-b");
+        /* Through the other daemon: its answer comes from the API server, not its table. */
+        call_refused(b, "TrackShared", "m-4", "node-c", ERR_ALREADY,
+                     "volume m-4 already attached to nodes node-a and node-b");
+        call_ok(b, "UntrackNode", "m-4", "node-a");
+        g_assert_true(fixture_wait_for(agree, &p, COHERENCE_WAIT_SEC));
+        g_clear_pointer(&nodes, g_free);
+        nodes = get_node_names(a, "m-4");
+        g_assert_cmpstr(nodes, ==, "node-b");
+}
+
+/* The Go rds-csi driver writes attached-node and attached-at only: exclusive. */
+static void test_go_driver_exclusive(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        g_autofree char *nodes = NULL;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture(NULL);
+        seed_pv(f, "g-0", "ReadWriteMany", "Block",
+                "\"" KEY_NODE "\":\"node-a\",\"" KEY_AT "\":\"2026-11-26T13:07:03.123456Z\"");
+        fixture_stop_daemon(f);
+        fixture_start_daemon(f);
+        nodes = get_nodes(f, "g-0");
+        g_assert_cmpstr(nodes, ==, "node-a@1795698423123456");
+        call_refused(f, "TrackShared", "g-0", "node-b", ERR_ALREADY,
+                     "volume g-0 already attached to node node-a");
+        call_ok(f, "Track", "g-0", "node-a");
+        assert_annotation(f, "g-0", KEY_MODE, NULL);
+}
+
+typedef struct {
+        guint count;
+        char *args;
+} Overdue;
+
+static void on_overdue(GDBusConnection *conn, const char *sender, const char *path,
+                       const char *iface, const char *signal, GVariant *params, gpointer data)
+{
+        Overdue *o = data;
+
+        o->count++;
+        g_free(o->args);
+        o->args = g_variant_print(params, FALSE);
+}
+
+static gboolean overdue_seen(gpointer data)
+{
+        return ((Overdue *)data)->count > 0;
+}
+
+static gboolean never(gpointer data)
+{
+        return FALSE;
+}
+
+/* Waits the whole timeout (30 s, the smallest MigrationTimeoutSec=): nothing is added to the
+ * daemon for tests. */
+static void test_overdue_once(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        g_autofree char *log = NULL;
+        Overdue o = {0};
+        guint id;
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture("[Attachment]\nMigrationTimeoutSec=30\n");
+        id = g_dbus_connection_signal_subscribe(f->conn, BUS_NAME, BUS_INTERFACE,
+                                                "MigrationOverdue", BUS_PATH, NULL,
+                                                G_DBUS_SIGNAL_FLAGS_NONE, on_overdue, &o, NULL);
+        migrate(f, "m-5");
+        g_assert_true(fixture_wait_for(overdue_seen, &o, OVERDUE_TIMEOUT_SEC + 30));
+        g_assert_true(g_str_has_prefix(o.args, "('m-5', 'node-a', 'node-b', uint64 "));
+        /* Once per migration: a few more checks (every 3 s) send nothing. */
+        fixture_wait_for(never, NULL, 7);
+        g_assert_cmpuint(o.count, ==, 1);
+        log = fixture_daemon_log(f);
+        g_assert_nonnull(strstr(log, "Volume m-5: attached to both node-a and node-b for"));
+        /* It changed nothing. */
+        assert_annotation(f, "m-5", KEY_TARGET, "node-b");
+        g_dbus_connection_signal_unsubscribe(f->conn, id);
+        g_free(o.args);
+}
+
+int main(int argc, char **argv)
+{
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/shared/two-nodes", test_two_nodes);
+        g_test_add_func("/shared/refusals", test_refusals);
+        g_test_add_func("/shared/untrack-source", test_untrack_source);
+        g_test_add_func("/shared/untrack-target", test_untrack_target);
+        g_test_add_func("/shared/restart", test_restart);
+        g_test_add_func("/shared/two-daemons", test_two_daemons);
+        g_test_add_func("/shared/go-driver-exclusive", test_go_driver_exclusive);
+        g_test_add_func("/shared/overdue-once", test_overdue_once);
+        return g_test_run();
+}
