@@ -87,6 +87,10 @@ func classify(rec record) (input, output, error) {
 		if rec.Node == "" {
 			return in, out, fmt.Errorf("a Track without a node")
 		}
+	case opTrackShared, opUntrackNode:
+		if rec.Node == "" {
+			return in, out, fmt.Errorf("a %s without a node", rec.Op)
+		}
 	case opUntrack, opGet:
 		in.Node = ""
 	default:
@@ -98,7 +102,8 @@ func classify(rec record) (input, output, error) {
 		if in.Op == opGet && rec.Holder == "" {
 			out.Kind = outBad
 		}
-	case rec.Result == "AlreadyAttached" && in.Op == opTrack && rec.Holder != "":
+	case rec.Result == "AlreadyAttached" && (in.Op == opTrack || in.Op == opTrackShared) &&
+		rec.Holder != "":
 		out.Kind, out.Node = outAlready, rec.Holder
 	case rec.Result == "NotAttached" && in.Op == opGet:
 		out.Kind = outFree
