@@ -121,7 +121,9 @@ test_usage() {
         run monitor extra
         check "monitor with an argument: exit 2" test "$rc" = 2
         run --node=node-1 get pv-1
-        check "--node with get: exit 2" eval '[ $rc = 2 ] && grep -q "applies to list and monitor" "$tmp/err"'
+        check "--node with get: exit 2" eval '[ $rc = 2 ] && grep -q "applies to list, monitor and untrack" "$tmp/err"'
+        run --shared untrack pv-1
+        check "--shared with untrack: exit 2" eval '[ $rc = 2 ] && grep -q "applies to track" "$tmp/err"'
         run --json=xml list
         check "--json=xml: exit 2" test "$rc" = 2
 }
@@ -455,6 +457,10 @@ test_completion() {
                 "monitor --node |node-1 node-3 |--node NODE"
                 "--no-l|--no-legend |an option"
                 "--json=p|pretty |--json=MODE"
+                "track --sh|--shared |--shared"
+                "track --shared pv-9 node-|node-1 node-3 |track --shared VOLUME NODE"
+                "untrack --node=node-|node-1 node-3 |untrack --node=NODE"
+                "untrack --node=node-1 pv-1|pv-1 pv-10 |untrack --node=NODE VOLUME"
         )
         for c in "${cases[@]}"; do
                 IFS='|' read -r line expected what <<<"$c"
@@ -464,6 +470,44 @@ test_completion() {
         DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/no-such-bus" \
                 complete_line "--address=unix:path=$tmp/bus get pv-3"
         check "completion: ids from the bus that --address= names" test "$out" = "pv-3 "
+}
+
+# --- shared attachments (Store=none: the caller's word on shareability) ----------------------
+
+test_shared() {
+        run track --shared pv-s node-1
+        check "track --shared: exit 0" test "$rc" = 0
+        run track --shared pv-s node-2
+        check "track --shared of a second node: exit 0" test "$rc" = 0
+        run track --shared pv-s node-3
+        check "track --shared of a third node: exit 3, names both" \
+                eval '[ $rc = 3 ] && grep -q "already attached to nodes node-1 and node-2" "$tmp/err"'
+        run track pv-s node-3
+        check "track of a shared volume: exit 3" test "$rc" = 3
+        run list
+        check "list marks the source and the target, with a legend" \
+                eval 'grep -q "^pv-s  *node-1 .*\[shared: source\]$" "$tmp/out" &&
+                      grep -q "^pv-s  *node-2 .*\[shared: target\]$" "$tmp/out" &&
+                      grep -q "^\[shared: source\], \[shared: target\]: " "$tmp/out"'
+        run --node=node-2 --no-legend list
+        check "list --node=: the target's row still marked" \
+                eval '[ "$(wc -l <"$tmp/out")" = 1 ] && grep -q "\[shared: target\]" "$tmp/out"'
+        run get pv-s
+        check "get shows both nodes" \
+                eval 'grep -q "^ *Node: node-1$" "$tmp/out" && grep -q "^ *Target: node-2$" "$tmp/out" &&
+                      grep -q "^Migrating since: " "$tmp/out"'
+        run --json get pv-s
+        check "get --json: the target as an object" \
+                eval '[ "$(jq -r ".node, .migration, .target.node, .target.migration" "$tmp/out" | tr "\n" " ")" = "node-1 source node-2 target " ]'
+        run untrack --node=node-1 pv-s
+        check "untrack --node= of the source: exit 0" test "$rc" = 0
+        run get pv-s
+        check "the target is the first node now" \
+                eval 'grep -q "^ *Node: node-2$" "$tmp/out" && ! grep -q "Target" "$tmp/out"'
+        run untrack --node=node-1 pv-s
+        check "untrack --node= of a node that does not hold it: exit 0" test "$rc" = 0
+        run untrack pv-s
+        check "untrack of the shared volume: exit 0" test "$rc" = 0
 }
 
 # The bus itself dies (SIGKILL: no NameOwnerChanged is sent): monitor ends, exit 4.
@@ -496,6 +540,7 @@ test_errors
 test_untrack
 test_address
 test_completion
+test_shared
 test_monitor
 kill -0 "$daemon_pid" 2>/dev/null
 check "the daemon is still running" test $? = 0

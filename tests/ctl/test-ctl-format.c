@@ -104,6 +104,45 @@ static void test_table_legend(void)
                         "2 attachments listed.\n");
 }
 
+/* A volume two nodes hold: its two rows marked, and one line of the footer says what the
+ * marks mean; the JSON of get carries the target as an object. */
+static void test_table_migration(void)
+{
+        CtlAttachment m[] = {
+            {"pv-1", "node-a", T0, NULL},
+            {"pv-2", "node-a", T0, NULL},
+            {"pv-2", "node-b", T0 + MINUTE, NULL},
+            {"pv-3", "node-c", T0, NULL},
+        };
+        g_autoptr(GString) out = g_string_new(NULL);
+        g_autofree char *json = NULL;
+
+        set_tz("UTC");
+        ctl_format_mark_migrations(m, G_N_ELEMENTS(m));
+        g_assert_null(m[0].migration);
+        g_assert_cmpstr(m[1].migration, ==, "source");
+        g_assert_cmpstr(m[2].migration, ==, "target");
+        g_assert_null(m[3].migration);
+        ctl_format_table(out, m, G_N_ELEMENTS(m), TRUE, T0 + 2 * MINUTE);
+        g_assert_cmpstr(out->str, ==,
+                        "VOLUME NODE   ATTACHED\n"
+                        "pv-1   node-a Thu 2026-11-26 13:07:03 UTC; 2min 0s ago\n"
+                        "pv-2   node-a Thu 2026-11-26 13:07:03 UTC; 2min 0s ago  [shared: source]\n"
+                        "pv-2   node-b Thu 2026-11-26 13:08:03 UTC; 1min 0s ago  [shared: target]\n"
+                        "pv-3   node-c Thu 2026-11-26 13:07:03 UTC; 2min 0s ago\n"
+                        "\n"
+                        "4 attachments listed.\n"
+                        "[shared: source], [shared: target]: a volume attached to two nodes at "
+                        "once (a live migration from the first node to the second).\n");
+        json = ctl_format_json_get(&m[1], &m[2], CTL_JSON_SHORT);
+        g_assert_cmpstr(json, ==,
+                        "{\"volume\":\"pv-2\",\"node\":\"node-a\",\"attached_at_usec\":1795698423000000,"
+                        "\"attached_at\":\"2026-11-26T13:07:03.000000Z\",\"migration\":\"source\","
+                        "\"target\":{\"volume\":\"pv-2\",\"node\":\"node-b\",\"attached_at_usec\":"
+                        "1795698483000000,\"attached_at\":\"2026-11-26T13:08:03.000000Z\","
+                        "\"migration\":\"target\"}}\n");
+}
+
 static void test_table_no_legend(void)
 {
         g_autoptr(GString) out = g_string_new(NULL);
@@ -256,6 +295,7 @@ int main(int argc, char **argv)
         g_test_add_func("/ctl-format/rfc3339", test_rfc3339);
         g_test_add_func("/ctl-format/table/legend", test_table_legend);
         g_test_add_func("/ctl-format/table/no-legend", test_table_no_legend);
+        g_test_add_func("/ctl-format/table/migration", test_table_migration);
         g_test_add_func("/ctl-format/json/short", test_json_short);
         g_test_add_func("/ctl-format/json/escaping", test_json_escaping);
         g_test_add_func("/ctl-format/fields", test_fields);
