@@ -55,6 +55,8 @@ typedef struct {
         char *dest;
         guint timeout_sec;
         char *log;
+        char *samples;
+        char *address;
         gboolean allow_errors;
 } Options;
 
@@ -190,10 +192,26 @@ static int issue_next(Conn *c)
         return 0;
 }
 
+static int open_address(const char *address, sd_bus **ret)
+{
+        sd_bus *bus = NULL;
+        int r = sd_bus_new(&bus);
+
+        r = r < 0 ? r : sd_bus_set_address(bus, address);
+        r = r < 0 ? r : sd_bus_set_bus_client(bus, 1);
+        r = r < 0 ? r : sd_bus_start(bus);
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return r;
+        }
+        *ret = bus;
+        return 0;
+}
+
 static sd_bus *connect_bus(const Options *o)
 {
         sd_bus *bus = NULL;
-        int r = sd_bus_open_system(&bus);
+        int r = o->address != NULL ? open_address(o->address, &bus) : sd_bus_open_system(&bus);
 
         if (r < 0) {
                 fprintf(stderr, "srvlab-bench-driver: cannot connect to the system bus: %s\n",
@@ -245,12 +263,25 @@ static double cpu_seconds(void)
                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Every call's latency in µs, one a line, in the order the calls were issued. */
+static gboolean write_samples(const Driver *d, GError **error)
+{
+        g_autoptr(GString) out = g_string_sized_new(d->opt.count * 8);
+
+        for (guint64 i = 0; i < d->opt.count; i++)
+                g_string_append_printf(out, "%.1f\n", (double)d->latency_ns[i] / 1000.0);
+        return g_file_set_contents(d->opt.samples, out->str, (gssize)out->len, error);
+}
+
 static void print_pipelined(Driver *d)
 {
         const Options *o = &d->opt;
         double secs = (double)(d->t_end - d->t_start) / 1e9;
         double sum = 0;
+        g_autoptr(GError) error = NULL;
 
+        if (o->samples != NULL && !write_samples(d, &error))
+                fprintf(stderr, "srvlab-bench-driver: %s\n", error->message);
         qsort(d->latency_ns, o->count, sizeof(guint64), compare_u64);
         for (guint64 i = 0; i < o->count; i++)
                 sum += (double)d->latency_ns[i];
@@ -485,6 +516,10 @@ static gboolean parse_options(int *argc, char ***argv, Options *o, GError **erro
              "Call timeout and start timeout in seconds (default 600)", "SEC"},
             {"log", 0, 0, G_OPTION_ARG_FILENAME, &o->log,
              "start: the command's stdout and stderr go here", "FILE"},
+            {"samples", 0, 0, G_OPTION_ARG_FILENAME, &o->samples,
+             "Write every call's latency (µs, one a line) here", "FILE"},
+            {"address", 0, 0, G_OPTION_ARG_STRING, &o->address,
+             "Connect to this bus address (default: the system bus)", "ADDRESS"},
             G_OPTION_ENTRY_NULL,
         };
         g_autoptr(GOptionContext) ctx = g_option_context_new("[-- COMMAND... (start)]");

@@ -3,6 +3,7 @@
 #include "common/names.h"
 #include "config-build.h"
 #include "ctl-format.h"
+#include "ctl-monitor.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,18 +16,13 @@
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
 
-/* Exit codes: documented in attachmentctl(1), relied on by scripts. */
-enum {
-        EXIT_USAGE = 2,
-        EXIT_CONFLICT = 3,
-};
-
 typedef struct {
         const char *address; /* NULL: the system bus (sd_bus_open_system honours
                                 DBUS_SYSTEM_BUS_ADDRESS) */
         gboolean ask_password;
         gboolean legend;
         CtlJsonMode json;
+        const char *node; /* --node=: list and monitor show only this node's attachments */
 } CtlArgs;
 
 typedef int (*VerbFunc)(sd_bus *bus, const CtlArgs *args, char **argv);
@@ -35,29 +31,35 @@ typedef struct {
         const char *name;
         int n_args; /* arguments after the verb, exactly */
         VerbFunc func;
+        gboolean takes_node; /* --node= applies */
 } Verb;
 
 static void help(void)
 {
-        printf("%s [OPTIONS...] COMMAND ...\n\n"
-               "Query or change the volume attachments recorded by srvlab-attachmentd.\n\n"
-               "Commands:\n"
-               "  status                 Show the service's version, store, driver, watch and count\n"
-               "                         (default)\n"
-               "  list                   List the attachments\n"
-               "  get VOLUME             Show the node VOLUME is attached to\n"
-               "  track VOLUME NODE      Record that VOLUME is attached to NODE\n"
-               "  untrack VOLUME         Forget the attachment of VOLUME\n\n"
-               "Options:\n"
-               "  -h --help              Show this help\n"
-               "     --version           Show package version\n"
-               "     --system            Connect to the system bus (default)\n"
-               "     --address=ADDRESS   Connect to the bus at ADDRESS\n"
-               "     --no-ask-password   Do not ask for authorization interactively\n"
-               "     --no-legend         Do not show the headers and footers\n"
-               "     --json=MODE         Print JSON from list and get: short, pretty or off\n\n"
-               "See the attachmentctl(1) man page for details.\n",
-               g_get_prgname());
+        printf(
+            "%s [OPTIONS...] COMMAND ...\n\n"
+            "Query or change the volume attachments recorded by srvlab-attachmentd.\n\n"
+            "Commands:\n"
+            "  status                 Show the service's version, store, driver, watch and count\n"
+            "                         (default)\n"
+            "  list                   List the attachments\n"
+            "  get VOLUME             Show the node VOLUME is attached to\n"
+            "  track VOLUME NODE      Record that VOLUME is attached to NODE\n"
+            "  untrack VOLUME         Forget the attachment of VOLUME\n"
+            "  monitor                Follow attachments, detachments, overdue migrations and\n"
+            "                         the watch state as they happen\n\n"
+            "Options:\n"
+            "  -h --help              Show this help\n"
+            "     --version           Show package version\n"
+            "     --system            Connect to the system bus (default)\n"
+            "     --address=ADDRESS   Connect to the bus at ADDRESS\n"
+            "     --no-ask-password   Do not ask for authorization interactively\n"
+            "     --no-legend         Do not show the headers and footers\n"
+            "     --json[=MODE]       Print JSON from list, get and monitor: short (the\n"
+            "                         default), pretty or off\n"
+            "     --node=NODE         list, monitor: only the attachments of NODE\n\n"
+            "See the attachmentctl(1) man page for details.\n",
+            g_get_prgname());
 }
 
 /* Prints why a call failed and picks the exit code: scripts tell a conflict from the rest. */
@@ -68,7 +70,7 @@ static int report_error(const char *what, const sd_bus_error *error, int r)
         else
                 fprintf(stderr, "%s: %s: %s\n", g_get_prgname(), what, strerror(-r));
         if (sd_bus_error_has_name(error, BUS_ERROR_ALREADY_ATTACHED))
-                return EXIT_CONFLICT;
+                return CTL_EXIT_CONFLICT;
         return EXIT_FAILURE;
 }
 
@@ -81,7 +83,7 @@ G_GNUC_PRINTF(1, 2) static int usage_error(const char *fmt, ...)
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fprintf(stderr, "\nTry '%s --help' for more information.\n", g_get_prgname());
-        return EXIT_USAGE;
+        return CTL_EXIT_USAGE;
 }
 
 static int parse_json_mode(const char *arg, CtlJsonMode *ret)
@@ -100,7 +102,15 @@ static int parse_json_mode(const char *arg, CtlJsonMode *ret)
 /* Returns -1 to go on with a verb, or the exit code (after --help, --version, a usage error). */
 static int parse_argv(int argc, char **argv, CtlArgs *args)
 {
-        enum { ARG_VERSION = 0x100, ARG_SYSTEM, ARG_ADDRESS, ARG_NO_ASK, ARG_NO_LEGEND, ARG_JSON };
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_SYSTEM,
+                ARG_ADDRESS,
+                ARG_NO_ASK,
+                ARG_NO_LEGEND,
+                ARG_JSON,
+                ARG_NODE,
+        };
         static const struct option options[] = {
             {"help", no_argument, NULL, 'h'},
             {"version", no_argument, NULL, ARG_VERSION},
@@ -108,7 +118,8 @@ static int parse_argv(int argc, char **argv, CtlArgs *args)
             {"address", required_argument, NULL, ARG_ADDRESS},
             {"no-ask-password", no_argument, NULL, ARG_NO_ASK},
             {"no-legend", no_argument, NULL, ARG_NO_LEGEND},
-            {"json", required_argument, NULL, ARG_JSON},
+            {"json", optional_argument, NULL, ARG_JSON},
+            {"node", required_argument, NULL, ARG_NODE},
             {},
         };
         int c;
@@ -135,13 +146,18 @@ static int parse_argv(int argc, char **argv, CtlArgs *args)
                         args->legend = FALSE;
                         break;
                 case ARG_JSON:
-                        if (parse_json_mode(optarg, &args->json) < 0)
+                        if (optarg == NULL)
+                                args->json = CTL_JSON_SHORT;
+                        else if (parse_json_mode(optarg, &args->json) < 0)
                                 return usage_error("Unknown JSON mode '%s' (short, pretty, off).",
                                                    optarg);
                         break;
+                case ARG_NODE:
+                        args->node = optarg;
+                        break;
                 default: /* getopt_long has said what is wrong */
                         fprintf(stderr, "Try '%s --help' for more information.\n", g_get_prgname());
-                        return EXIT_USAGE;
+                        return CTL_EXIT_USAGE;
                 }
         }
         return -1;
@@ -247,8 +263,8 @@ static int verb_status(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
-                               &error, &reply, "s", BUS_INTERFACE);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
+                               "GetAll", &error, &reply, "s", BUS_INTERFACE);
         if (r < 0)
                 return report_error("Failed to read the properties", &error, r);
         r = print_status(reply);
@@ -257,8 +273,8 @@ static int verb_status(sd_bus *bus, const CtlArgs *args, char **argv)
         return EXIT_SUCCESS;
 }
 
-/* Fills `rows` with pointers into `reply`, which must outlive them. */
-static int read_list(sd_bus_message *reply, GArray *rows)
+/* Fills `rows` with pointers into `reply`, which must outlive them; `node`: only its rows. */
+static int read_list(sd_bus_message *reply, GArray *rows, const char *node)
 {
         CtlAttachment row;
         int r;
@@ -268,7 +284,8 @@ static int read_list(sd_bus_message *reply, GArray *rows)
                 return r;
         while ((r = sd_bus_message_read(reply, "(sst)", &row.volume, &row.node,
                                         &row.attached_at_usec)) > 0)
-                g_array_append_val(rows, row);
+                if (node == NULL || g_str_equal(row.node, node))
+                        g_array_append_val(rows, row);
         if (r < 0)
                 return r;
         return sd_bus_message_exit_container(reply);
@@ -295,11 +312,11 @@ static int verb_list(sd_bus *bus, const CtlArgs *args, char **argv)
         g_autoptr(GArray) rows = g_array_new(FALSE, FALSE, sizeof(CtlAttachment));
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error, &reply,
-                               NULL);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error,
+                               &reply, NULL);
         if (r < 0)
                 return report_error("Failed to list the attachments", &error, r);
-        r = read_list(reply, rows);
+        r = read_list(reply, rows, args->node);
         if (r < 0)
                 return report_error("Failed to parse the list", &error, r);
         print_list(args, rows);
@@ -331,8 +348,8 @@ static int verb_get(sd_bus *bus, const CtlArgs *args, char **argv)
         CtlAttachment row = {.volume = argv[0]};
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Get", &error, &reply, "s",
-                               argv[0]);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Get", &error,
+                               &reply, "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to get the attachment", &error, r);
         r = sd_bus_message_read(reply, "st", &row.node, &row.attached_at_usec);
@@ -347,8 +364,8 @@ static int verb_track(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track", &error, NULL, "ss",
-                               argv[0], argv[1]);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Track", &error,
+                               NULL, "ss", argv[0], argv[1]);
         if (r < 0)
                 return report_error("Failed to track the volume", &error, r);
         return EXIT_SUCCESS;
@@ -359,20 +376,32 @@ static int verb_untrack(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Untrack", &error, NULL, "s",
-                               argv[0]);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Untrack",
+                               &error, NULL, "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to untrack the volume", &error, r);
         return EXIT_SUCCESS;
 }
 
+static int verb_monitor(sd_bus *bus, const CtlArgs *args, char **argv)
+{
+        const CtlMonitorArgs monitor_args = {
+            .json = args->json,
+            .legend = args->legend,
+            .node = args->node,
+        };
+
+        return ctl_monitor(bus, &monitor_args);
+}
+
 static const Verb verbs[] = {
-    {"status", 0, verb_status}, {"list", 0, verb_list},       {"get", 1, verb_get},
-    {"track", 2, verb_track},   {"untrack", 1, verb_untrack},
+    {"status", 0, verb_status}, {"list", 0, verb_list, TRUE}, {"get", 1, verb_get},
+    {"track", 2, verb_track},   {"untrack", 1, verb_untrack}, {"monitor", 0, verb_monitor, TRUE},
 };
 
-/* Checks the verb and its argument count before connecting, so usage errors need no bus. */
-static int find_verb(int argc, char **argv, const Verb **ret)
+/* Checks the verb, its argument count and options before connecting, so usage errors need no
+ * bus. */
+static int find_verb(int argc, char **argv, const CtlArgs *args, const Verb **ret)
 {
         const char *name = argc > 0 ? argv[0] : "status";
 
@@ -383,6 +412,8 @@ static int find_verb(int argc, char **argv, const Verb **ret)
                         return usage_error("Too few arguments for '%s'.", name);
                 if (argc > 0 && argc - 1 > verbs[i].n_args)
                         return usage_error("Too many arguments for '%s'.", name);
+                if (args->node != NULL && !verbs[i].takes_node)
+                        return usage_error("--node= applies to list and monitor, not '%s'.", name);
                 *ret = &verbs[i];
                 return -1;
         }
@@ -400,7 +431,7 @@ int main(int argc, char **argv)
         r = parse_argv(argc, argv, &args);
         if (r >= 0)
                 return r;
-        r = find_verb(argc - optind, argv + optind, &verb);
+        r = find_verb(argc - optind, argv + optind, &args, &verb);
         if (r >= 0)
                 return r;
         r = connect_bus(&args, &bus);

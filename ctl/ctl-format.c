@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <json-glib/json-glib.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -160,21 +161,30 @@ void ctl_format_table(GString *out, const CtlAttachment *rows, size_t n_rows, gb
                                        plural(n_rows, "attachment", "attachments"));
 }
 
+static void add_string(JsonBuilder *b, const char *name, const char *value)
+{
+        json_builder_set_member_name(b, name);
+        json_builder_add_string_value(b, value);
+}
+
+/* "<prefix>_usec" as a number and "<prefix>" as RFC 3339 UTC. JSON numbers are read as doubles
+ * by many tools; microseconds until the year 2255 stay below 2^53, so they survive exactly. */
+static void add_time(JsonBuilder *b, const char *prefix, uint64_t usec)
+{
+        g_autofree char *name = g_strconcat(prefix, "_usec", NULL);
+        g_autofree char *rfc3339 = ctl_format_rfc3339(usec);
+
+        json_builder_set_member_name(b, name);
+        json_builder_add_int_value(b, (gint64)usec);
+        add_string(b, prefix, rfc3339);
+}
+
 static void build_object(JsonBuilder *b, const CtlAttachment *row)
 {
-        g_autofree char *rfc3339 = ctl_format_rfc3339(row->attached_at_usec);
-
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "volume");
-        json_builder_add_string_value(b, row->volume);
-        json_builder_set_member_name(b, "node");
-        json_builder_add_string_value(b, row->node);
-        /* JSON numbers are read as doubles by many tools; microseconds until the year 2255 stay
-         * below 2^53, so they survive exactly. */
-        json_builder_set_member_name(b, "attached_at_usec");
-        json_builder_add_int_value(b, (gint64)row->attached_at_usec);
-        json_builder_set_member_name(b, "attached_at");
-        json_builder_add_string_value(b, rfc3339);
+        add_string(b, "volume", row->volume);
+        add_string(b, "node", row->node);
+        add_time(b, "attached_at", row->attached_at_usec);
         json_builder_end_object(b);
 }
 
@@ -207,6 +217,98 @@ char *ctl_format_json_one(const CtlAttachment *row, CtlJsonMode mode)
         g_autoptr(JsonBuilder) b = json_builder_new();
 
         build_object(b, row);
+        return generate(b, mode);
+}
+
+static gboolean local_tm(uint64_t usec, struct tm *tm)
+{
+        time_t sec = (time_t)(usec / USEC_PER_SEC);
+
+        return localtime_r(&sec, tm) != NULL;
+}
+
+char *ctl_format_local_msec(uint64_t usec)
+{
+        struct tm tm;
+        char buf[64];
+
+        if (!local_tm(usec, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                return g_strdup("n/a");
+        return g_strdup_printf("%s.%03" PRIu64, buf, usec % USEC_PER_SEC / USEC_PER_MSEC);
+}
+
+char *ctl_format_rfc3339_local_msec(uint64_t usec)
+{
+        struct tm tm;
+        char buf[64];
+        long off;
+
+        if (!local_tm(usec, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+                return g_strdup("");
+        /* tm_gmtoff rather than %z: RFC 3339 wants "+01:00", strftime gives "+0100". */
+        off = tm.tm_gmtoff / 60;
+        return g_strdup_printf("%s.%03" PRIu64 "%c%02ld:%02ld", buf,
+                               usec % USEC_PER_SEC / USEC_PER_MSEC, off < 0 ? '-' : '+',
+                               labs(off) / 60, labs(off) % 60);
+}
+
+static const char *event_name(CtlEventKind kind)
+{
+        switch (kind) {
+        case CTL_EVENT_ATTACHED:
+                return "attached";
+        case CTL_EVENT_DETACHED:
+                return "detached";
+        case CTL_EVENT_MIGRATION_OVERDUE:
+                return "migration-overdue";
+        case CTL_EVENT_WATCH:
+                return "watch";
+        }
+        return "unknown";
+}
+
+char *ctl_format_event_line(const CtlEvent *e)
+{
+        g_autofree char *time = ctl_format_local_msec(e->time_usec);
+        g_autofree char *started = NULL;
+
+        switch (e->kind) {
+        case CTL_EVENT_WATCH:
+                return g_strdup_printf("%s  watch  %s\n", time, e->state);
+        case CTL_EVENT_MIGRATION_OVERDUE:
+                started = ctl_format_local_msec(e->at_usec);
+                return g_strdup_printf("%s  migration-overdue  %s  %s  %s  started %s\n", time,
+                                       e->volume, e->node, e->target_node, started);
+        case CTL_EVENT_ATTACHED:
+        case CTL_EVENT_DETACHED:
+                break;
+        }
+        return g_strdup_printf("%s  %s  %s  %s\n", time, event_name(e->kind), e->volume, e->node);
+}
+
+char *ctl_format_event_json(const CtlEvent *e, CtlJsonMode mode)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autofree char *time = ctl_format_rfc3339_local_msec(e->time_usec);
+
+        json_builder_begin_object(b);
+        add_string(b, "time", time);
+        add_string(b, "event", event_name(e->kind));
+        if (e->kind == CTL_EVENT_WATCH) {
+                add_string(b, "state", e->state);
+                if (e->at_usec != 0)
+                        add_time(b, "since", e->at_usec);
+        } else {
+                add_string(b, "volume", e->volume);
+                add_string(b, "node", e->node);
+        }
+        if (e->kind == CTL_EVENT_ATTACHED)
+                add_time(b, "attached_at", e->at_usec);
+        if (e->kind == CTL_EVENT_MIGRATION_OVERDUE) {
+                add_string(b, "target_node", e->target_node);
+                add_time(b, "started_at", e->at_usec);
+        }
+        json_builder_end_object(b);
         return generate(b, mode);
 }
 

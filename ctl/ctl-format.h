@@ -37,6 +37,36 @@ void ctl_format_table(GString *out, const CtlAttachment *rows, size_t n_rows, gb
 char *ctl_format_json_list(const CtlAttachment *rows, size_t n_rows, CtlJsonMode mode);
 /* One such object. */
 char *ctl_format_json_one(const CtlAttachment *row, CtlJsonMode mode);
+/* What `attachmentctl monitor` shows: one signal or watch-state change of the daemon. */
+typedef enum {
+        CTL_EVENT_ATTACHED,
+        CTL_EVENT_DETACHED,
+        CTL_EVENT_MIGRATION_OVERDUE,
+        CTL_EVENT_WATCH,
+} CtlEventKind;
+
+typedef struct {
+        CtlEventKind kind;
+        uint64_t time_usec;      /* when attachmentctl received it */
+        const char *volume;      /* all but CTL_EVENT_WATCH */
+        const char *node;        /* the node; MIGRATION_OVERDUE: the source node */
+        const char *target_node; /* MIGRATION_OVERDUE */
+        const char *state;       /* WATCH: the new WatchState */
+        uint64_t at_usec;        /* ATTACHED: attached at; MIGRATION_OVERDUE: started;
+                                    WATCH: WatchSince (0: unknown) */
+} CtlEvent;
+
+/* "2026-12-01 20:41:07.123": local time with milliseconds. */
+char *ctl_format_local_msec(uint64_t usec);
+/* "2026-12-01T20:41:07.123+01:00": RFC 3339 in local time with milliseconds. */
+char *ctl_format_rfc3339_local_msec(uint64_t usec);
+/* "2026-12-01 20:41:07.123  attached  pv-1  node-1\n": the monitor's line for `e`. */
+char *ctl_format_event_line(const CtlEvent *e);
+/* The monitor's JSON object for `e`: "time" (RFC 3339 local, ms), "event" ("attached",
+ * "detached", "migration-overdue", "watch") and the event's own members; ends with a
+ * newline, one line unless `mode` is CTL_JSON_PRETTY. */
+char *ctl_format_event_json(const CtlEvent *e, CtlJsonMode mode);
+
 /* "label: value" lines with right-aligned labels, as hostnamectl prints them: `pairs` is a
  * NULL-terminated list of label, value, label, value... Appends to `out`. */
 void ctl_format_fields(GString *out, const char *const *pairs);

@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 #include <unistd.h>
 
+#include "bus-list.h"
 #include "change-queue.h"
 #include "common/names.h"
 #include "config-build.h"
@@ -23,6 +24,7 @@ struct _Bus {
         sd_event_source *completions;
         sd_event_source *changes_source;
         ChangeQueue *changes;
+        ListReplies *lists;
         GThread *owner;                 /* the bus thread */
         sd_event_source *count_changed; /* oneshot: emits PropertiesChanged(AttachmentCount) */
         sd_bus_slot *object_slot;
@@ -34,6 +36,7 @@ struct _Bus {
         gboolean shutting_down;
         BusCountFunc count_func;
         gpointer count_data;
+        Metrics *metrics; /* NULL: none */
 };
 
 /* A mutating call in flight: the Operation is all a worker sees (the dispatcher's job is
@@ -41,6 +44,7 @@ struct _Bus {
 typedef struct {
         Operation op;
         sd_bus_message *message;
+        gint64 started; /* monotonic, when the call arrived */
 } BusCall;
 
 static void bus_call_free(BusCall *call)
@@ -165,6 +169,18 @@ static int on_changes(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+/* The metrics' name of each kind. */
+static const MetricsOperation metrics_ops[] = {
+    [OPERATION_TRACK] = METRICS_OP_TRACK,
+    [OPERATION_UNTRACK] = METRICS_OP_UNTRACK,
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(metrics_ops) == OPERATION_N_KINDS);
+
+static void count_operation(Bus *self, OperationKind kind, gint64 started, const GError *error)
+{
+        metrics_operation(self->metrics, metrics_ops[kind], error, started);
+}
+
 /* Signal, log and reply for a finished operation, on the bus thread. The changes the
  * operation made are queued already: emitted first, so a caller sees the signal before the
  * reply. */
@@ -172,6 +188,7 @@ static int finish_call(Bus *self, BusCall *call)
 {
         const Operation *op = &call->op;
 
+        count_operation(self, op->kind, call->started, op->error);
         change_queue_drain(self->changes, emit_change, self);
         if (op->error != NULL) {
                 /* A conflict known from memory is not news; a store failure is. */
@@ -211,6 +228,8 @@ static int on_completions(sd_event_source *s, int fd, uint32_t revents, void *us
         Bus *self = userdata;
 
         dispatcher_process(self->dispatcher);
+        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0,
+                    dispatcher_pending(self->dispatcher));
         return 0;
 }
 
@@ -246,6 +265,14 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, Operation *op, GErr
         return TRUE;
 }
 
+/* A call refused before it reached the manager (invalid, denied, shutting down, queue full):
+ * counted, answered, not logged again. */
+static int finish_refused(Bus *self, sd_bus_message *m, const BusCall *call, const GError *error)
+{
+        count_operation(self, call->op.kind, call->started, error);
+        return reply_error(m, error);
+}
+
 /* Every mutating method: read -> validate -> authorize -> act. The member names the kind;
  * the arguments are the volume id and, for kinds that take one, the node id. Answers at once
  * when no I/O is needed and nothing else is queued on the volume (so the order of operations
@@ -261,6 +288,7 @@ static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 
         if (!operation_kind_from_name(sd_bus_message_get_member(m), &kind))
                 return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown method");
+        call->started = g_get_monotonic_time();
         r = sd_bus_message_read(m, "s", &volume);
         if (r >= 0 && operation_kind_takes_node(kind))
                 r = sd_bus_message_read(m, "s", &node);
@@ -269,13 +297,15 @@ static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
         operation_init(&call->op, kind, volume, node);
         call->message = sd_bus_message_ref(m);
         if (!check_mutation(self, m, &call->op, &error))
-                return reply_error(m, error);
+                return finish_refused(self, m, call, error);
 
         if (!dispatcher_key_busy(self->dispatcher, volume) &&
             manager_try_run(self->manager, &call->op) != MANAGER_TRY_NEEDS_IO)
                 return finish_call(self, call);
         if (!dispatcher_submit(self->dispatcher, volume, &call->op, &error))
-                return reply_error(m, error);
+                return finish_refused(self, m, call, error);
+        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0,
+                    dispatcher_pending(self->dispatcher));
         log_volume_debug(volume, "%s %s: submitted to the workers (%u pending)",
                          operation_kind_name(kind), volume, dispatcher_pending(self->dispatcher));
         g_steal_pointer(&call);
@@ -302,24 +332,16 @@ static int method_get(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
 static int method_list(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         Bus *self = userdata;
-        __attribute__((cleanup(sd_bus_message_unrefp))) sd_bus_message *reply = NULL;
-        g_autoptr(GPtrArray) list = manager_list(self->manager);
+        g_autoptr(GError) error = NULL;
+        const Caller *caller = bus_callers_lookup(self->callers, m, &error);
         int r;
 
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "(sst)");
-        for (guint i = 0; r >= 0 && i < list->len; i++) {
-                const Attachment *a = list->pdata[i];
-                r = sd_bus_message_append(reply, "(sst)", a->volume, a->node,
-                                          (uint64_t)a->attached_at);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r < 0)
-                return r;
-        return sd_bus_send(NULL, reply, NULL);
+        if (caller == NULL)
+                return reply_error(m, error);
+        r = list_replies_answer(self->lists, m, caller->allowed, &error);
+        if (r == 0)
+                return reply_error(m, error);
+        return r;
 }
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -437,6 +459,9 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
         if (self->changes == NULL)
                 return NULL;
         manager_set_change_func(manager, on_manager_change, self);
+        self->lists = list_replies_new(event, manager, error);
+        if (self->lists == NULL)
+                return NULL;
         self->dispatcher = dispatcher_new(config->workers, config->queue_limit, call_work, manager,
                                           call_done, self, error);
         if (self->dispatcher == NULL || !bus_setup(self, error))
@@ -453,6 +478,11 @@ gboolean bus_request_name(Bus *self, GError **error)
         if (r < 0)
                 return fail_errno(error, r, "cannot own " BUS_NAME);
         return TRUE;
+}
+
+void bus_set_metrics(Bus *self, Metrics *metrics)
+{
+        self->metrics = metrics;
 }
 
 void bus_begin_shutdown(Bus *self)
@@ -477,6 +507,7 @@ void bus_free(Bus *self)
         if (self->dispatcher != NULL)
                 dispatcher_free(self->dispatcher);
         self->dispatcher = NULL;
+        g_clear_pointer(&self->lists, list_replies_free);
         /* Nothing reports changes to a bus that is going away. */
         manager_set_change_func(self->manager, NULL, NULL);
         if (self->changes != NULL && self->bus != NULL)

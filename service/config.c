@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <string.h>
 
+#include "metrics-server.h"
+
 #define GROUP_ATTACHMENT "Attachment"
 #define GROUP_KUBERNETES "Kubernetes"
 #define FIELD(f) G_STRUCT_OFFSET(Config, f)
 
-static gboolean driver_name_ok(const char *s);
-static gboolean path_ok(const char *s);
+static gboolean driver_name_ok(const char *s, GError **error);
+static gboolean path_ok(const char *s, GError **error);
+static gboolean metrics_address_ok(const char *s, GError **error);
 
 static const char *const store_choices[] = {
     [STORE_KIND_KUBERNETES] = "kubernetes",
@@ -29,6 +32,9 @@ static const ConfigKey keys[] = {
      .help = "worker threads doing API requests"},
     {GROUP_ATTACHMENT, "QueueLimit", CONFIG_TYPE_UINT, FIELD(queue_limit), 1, 1048576,
      .default_value = "4096", .help = "Track/Untrack operations that may wait at once"},
+    {GROUP_ATTACHMENT, "MetricsAddress", CONFIG_TYPE_STRING, FIELD(metrics_address),
+     .check = metrics_address_ok, .default_value = "",
+     .help = "IPv4:PORT or [IPv6]:PORT to serve /metrics on; empty: no metrics"},
     {GROUP_ATTACHMENT, "AllowedGroup", CONFIG_TYPE_STRING, FIELD(allowed_group),
      .default_value = "srvlab-attachment", .help = "the group that may Track/Untrack besides root"},
     {GROUP_KUBERNETES, "Server", CONFIG_TYPE_STRING, FIELD(kube_server), .default_value = "",
@@ -122,6 +128,7 @@ static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin
                             GError **error)
 {
         char **text = field_of(self, k);
+        g_autoptr(GError) why = NULL;
 
         switch (k->type) {
         case CONFIG_TYPE_CHOICE:
@@ -129,8 +136,9 @@ static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin
         case CONFIG_TYPE_UINT:
                 return parse_uint(k, field_of(self, k), origin, value, error);
         case CONFIG_TYPE_STRING:
-                if (k->check != NULL && !k->check(value))
-                        return fail_value(origin, k, value, k->allowed, error);
+                if (k->check != NULL && !k->check(value, &why))
+                        return fail_value(origin, k, value, why != NULL ? why->message : k->allowed,
+                                          error);
                 g_free(*text);
                 *text = g_strdup(value);
                 return TRUE;
@@ -192,7 +200,7 @@ static gboolean apply(Config *self, const char *origin, const char *group, const
 
 /* A CSI driver name is a DNS-1123 subdomain of at most 63 bytes (the CSI spec): it becomes
  * the prefix of the annotation keys, so it must be a valid annotation key prefix too. */
-static gboolean driver_name_ok(const char *s)
+static gboolean driver_name_ok(const char *s, GError **error)
 {
         size_t n = strlen(s);
 
@@ -208,9 +216,21 @@ static gboolean driver_name_ok(const char *s)
         return TRUE;
 }
 
-static gboolean path_ok(const char *s)
+static gboolean path_ok(const char *s, GError **error)
 {
         return s[0] == '\0' || g_path_is_absolute(s);
+}
+
+/* Checked here, so that a bad value stops the daemon naming the file and the key; a port
+ * already taken fails later, when the server binds it. */
+static gboolean metrics_address_ok(const char *s, GError **error)
+{
+        g_autoptr(GSocketAddress) address = NULL;
+
+        if (s[0] == '\0')
+                return TRUE;
+        address = metrics_address_parse(s, error);
+        return address != NULL;
 }
 
 gboolean config_load_data(Config *self, const char *data, gsize length, const char *origin,

@@ -19,6 +19,7 @@ typedef struct {
         guint workers;             /* GThreadPool size */
         guint queue_limit;         /* pending Track/Untrack operations */
         char *allowed_group;       /* group allowed to Track/Untrack besides uid 0; "" = none */
+        char *metrics_address;     /* "" = no metrics; else IPv4:PORT or [IPv6]:PORT */
         char *kube_server;         /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
         char *kube_token_file;     /* "" = no bearer token */
         char *kube_ca_file;        /* "" = system trust store */
@@ -43,11 +44,11 @@ typedef struct {
         ConfigType type;
         gsize offset; /* of the field in Config */
         guint min, max;
-        const char *const *choices;           /* CHOICE: NULL-terminated */
-        gboolean (*check)(const char *value); /* STRING: NULL accepts anything */
-        const char *allowed;                  /* STRING with check: what the message says */
-        const char *default_value;            /* as it would be written in the file */
-        const char *help;                     /* one line */
+        const char *const *choices;                           /* CHOICE: NULL-terminated */
+        gboolean (*check)(const char *value, GError **error); /* STRING: NULL accepts all */
+        const char *allowed;       /* STRING with check: the message, unless check set an error */
+        const char *default_value; /* as it would be written in the file */
+        const char *help;          /* one line */
 } ConfigKey;
 
 /* Every key, in the order of data/attachment.conf. */

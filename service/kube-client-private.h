@@ -26,4 +26,5 @@ struct _KubeClient {
          * server ends them at timeoutSeconds; silence past that, plus a request's time, means
          * a dead connection. */
         SessionSlot watches;
+        Metrics *metrics;
 };

@@ -15,16 +15,21 @@ typedef struct {
 
 typedef struct {
         gint64 attached_at;
-        const char *node; /* NodeName.name, owned by the table's node set */
+        const char *node;     /* NodeName.name, owned by the table's node set */
+        GSequenceIter *order; /* in Table.order */
         char volume[];
 } Entry;
 
 #define ENTRY_OF(key) ((Entry *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(Entry, volume)))
 #define NODE_OF(key) ((NodeName *)(gpointer)((char *)(key)-G_STRUCT_OFFSET(NodeName, name)))
 
+/* The entries sorted by volume, beside the hash table, so that List needs no sort and can be
+ * answered in slices, each resuming after the last volume it sent (the table may change in
+ * between). */
 typedef struct {
         GHashTable *volumes; /* set of Entry.volume */
         GHashTable *nodes;   /* set of NodeName.name */
+        GSequence *order;    /* Entry*, by volume */
 } Table;
 
 struct _Manager {

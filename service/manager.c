@@ -10,6 +10,7 @@ static void table_init(Table *t)
 {
         t->volumes = g_hash_table_new(g_str_hash, g_str_equal);
         t->nodes = g_hash_table_new(g_str_hash, g_str_equal);
+        t->order = g_sequence_new(NULL);
 }
 
 static void table_clear(Table *t)
@@ -25,6 +26,12 @@ static void table_clear(Table *t)
                 g_free(NODE_OF(key));
         g_clear_pointer(&t->volumes, g_hash_table_unref);
         g_clear_pointer(&t->nodes, g_hash_table_unref);
+        g_clear_pointer(&t->order, g_sequence_free);
+}
+
+static gint compare_entries(gconstpointer a, gconstpointer b, gpointer data)
+{
+        return strcmp(((const Entry *)a)->volume, ((const Entry *)b)->volume);
 }
 
 static const char *node_ref(Table *t, const char *node)
@@ -65,6 +72,7 @@ static Entry *table_lookup(Table *t, const char *volume)
 static void table_remove(Table *t, Entry *entry)
 {
         g_hash_table_remove(t->volumes, entry->volume);
+        g_sequence_remove(entry->order);
         node_unref(t, entry->node);
         g_free(entry);
 }
@@ -82,6 +90,7 @@ static void table_insert(Table *t, const char *volume, const char *node, gint64 
         entry->node = node_ref(t, node);
         memcpy(entry->volume, volume, len + 1);
         g_hash_table_add(t->volumes, entry->volume);
+        entry->order = g_sequence_insert_sorted(t->order, entry, compare_entries, NULL);
 }
 
 static void emit(Manager *self, ManagerChangeKind kind, const char *volume, const char *node,
@@ -270,8 +279,14 @@ static gboolean track_in_store(Manager *self, const char *volume, const char *no
 {
         gint64 attached_at = g_get_real_time();
         g_autofree char *holder = NULL;
+        g_autofree char *before = NULL;
+        gint64 before_at = 0;
         g_autoptr(GError) local_error = NULL;
+        gboolean changed;
 
+        /* The store may tell the table (through the observer) before it returns: whether this
+         * call changed anything is judged against the table of before the call. */
+        manager_get(self, volume, &before, &before_at, NULL);
         if (!store_put(self->store, volume, node, &attached_at, &holder, &local_error)) {
                 if (g_error_matches(local_error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
                         table_set(self, volume, NULL, 0);
@@ -281,7 +296,9 @@ static gboolean track_in_store(Manager *self, const char *volume, const char *no
                 g_propagate_error(error, g_steal_pointer(&local_error));
                 return FALSE;
         }
-        set_result(result, table_set(self, volume, node, attached_at), node, attached_at);
+        table_set(self, volume, node, attached_at);
+        changed = g_strcmp0(before, node) != 0 || before_at != attached_at;
+        set_result(result, changed, node, attached_at);
         return TRUE;
 }
 
@@ -446,36 +463,63 @@ gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *att
         return found;
 }
 
-static gint compare_attachments(gconstpointer a, gconstpointer b)
+static void add_attachment(const char *volume, const char *node, gint64 attached_at,
+                           gpointer user_data)
 {
-        const Attachment *x = *(Attachment *const *)a;
-        const Attachment *y = *(Attachment *const *)b;
+        Attachment *a = g_new(Attachment, 1);
 
-        return strcmp(x->volume, y->volume);
+        a->volume = g_strdup(volume);
+        a->node = g_strdup(node);
+        a->attached_at = attached_at;
+        g_ptr_array_add(user_data, a);
 }
 
 GPtrArray *manager_list(Manager *self)
 {
-        GPtrArray *list;
-        GHashTableIter iter;
-        gpointer key;
+        GPtrArray *list =
+            g_ptr_array_new_full(manager_count(self), (GDestroyNotify)attachment_free);
+
+        manager_list_after(self, NULL, G_MAXUINT, add_attachment, list);
+        return list;
+}
+
+/* g_sequence_search() compares the looked-up item (here the bare volume string, `b` or `a`
+ * as GLib passes it) with entries; a string equal to an entry's volume sorts after it, so the
+ * search lands on the first entry strictly after `after`. */
+static gint compare_after(gconstpointer a, gconstpointer b, gpointer key)
+{
+        const char *x = a == key ? key : ((const Entry *)a)->volume;
+        const char *y = b == key ? key : ((const Entry *)b)->volume;
+        int c = strcmp(x, y);
+
+        if (c != 0)
+                return c;
+        return a == key ? 1 : -1;
+}
+
+/* The first entry whose volume sorts after `after` (NULL: the first of all). */
+static GSequenceIter *first_after(Table *t, const char *after)
+{
+        if (after == NULL)
+                return g_sequence_get_begin_iter(t->order);
+        return g_sequence_search(t->order, (gpointer)after, compare_after, (gpointer)after);
+}
+
+guint manager_list_after(Manager *self, const char *after, guint max, ManagerListFunc func,
+                         gpointer user_data)
+{
+        GSequenceIter *it;
+        guint n = 0;
 
         tsan_rw_reader_lock(&self->lock);
-        list = g_ptr_array_new_full(g_hash_table_size(self->table.volumes),
-                                    (GDestroyNotify)attachment_free);
-        g_hash_table_iter_init(&iter, self->table.volumes);
-        while (g_hash_table_iter_next(&iter, &key, NULL)) {
-                const Entry *entry = ENTRY_OF(key);
-                Attachment *a = g_new(Attachment, 1);
+        for (it = first_after(&self->table, after); n < max && !g_sequence_iter_is_end(it);
+             it = g_sequence_iter_next(it), n++) {
+                const Entry *entry = g_sequence_get(it);
 
-                a->volume = g_strdup(entry->volume);
-                a->node = g_strdup(entry->node);
-                a->attached_at = entry->attached_at;
-                g_ptr_array_add(list, a);
+                func(entry->volume, entry->node, entry->attached_at, user_data);
         }
         tsan_rw_reader_unlock(&self->lock);
-        g_ptr_array_sort(list, compare_attachments);
-        return list;
+        return n;
 }
 
 guint manager_count(Manager *self)

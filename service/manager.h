@@ -96,4 +96,11 @@ gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *att
                      GError **error);
 /* A sorted (by volume) copy the caller owns: GPtrArray of Attachment*, free func set. */
 GPtrArray *manager_list(Manager *self);
+/* Calls func for at most `max` attachments whose volume sorts after `after` (NULL: from the
+ * first), in volume order, under the table's read lock (func must not call the manager).
+ * Returns how many. A List answered in slices resumes after the last volume it sent. */
+typedef void (*ManagerListFunc)(const char *volume, const char *node, gint64 attached_at,
+                                gpointer user_data);
+guint manager_list_after(Manager *self, const char *after, guint max, ManagerListFunc func,
+                         gpointer user_data);
 guint manager_count(Manager *self);

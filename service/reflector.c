@@ -111,6 +111,8 @@ static void set_state(Reflector *self, ReflectorState state)
         self->state = state;
         self->since = now;
         tsan_mutex_unlock(&self->lock);
+        metrics_watch_connected(kube_client_get_metrics(self->client), self->path,
+                                state == REFLECTOR_WATCHING);
         if (self->klass->state != NULL)
                 self->klass->state(self->user_data, state, now);
 }
@@ -320,6 +322,7 @@ static void relist(Reflector *self, const char *why)
         gint64 backoff = FIRST_BACKOFF_USEC;
 
         set_state(self, REFLECTOR_RELISTING);
+        metrics_watch_relist(kube_client_get_metrics(self->client), self->path);
         log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
                    "Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
                    self->what, self->resource_version, why);
@@ -367,6 +370,7 @@ static gpointer watch_thread(gpointer data)
                         continue;
                 }
                 set_state(self, REFLECTOR_RECONNECTING);
+                metrics_watch_restart(kube_client_get_metrics(self->client), self->path, !clean);
                 if (stream.lines > 0)
                         backoff = FIRST_BACKOFF_USEC;
                 if (clean && g_get_monotonic_time() - started >= MIN_CLEAN_STREAM_USEC) {

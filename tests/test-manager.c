@@ -121,6 +121,50 @@ static void test_change_func(ManagerFixture *f, gconstpointer data)
         manager_set_change_func(f->manager, NULL, NULL);
 }
 
+static void collect_volume(const char *volume, const char *node, gint64 attached_at,
+                           gpointer user_data)
+{
+        g_string_append_printf(user_data, "%s=%s ", volume, node);
+}
+
+/* Slices of the sorted table, each resuming after a volume (present or not). */
+static void test_list_after(ManagerFixture *f, gconstpointer data)
+{
+        static const struct {
+                const char *after;
+                guint max;
+                const char *want;
+        } cases[] = {
+            {NULL, 2, "vol-1=n1 vol-2=n2 "},
+            {"vol-2", 2, "vol-3=n3 vol-4=n4 "},
+            {"vol-25", 10, "vol-3=n3 vol-4=n4 vol-5=n5 "},
+            {"vol-5", 10, ""},
+            {"", 1, "vol-1=n1 "},
+        };
+
+        for (guint i = 5; i > 0; i--) {
+                g_autofree char *volume = g_strdup_printf("vol-%u", i);
+                g_autofree char *node = g_strdup_printf("n%u", i);
+
+                track_ok(f->manager, volume, node);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autoptr(GString) got = g_string_new(NULL);
+                guint n = manager_list_after(f->manager, cases[i].after, cases[i].max,
+                                             collect_volume, got);
+
+                g_assert_cmpstr(got->str, ==, cases[i].want);
+                g_assert_cmpuint(n, ==, strlen(cases[i].want) / strlen("vol-1=n1 "));
+        }
+        g_assert_true(manager_untrack(f->manager, "vol-3", NULL, NULL));
+        {
+                g_autoptr(GString) got = g_string_new(NULL);
+
+                manager_list_after(f->manager, "vol-2", 1, collect_volume, got);
+                g_assert_cmpstr(got->str, ==, "vol-4=n4 ");
+        }
+}
+
 static void test_untrack(ManagerFixture *f, gconstpointer data)
 {
         g_auto(ManagerResult) tracked = {0};
@@ -491,6 +535,7 @@ int main(int argc, char **argv)
         ADD("/manager/untrack-idempotent", test_untrack_idempotent, TRUE);
         ADD("/manager/list-is-copy", test_list_is_copy, TRUE);
         ADD("/manager/list-sorted", test_list_sorted, TRUE);
+        ADD("/manager/list-after", test_list_after, FALSE);
         ADD("/manager/store-put-fails-rolls-back", test_store_put_fails_rolls_back, TRUE);
         ADD("/manager/store-remove-fails-keeps", test_store_remove_fails_keeps, TRUE);
         ADD("/manager/attached-at-is-now", test_attached_at_is_now, TRUE);

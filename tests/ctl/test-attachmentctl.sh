@@ -1,21 +1,30 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # attachmentctl against the real daemon (Store=none) on a private system bus. TAP output.
-# Usage: test-attachmentctl.sh ATTACHMENTCTL SRVLAB-ATTACHMENTD VERSION
+# Usage: test-attachmentctl.sh ATTACHMENTCTL SRVLAB-ATTACHMENTD VERSION [KUBE-EMULATOR]
+# With the emulator, monitor's watch-state lines are checked too (Store=kubernetes).
 set -u
 
 ctl=$1
 daemon=$2
 version=$3
+emulator=${4:-}
 source_root=${SRVLAB_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-attachmentctl.XXXXXX")
 bus_pid=
 daemon_pid=
+emulator_pid=
+declare -A monitor_pids=()
 n=0
 failures=0
 
 cleanup() {
+        local pid
+        for pid in "${monitor_pids[@]}"; do
+                kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+        done
         [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+        [ -n "$emulator_pid" ] && kill "$emulator_pid" 2>/dev/null && wait "$emulator_pid" 2>/dev/null
         [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null && wait "$bus_pid" 2>/dev/null
         rm -rf "$tmp"
 }
@@ -69,6 +78,7 @@ start_bus() {
         wait_for 60 test -S "$tmp/bus" || bail "dbus-daemon did not start"
 }
 
+# start_daemon [EXTRA-CONFIG-LINES]: Store=none unless the lines say otherwise.
 start_daemon() {
         # AllowedGroup: our own group, so that Track is allowed when not run as root.
         cat >"$tmp/attachment.conf" <<EOF
@@ -76,6 +86,7 @@ start_daemon() {
 Store=none
 Driver=test.csi.srvlab.io
 AllowedGroup=$(id -gn)
+${1:-}
 EOF
         DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/bus" "$daemon" --config="$tmp/attachment.conf" \
                 >"$tmp/daemon.log" 2>&1 &
@@ -107,6 +118,10 @@ test_usage() {
         check "untrack with two volumes: exit 2" test "$rc" = 2
         run list extra
         check "list with an argument: exit 2" test "$rc" = 2
+        run monitor extra
+        check "monitor with an argument: exit 2" test "$rc" = 2
+        run --node=node-1 get pv-1
+        check "--node with get: exit 2" eval '[ $rc = 2 ] && grep -q "applies to list and monitor" "$tmp/err"'
         run --json=xml list
         check "--json=xml: exit 2" test "$rc" = 2
 }
@@ -237,10 +252,237 @@ test_address() {
         check "--address: track" test "$rc" = 0
 }
 
+# --- list --node ------------------------------------------------------------------------------
+
+test_list_node() {
+        run list --node=node-1 --no-legend
+        check "list --node=node-1: its rows only" \
+                eval '[ $rc = 0 ] && [ "$(cut -d" " -f1 "$tmp/out" | tr "\n" " ")" = "pv-1 pv-10 " ]'
+        run list --node=node-2
+        check "list --node: the footer counts what is shown" grep -qx "1 attachment listed." "$tmp/out"
+        run --json list --node=node-2
+        check "list --json --node=node-2" python3 -c '
+import json, sys
+assert [(e["volume"], e["node"]) for e in json.load(open(sys.argv[1]))] == [("pv-2", "node-2")]
+' "$tmp/out"
+        run list --node=node-9
+        check "list --node of a node that holds nothing" test "$rc" = 0 -a "$out" = "No attachments."
+}
+
+# --- monitor ----------------------------------------------------------------------------------
+
+call() { # call METHOD SIGNATURE ARGS...: the daemon through busctl, as any client would
+        busctl --address="unix:path=$tmp/bus" call org.srvlab.Attachment1 /org/srvlab/Attachment1 \
+                org.srvlab.Attachment1 "$@" >/dev/null
+}
+
+# start_monitor NAME [OPTIONS...]: monitor in the background (stdout $tmp/NAME.out, stderr
+# $tmp/NAME.err); returns once it has subscribed, which it says on stderr.
+start_monitor() {
+        local name=$1
+        shift
+        "$ctl" "$@" monitor >"$tmp/$name.out" 2>"$tmp/$name.err" &
+        monitor_pids[$name]=$!
+        wait_for 60 grep -qs "^Monitoring org.srvlab.Attachment1 (:" "$tmp/$name.err" ||
+                bail "monitor $name did not subscribe: $(cat "$tmp/$name.err")"
+}
+
+# stop_monitor NAME [SIGNAL]: sends SIGNAL (default: none, it is ending by itself) and sets rc
+# to its exit status.
+stop_monitor() {
+        local pid=${monitor_pids[$1]}
+        [ -z "${2:-}" ] || kill "-$2" "$pid"
+        wait "$pid"
+        rc=$?
+        unset "monitor_pids[$1]"
+        cp "$tmp/$1.out" "$tmp/out"
+        cp "$tmp/$1.err" "$tmp/err"
+}
+
+has_lines() { [ "$(wc -l <"$tmp/$1.out")" -ge "$2" ]; }
+
+test_monitor_not_running() {
+        run monitor
+        check "monitor, service not running: exit 4, says so" \
+                eval '[ $rc = 4 ] && [ -z "$out" ] && grep -q "org.srvlab.Attachment1 is not running" "$tmp/err"'
+}
+
+# Checks $tmp/json.out: node-7's events only, in order, the members of each, and every time in
+# [$1, $2] microseconds.
+monitor_json_ok() {
+        python3 - "$tmp/json.out" "$1" "$2" <<'EOF'
+import datetime, json, re, sys
+lo, hi = int(sys.argv[2]), int(sys.argv[3])
+events = [json.loads(line) for line in open(sys.argv[1])]
+assert [(e["event"], e["volume"], e["node"]) for e in events] == [
+    ("attached", "pv-m2", "node-7"), ("detached", "pv-m2", "node-7"),
+    ("attached", "pv-m3", "node-7")], events
+for e in events:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", e["time"]), e
+    ms = int(datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
+    assert lo // 1000 <= ms <= hi // 1000, (e, lo, hi)
+    keys = ["event", "node", "time", "volume"]
+    if e["event"] == "attached":
+        keys += ["attached_at", "attached_at_usec"]
+        assert lo <= e["attached_at_usec"] <= hi, (e, lo, hi)
+    assert sorted(e) == sorted(keys), e
+EOF
+}
+
+test_monitor() {
+        local t0 t1 stamp='^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}  '
+        t0=$(date +%s%6N)
+        start_monitor text
+        start_monitor json --json --node=node-7
+        start_monitor term
+        call Track ss pv-m1 node-1
+        call Track ss pv-m2 node-7
+        call Untrack s pv-m1
+        call Untrack s pv-m2
+        call Untrack s pv-m2
+        # Someone else's signal, not the service's: never shown.
+        busctl --address="unix:path=$tmp/bus" emit /org/srvlab/Attachment1 \
+                org.srvlab.Attachment1 Attached sst pv-fake node-7 1
+        call Track ss pv-m3 node-7
+        call Track ss pv-m3 node-7
+        wait_for 60 has_lines text 5 && wait_for 60 has_lines json 3
+        t1=$(date +%s%6N)
+        cp "$tmp/text.out" "$tmp/out"
+        : >"$tmp/err"
+        check "monitor: every line starts with the local time with milliseconds" \
+                eval '[ "$(grep -Ec "$stamp" "$tmp/out")" = 5 ]'
+        check "monitor: one line per change, in order, nothing for the idempotent calls" eval \
+                '[ "$(sed -E "s/$stamp//" "$tmp/out" | tr "\n" ";")" = "attached  pv-m1  node-1;attached  pv-m2  node-7;detached  pv-m1  node-1;detached  pv-m2  node-7;attached  pv-m3  node-7;" ]'
+        cp "$tmp/json.out" "$tmp/out"
+        check "monitor --json --node=node-7: that node's events, one object per line" \
+                monitor_json_ok "$t0" "$t1"
+        stop_monitor json INT
+        check "monitor: SIGINT ends it with exit 0" eval '[ $rc = 0 ] && [ "$(wc -l <"$tmp/err")" = 1 ]'
+        stop_monitor term TERM
+        check "monitor: SIGTERM ends it with exit 0" test "$rc" = 0
+}
+
+# The daemon stops while the text monitor runs: it ends by itself, exit 4.
+test_monitor_gone() {
+        kill "$daemon_pid"
+        wait "$daemon_pid"
+        daemon_pid=
+        stop_monitor text
+        check "monitor: the service went away: exit 4, says so" \
+                eval '[ $rc = 4 ] && grep -q "org.srvlab.Attachment1 went away" "$tmp/err"'
+        run monitor
+        check "monitor after the service stopped: exit 4 at once" test "$rc" = 4
+}
+
+watch_property() { # watch_property NAME: the daemon's value, as busctl prints it
+        busctl --address="unix:path=$tmp/bus" get-property org.srvlab.Attachment1 \
+                /org/srvlab/Attachment1 org.srvlab.Attachment1 "$1"
+}
+
+watch_state_is() { [ "$(watch_property WatchState)" = "s \"$1\"" ]; }
+
+start_emulator() { # start_emulator ARGS...
+        "$emulator" "$@" >>"$tmp/emulator.log" 2>&1 &
+        emulator_pid=$!
+}
+
+# Store=kubernetes against the emulator: while the API server is away the watch is
+# "reconnecting"; once it is back the watch changes state again (the emulator may hold the
+# stream, or end it at once), and monitor shows that change (WatchState through
+# PropertiesChanged) with its WatchSince.
+test_monitor_watch() {
+        local port since
+        start_emulator --port-file="$tmp/port"
+        wait_for 60 test -s "$tmp/port" || bail "kube-emulator did not start"
+        port=$(<"$tmp/port")
+        echo token >"$tmp/token"
+        start_daemon "Store=kubernetes
+[Kubernetes]
+Server=http://127.0.0.1:$port
+TokenFile=$tmp/token
+CAFile="
+        kill "$emulator_pid"
+        wait "$emulator_pid" 2>/dev/null
+        wait_for 60 watch_state_is reconnecting || bail "the watch did not notice the API server left"
+        start_monitor watch --json
+        since=$(watch_property WatchSince)
+        since=${since#t }
+        start_emulator --port="$port"
+        wait_for 90 grep -q '"event":"watch"' "$tmp/watch.out"
+        cp "$tmp/watch.out" "$tmp/out"
+        check "monitor: the watch state when it changes, with since" python3 -c '
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+assert events and all(e["event"] == "watch" for e in events), events
+e = events[0]
+assert e["state"] in ("watching", "relisting", "reconnecting"), e
+assert e["since_usec"] > int(sys.argv[2]), (e, sys.argv[2])
+assert sorted(e) == ["event", "since", "since_usec", "state", "time"], e
+pairs = [(e["state"], e["since_usec"]) for e in events]
+assert all(a != b for a, b in zip(pairs, pairs[1:])), "the same change twice: %s" % pairs
+' "$tmp/out" "$since"
+        stop_monitor watch INT
+        check "monitor of a Store=kubernetes daemon: SIGINT, exit 0" test "$rc" = 0
+}
+
+# --- bash completion ----------------------------------------------------------------------------
+
+# complete LINE: what the bash completion offers with the cursor at the end of LINE (the
+# attachmentctl under test as the command), one candidate a line, sorted, in $tmp/out.
+complete_line() {
+        COMP_LINE="$ctl $1" bash -c '
+                source "$1"
+                COMP_POINT=${#COMP_LINE}
+                _attachmentctl
+                [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}"' sh \
+                "$source_root/shell-completion/bash/attachmentctl" 2>"$tmp/err" | sort >"$tmp/out"
+        rc=$?
+        out=$(tr "\n" " " <"$tmp/out")
+}
+
+# The daemon holds pv-1 and pv-10 on node-1, pv-3 on node-3. Each case: the command line after
+# "attachmentctl", what is offered (sorted, each followed by a blank), what it checks.
+test_completion() {
+        local c line expected what
+        local cases=(
+                "unt|untrack |a verb prefix"
+                "|get list monitor status track untrack |every verb"
+                "get pv-1|pv-1 pv-10 |get VOLUME from the service's list"
+                "--no-legend untrack |pv-1 pv-10 pv-3 |untrack VOLUME, after an option"
+                "get pv-1 ||nothing after get's one argument"
+                "track pv-9 node-|node-1 node-3 |track VOLUME NODE"
+                "list --node=node-|node-1 node-3 |--node=, the value only (COMP_WORDBREAKS has '=')"
+                "monitor --node |node-1 node-3 |--node NODE"
+                "--no-l|--no-legend |an option"
+                "--json=p|pretty |--json=MODE"
+        )
+        for c in "${cases[@]}"; do
+                IFS='|' read -r line expected what <<<"$c"
+                complete_line "$line"
+                check "completion: $what" test "$out" = "$expected"
+        done
+        DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/no-such-bus" \
+                complete_line "--address=unix:path=$tmp/bus get pv-3"
+        check "completion: ids from the bus that --address= names" test "$out" = "pv-3 "
+}
+
+# The bus itself dies (SIGKILL: no NameOwnerChanged is sent): monitor ends, exit 4.
+test_monitor_bus_lost() {
+        [ -n "$daemon_pid" ] || start_daemon
+        start_monitor lost
+        kill -KILL "$bus_pid"
+        wait "$bus_pid" 2>/dev/null
+        bus_pid=
+        stop_monitor lost
+        check "monitor: the bus connection is lost: exit 4, says so" \
+                eval '[ $rc = 4 ] && grep -q "Lost the connection to the bus" "$tmp/err"'
+}
+
 test_usage
 start_usec=$(date +%s%6N)
 start_bus
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/bus"
+test_monitor_not_running
 start_daemon
 test_status 0
 test_empty
@@ -248,11 +490,19 @@ test_track
 test_status 3
 test_list_table
 test_list_json
+test_list_node
 test_get
 test_errors
 test_untrack
 test_address
+test_completion
+test_monitor
 kill -0 "$daemon_pid" 2>/dev/null
 check "the daemon is still running" test $? = 0
+test_monitor_gone
+if [ -n "$emulator" ]; then
+        test_monitor_watch
+fi
+test_monitor_bus_lost
 echo "1..$n"
 [ "$failures" = 0 ]

@@ -158,6 +158,84 @@ static void test_json_escaping(void)
         g_assert_null(strchr(text, '\x01'));
 }
 
+/* The monitor's local times: milliseconds, and the offset in RFC 3339's "+01:00" form; a POSIX
+ * TZ string with a half-hour west offset checks the sign and the minutes. */
+static void test_local_msec(void)
+{
+        static const struct {
+                const char *tz, *plain, *rfc3339;
+        } cases[] = {
+            {"UTC", "2026-11-26 13:07:03.123", "2026-11-26T13:07:03.123+00:00"},
+            {"CET-1", "2026-11-26 14:07:03.123", "2026-11-26T14:07:03.123+01:00"},
+            {"NST3:30", "2026-11-26 09:37:03.123", "2026-11-26T09:37:03.123-03:30"},
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *plain = NULL;
+                g_autofree char *rfc3339 = NULL;
+
+                set_tz(cases[i].tz);
+                plain = ctl_format_local_msec(T0 + 123999);
+                rfc3339 = ctl_format_rfc3339_local_msec(T0 + 123999);
+                g_assert_cmpstr(plain, ==, cases[i].plain);
+                g_assert_cmpstr(rfc3339, ==, cases[i].rfc3339);
+        }
+        set_tz("UTC");
+}
+
+static const CtlEvent events[] = {
+    {CTL_EVENT_ATTACHED, T0 + 5000, "pv-1", "node-1", NULL, NULL, T0},
+    {CTL_EVENT_DETACHED, T0 + 2 * SEC, "pv-1", "node-1", NULL, NULL, 0},
+    {CTL_EVENT_MIGRATION_OVERDUE, T0 + HOUR, "pv-2", "node-1", "node-2", NULL, T0},
+    {CTL_EVENT_WATCH, T0 + MINUTE, NULL, NULL, NULL, "reconnecting", T0 + MINUTE - 1000},
+};
+
+static void test_event_line(void)
+{
+        static const char *const expected[] = {
+            "2026-11-26 13:07:03.005  attached  pv-1  node-1\n",
+            "2026-11-26 13:07:05.000  detached  pv-1  node-1\n",
+            "2026-11-26 14:07:03.000  migration-overdue  pv-2  node-1  node-2  "
+            "started 2026-11-26 13:07:03.000\n",
+            "2026-11-26 13:08:03.000  watch  reconnecting\n",
+        };
+
+        set_tz("UTC");
+        for (size_t i = 0; i < G_N_ELEMENTS(events); i++) {
+                g_autofree char *line = ctl_format_event_line(&events[i]);
+                g_assert_cmpstr(line, ==, expected[i]);
+        }
+}
+
+static void test_event_json(void)
+{
+        static const char *const expected[] = {
+            "{\"time\":\"2026-11-26T13:07:03.005+00:00\",\"event\":\"attached\",\"volume\":\"pv-"
+            "1\","
+            "\"node\":\"node-1\",\"attached_at_usec\":1795698423000000,"
+            "\"attached_at\":\"2026-11-26T13:07:03.000000Z\"}\n",
+            "{\"time\":\"2026-11-26T13:07:05.000+00:00\",\"event\":\"detached\",\"volume\":\"pv-"
+            "1\","
+            "\"node\":\"node-1\"}\n",
+            "{\"time\":\"2026-11-26T14:07:03.000+00:00\",\"event\":\"migration-overdue\","
+            "\"volume\":\"pv-2\",\"node\":\"node-1\",\"target_node\":\"node-2\","
+            "\"started_at_usec\":1795698423000000,"
+            "\"started_at\":\"2026-11-26T13:07:03.000000Z\"}\n",
+            "{\"time\":\"2026-11-26T13:08:03.000+00:00\",\"event\":\"watch\","
+            "\"state\":\"reconnecting\",\"since_usec\":1795698482999000,"
+            "\"since\":\"2026-11-26T13:08:02.999000Z\"}\n",
+        };
+        const CtlEvent unknown_since = {.kind = CTL_EVENT_WATCH, .time_usec = T0, .state = "off"};
+        g_autofree char *no_since = ctl_format_event_json(&unknown_since, CTL_JSON_SHORT);
+
+        set_tz("UTC");
+        for (size_t i = 0; i < G_N_ELEMENTS(events); i++) {
+                g_autofree char *json = ctl_format_event_json(&events[i], CTL_JSON_SHORT);
+                g_assert_cmpstr(json, ==, expected[i]);
+        }
+        g_assert_null(strstr(no_since, "since"));
+}
+
 static void test_fields(void)
 {
         g_autoptr(GString) out = g_string_new(NULL);
@@ -181,5 +259,8 @@ int main(int argc, char **argv)
         g_test_add_func("/ctl-format/json/short", test_json_short);
         g_test_add_func("/ctl-format/json/escaping", test_json_escaping);
         g_test_add_func("/ctl-format/fields", test_fields);
+        g_test_add_func("/ctl-format/event/local-msec", test_local_msec);
+        g_test_add_func("/ctl-format/event/line", test_event_line);
+        g_test_add_func("/ctl-format/event/json", test_event_json);
         return g_test_run();
 }

@@ -180,5 +180,5 @@ void fixture_assert_not_attached(Fixture *f, const char *volume)
         g_autofree char *node = fixture_get(f, volume, NULL, &error);
 
         g_assert_null(node);
-        fixture_assert_dbus_error(error, BUS_ERROR_PREFIX "NotAttached");
+        fixture_assert_dbus_error(error, BUS_ERROR_NOT_ATTACHED);
 }

@@ -31,45 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-        n=$((n + 1))
-        failed=1
-        echo "not ok $n - $1"
-        [ -f "$tmp/out" ] && sed 's/^/# out: /' "$tmp/out"
-        [ -f "$tmp/err" ] && sed 's/^/# err: /' "$tmp/err"
-}
-
-# run CMD...: runs it, stdout in $tmp/out, stderr in $tmp/err, status in $rc.
-run() {
-        "$@" >"$tmp/out" 2>"$tmp/err"
-        rc=$?
-}
-
-# expect_ok NAME REGEX CMD...: CMD succeeds and its stdout matches REGEX.
-expect_ok() {
-        local what=$1 re=$2
-        shift 2
-        run "$@"
-        if [ "$rc" -eq 0 ] && grep -Eq -- "$re" "$tmp/out"; then ok "$what"; else not_ok "$what"; fi
-}
-
-# expect_fail NAME REGEX CMD...: CMD fails and its stderr matches REGEX.
-expect_fail() {
-        local what=$1 re=$2
-        shift 2
-        run "$@"
-        if [ "$rc" -ne 0 ] && grep -Eq -- "$re" "$tmp/err"; then ok "$what"; else not_ok "$what"; fi
-}
-
-wait_for() { # wait_for SECONDS CMD...
-        local deadline=$((SECONDS + $1))
-        shift
-        until "$@" >/dev/null 2>&1; do
-                [ "$SECONDS" -lt "$deadline" ] || return 1
-                sleep 0.05
-        done
-}
+# shellcheck source-path=SCRIPTDIR source=../shell-tap.sh
+. "$(dirname "$0")/../shell-tap.sh"
 
 # ---- a private system-type bus and the daemon on it ----
 chmod 0755 "$tmp"

@@ -7,8 +7,6 @@
 
 #include "fixture.h"
 
-#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
 /* DESIGN §8 says within 1 s; the tests allow a loaded 2-core machine more, and the figures
  * are the benchmark's (bench/, coherence lag). */
 #define COHERENCE_WAIT_SEC 10
@@ -31,7 +29,7 @@ static void assert_refused(Fixture *f, const char *volume, const char *node, con
             g_strdup_printf("volume %s already attached to node %s", volume, holder);
 
         g_assert_false(fixture_track(f, volume, node, &error));
-        fixture_assert_dbus_error(error, ERR_ALREADY);
+        fixture_assert_dbus_error(error, BUS_ERROR_ALREADY_ATTACHED);
         message = fixture_error_message(error);
         g_assert_cmpstr(message, ==, expected);
 }
@@ -59,7 +57,7 @@ static char *get_node(Fixture *f, const char *volume)
         char *node = fixture_get(f, volume, NULL, &error);
 
         if (node == NULL)
-                fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
+                fixture_assert_dbus_error(error, BUS_ERROR_NOT_ATTACHED);
         return node;
 }
 
@@ -168,6 +166,16 @@ static void test_five_calls(void)
         assert_annotation(a, "vol-z", "node-1");
         assert_refused(b, "vol-z", "node-2", "node-1");
         assert_annotation(a, "vol-z", "node-1");
+        /* A's two Tracks each wrote the attachment: each is a logged change. */
+        {
+                g_autofree char *log = fixture_daemon_log(a);
+                const char *line = "Track volume=vol-z node=node-1 uid=";
+                guint n = 0;
+
+                for (const char *p = strstr(log, line); p != NULL; p = strstr(p + 1, line))
+                        n++;
+                g_assert_cmpuint(n, ==, 2);
+        }
 }
 
 /* A untracks; B, which had rebuilt with node-1 in its table, serves node-2 at once. */

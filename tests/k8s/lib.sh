@@ -1,0 +1,209 @@
+# Shared part of the k8s suite's TAP shell tests: the real API server that
+# tools/k8s/with-apiserver started (SRVLAB_K8S_ENV), a private system-type bus, the daemon
+# against the server, PersistentVolumes made with kubectl. Sourced by tests/k8s/test-*.sh.
+#   . lib.sh; k8s_init NAME [DRIVER]
+# NAME labels this test's PVs (srvlab-test=NAME). The tests share one API server and may run
+# at once: each gives its daemon a CSI driver of its own (default rds.csi.srvlab.io), so that
+# no daemon rebuilds another test's attachments.
+# shellcheck shell=bash
+
+source_root=${SRVLAB_SOURCE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+build_root=${SRVLAB_BUILD_ROOT:-$source_root/build}
+daemon_bin=$build_root/service/srvlab-attachmentd
+name=org.srvlab.Attachment1
+path=/org/srvlab/Attachment1
+iface=org.srvlab.Attachment1
+n=0
+failed=0
+bus_pid=
+daemon_pid=
+tmp=
+
+# k8s_init NAME: skips the whole test (TAP "1..0 # SKIP") when no API server was started for
+# the run, else loads its env, makes a work directory and a private bus.
+k8s_init() {
+        test_name=$1
+        driver=${2:-rds.csi.srvlab.io}
+        if [ -z "${SRVLAB_K8S_ENV:-}" ]; then
+                echo "1..0 # SKIP SRVLAB_K8S_ENV is not set: run the suite under" \
+                        "tools/k8s/with-apiserver -- meson test --suite k8s"
+                exit 0
+        fi
+        # shellcheck source=/dev/null
+        . "$SRVLAB_K8S_ENV/env"
+        tmp=$(mktemp -d "/tmp/srvlab-k8s-$test_name.XXXXXX")
+        chmod 0755 "$tmp"
+        trap k8s_cleanup EXIT
+        delete_pvs
+        start_bus
+}
+
+k8s_cleanup() {
+        stop_daemon
+        [ -n "$bus_pid" ] && kill -9 "$bus_pid" 2>/dev/null
+        wait 2>/dev/null
+        delete_pvs
+        if [ "$failed" -ne 0 ]; then
+                for f in "$tmp"/daemon*.log; do
+                        [ -f "$f" ] && { echo "---- $f ----"; cat "$f"; } | sed 's/^/# /'
+                done
+                echo "# kept $tmp"
+        else
+                rm -rf "$tmp"
+        fi
+}
+
+# shellcheck source-path=SCRIPTDIR source=../shell-tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../shell-tap.sh"
+done_testing() { echo "1..$n"; exit 0; }
+
+# ---- the API server ----
+kc() { kubectl --kubeconfig="$SRVLAB_K8S_ADMIN_KUBECONFIG" --request-timeout=60s "$@"; }
+
+# delete_pvs: this test's PVs, in one deletecollection request (kubectl deletes one by one).
+delete_pvs() {
+        curl -sf -o /dev/null -X DELETE --cacert "$SRVLAB_K8S_CA" \
+                --cert "$SRVLAB_K8S_DIR/pki/admin.crt" --key "$SRVLAB_K8S_DIR/pki/admin.key" \
+                "$SRVLAB_K8S_SERVER/api/v1/persistentvolumes?labelSelector=srvlab-test%3D$test_name"
+}
+
+# pv_requests VERB CODE: how many VERB requests on PersistentVolumes the server answered with
+# CODE so far (its apiserver_request_total metric; counts every client of the server).
+pv_requests() {
+        kc get --raw /metrics | awk -v verb="verb=\"$1\"" -v code="code=\"$2\"" '
+                /^apiserver_request_total\{/ && index($0, verb) && index($0, code) &&
+                index($0, "resource=\"persistentvolumes\"") && index($0, "subresource=\"\"") { n += $NF }
+                END { print n + 0 }'
+}
+
+# pv_yaml NAME: a PersistentVolume of our CSI driver that the real server accepts.
+pv_yaml() {
+        cat <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $1
+  labels:
+    srvlab-test: $test_name
+spec:
+  capacity:
+    storage: 1Gi
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: srvlab-test
+  volumeMode: Block
+  csi:
+    driver: $driver
+    volumeHandle: $1
+EOF
+}
+
+# make_pvs NAME...: creates them (fails if any exists).
+make_pvs() {
+        local pv
+        for pv in "$@"; do
+                pv_yaml "$pv"
+                echo ---
+        done | kc create -f - >/dev/null
+}
+
+# pv_json NAME [NODE [DRIVER]]: the same PV as JSON, annotated as attached to NODE as the
+# daemon would have left it (attached-at 2026-03-04T05:06:07.123456Z), of DRIVER if given.
+pv_json() {
+        local pv=$1 node=${2:-} drv=${3:-$driver} annotations=""
+        [ -z "$node" ] || annotations="\"annotations\": {\"$driver/attached-node\": \"$node\",
+ \"$driver/attached-at\": \"2026-03-04T05:06:07.123456Z\"},"
+        cat <<EOF
+{"apiVersion": "v1", "kind": "PersistentVolume",
+ "metadata": {"name": "$pv", $annotations "labels": {"srvlab-test": "$test_name"}},
+ "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+  "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "srvlab-test",
+  "volumeMode": "Block", "csi": {"driver": "$drv", "volumeHandle": "$pv"}}}
+EOF
+}
+
+# post_pvs DIR: creates the PV of every DIR/*.json, one POST each with curl over one
+# connection (kubectl's client-side rate limit makes 1,200 take minutes). Returns 1 unless
+# every one was created (201).
+post_pvs() {
+        local f count=0
+        : >"$1/curl.conf"
+        for f in "$1"/*.json; do
+                [ $count -eq 0 ] || echo next >>"$1/curl.conf"
+                cat >>"$1/curl.conf" <<EOF
+url = "$SRVLAB_K8S_SERVER/api/v1/persistentvolumes"
+cacert = "$SRVLAB_K8S_CA"
+cert = "$SRVLAB_K8S_DIR/pki/admin.crt"
+key = "$SRVLAB_K8S_DIR/pki/admin.key"
+header = "Content-Type: application/json"
+data-binary = "@$f"
+output = "/dev/null"
+write-out = "%{http_code}\\n"
+EOF
+                count=$((count + 1))
+        done
+        [ "$(curl -s -K "$1/curl.conf" | grep -c '^201$')" -eq "$count" ]
+}
+
+# annotation PV KEY-SUFFIX: the value of <driver>/<suffix> on the PV ("" if absent).
+annotation() {
+        local key=${driver//./\\.}/$2
+        kc get pv "$1" -o "jsonpath={.metadata.annotations['$key']}"
+}
+
+# ---- the bus and the daemon ----
+start_bus() {
+        "$source_root/tools/private-bus-conf" "$tmp/bus" >"$tmp/bus.conf"
+        dbus-daemon --config-file="$tmp/bus.conf" --nofork --print-address=1 \
+                >"$tmp/address" 2>"$tmp/bus.log" &
+        bus_pid=$!
+        wait_for 60 test -s "$tmp/address" || { echo "Bail out! dbus-daemon did not start"; exit 1; }
+        addr="unix:path=$tmp/bus"
+        export DBUS_SYSTEM_BUS_ADDRESS=$addr
+        unset NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID
+}
+
+# write_config FILE [TOKEN-FILE [CA-FILE]]: the daemon against the real server.
+write_config() {
+        cat >"$1" <<EOF
+[Attachment]
+Store=kubernetes
+Driver=$driver
+[Kubernetes]
+Server=$SRVLAB_K8S_SERVER
+TokenFile=${2:-$SRVLAB_K8S_TOKEN_FILE}
+CAFile=${3:-$SRVLAB_K8S_CA}
+StartTimeoutSec=5
+EOF
+}
+
+bctl() { busctl --address="$addr" --timeout=120 "$@"; }
+call() { bctl call $name $path $iface "$@"; }
+# gcall METHOD ARGS...: through gdbus, whose errors name the D-Bus error (busctl's do not).
+gcall() {
+        local method=$1
+        shift
+        gdbus call --address "$addr" --timeout 120 --dest $name --object-path $path \
+                --method "$iface.$method" "$@"
+}
+
+# start_daemon CONFIG: starts it and waits until it owns the name (after its rebuild).
+# Returns 1 if it exited or did not get there in 120 s.
+start_daemon() {
+        local log=$tmp/daemon.log
+        "$daemon_bin" --config="$1" >>"$log" 2>&1 &
+        daemon_pid=$!
+        local deadline=$((SECONDS + 120))
+        until bctl status $name >/dev/null 2>&1; do
+                kill -0 "$daemon_pid" 2>/dev/null || { wait "$daemon_pid"; daemon_rc=$?; daemon_pid=; return 1; }
+                [ "$SECONDS" -lt "$deadline" ] || return 1
+                sleep 0.05
+        done
+}
+
+stop_daemon() {
+        [ -n "$daemon_pid" ] || return 0
+        kill -TERM "$daemon_pid" 2>/dev/null
+        wait "$daemon_pid" 2>/dev/null
+        daemon_pid=
+}
