@@ -94,8 +94,6 @@ ManagerTry manager_try_untrack(Manager *self, const char *volume, ManagerResult 
 /* NOT_ATTACHED if the volume is not tracked. Never blocks on I/O. */
 gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *attached_at,
                      GError **error);
-/* A sorted (by volume) copy the caller owns: GPtrArray of Attachment*, free func set. */
-GPtrArray *manager_list(Manager *self);
 /* Calls func for at most `max` attachments whose volume sorts after `after` (NULL: from the
  * first), in volume order, under the table's read lock (func must not call the manager).
  * Returns how many. A List answered in slices resumes after the last volume it sent. */

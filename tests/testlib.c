@@ -14,6 +14,26 @@ VolumeLocks *manager_get_locks(Manager *self)
         return self->locks;
 }
 
+static void add_attachment(const char *volume, const char *node, gint64 attached_at,
+                           gpointer user_data)
+{
+        Attachment *a = g_new(Attachment, 1);
+
+        a->volume = g_strdup(volume);
+        a->node = g_strdup(node);
+        a->attached_at = attached_at;
+        g_ptr_array_add(user_data, a);
+}
+
+GPtrArray *manager_list(Manager *self)
+{
+        GPtrArray *list =
+            g_ptr_array_new_full(manager_count(self), (GDestroyNotify)attachment_free);
+
+        manager_list_after(self, NULL, G_MAXUINT, add_attachment, list);
+        return list;
+}
+
 guint volume_locks_count(VolumeLocks *self)
 {
         guint n;

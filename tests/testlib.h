@@ -13,6 +13,8 @@
 
 /* The manager's lock registry. */
 VolumeLocks *manager_get_locks(Manager *self);
+/* A sorted (by volume) copy of the whole table: GPtrArray of Attachment*, free func set. */
+GPtrArray *manager_list(Manager *self);
 /* Number of live entries of the registry (volumes with a holder or waiter). */
 guint volume_locks_count(VolumeLocks *self);
 
