@@ -23,6 +23,8 @@ void config_init(Config *self)
             .request_timeout_sec = 10,
             .start_timeout_sec = 90,
             .watch_timeout_sec = 60,
+            .reconcile = TRUE,
+            .events = TRUE,
         };
 }
 
@@ -60,6 +62,21 @@ static gboolean parse_uint(const char *origin, const char *group, const char *ke
                 return fail_value(origin, group, key, value, allowed, error);
         }
         *out = (guint)v;
+        return TRUE;
+}
+
+static gboolean parse_bool(const char *origin, const char *group, const char *key,
+                           const char *value, gboolean *out, GError **error)
+{
+        if (g_str_equal(value, "yes") || g_str_equal(value, "true") || g_str_equal(value, "1")) {
+                *out = TRUE;
+        } else if (g_str_equal(value, "no") || g_str_equal(value, "false") ||
+                   g_str_equal(value, "0")) {
+                *out = FALSE;
+        } else {
+                return fail_value(origin, group, key, value, "expected \"yes\" or \"no\"",
+                                  error);
+        }
         return TRUE;
 }
 
@@ -106,6 +123,10 @@ static gboolean apply_attachment(Config *self, const char *origin, const char *k
                 return parse_uint(origin, g, key, value, 1, 256, &self->workers, error);
         } else if (g_str_equal(key, "QueueLimit")) {
                 return parse_uint(origin, g, key, value, 1, 1048576, &self->queue_limit, error);
+        } else if (g_str_equal(key, "Reconcile")) {
+                return parse_bool(origin, g, key, value, &self->reconcile, error);
+        } else if (g_str_equal(key, "Events")) {
+                return parse_bool(origin, g, key, value, &self->events, error);
         } else if (g_str_equal(key, "AllowedGroup")) {
                 g_free(self->allowed_group);
                 self->allowed_group = g_strdup(value);

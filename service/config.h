@@ -34,6 +34,8 @@ typedef struct {
         guint request_timeout_sec; /* 1..3600 */
         guint start_timeout_sec;   /* 0..86400 */
         guint watch_timeout_sec;   /* 2..3600: a watch's timeoutSeconds */
+        gboolean reconcile;        /* Store=kubernetes: clear attachments of dead Nodes */
+        gboolean events;           /* Store=kubernetes: post core/v1 Events */
         char *set_in[CONFIG_N_TRACKED_KEYS]; /* the file that set the key last; NULL: default */
 } Config;
 

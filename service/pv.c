@@ -18,6 +18,8 @@ void pv_info_clear(PvInfo *self)
         g_clear_pointer(&self->volume_handle, g_free);
         g_clear_pointer(&self->attached_node, g_free);
         g_clear_pointer(&self->attached_at, g_free);
+        g_clear_pointer(&self->claim_namespace, g_free);
+        g_clear_pointer(&self->claim_name, g_free);
 }
 
 void pv_status_clear(PvStatus *self)
@@ -129,7 +131,7 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
 {
         g_autofree char *node_key = pv_annotation_node_key(driver);
         g_autofree char *at_key = pv_annotation_at_key(driver);
-        JsonObject *pv, *metadata, *annotations, *csi;
+        JsonObject *pv, *metadata, *annotations, *csi, *claim;
 
         memset(out, 0, sizeof(*out));
         if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
@@ -141,18 +143,22 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
         metadata = member_object(pv, "metadata");
         annotations = member_object(metadata, "annotations");
         csi = member_object(member_object(pv, "spec"), "csi");
+        claim = member_object(member_object(pv, "spec"), "claimRef");
         out->name = g_strdup(member_string(metadata, "name"));
         out->resource_version = g_strdup(member_string(metadata, "resourceVersion"));
         out->csi_driver = g_strdup(member_string(csi, "driver"));
         out->volume_handle = g_strdup(member_string(csi, "volumeHandle"));
         out->attached_node = g_strdup(member_string(annotations, node_key));
         out->attached_at = g_strdup(member_string(annotations, at_key));
+        out->claim_namespace = g_strdup(member_string(claim, "namespace"));
+        out->claim_name = g_strdup(member_string(claim, "name"));
         /* json-glib lets bad escapes and lone surrogates through as invalid UTF-8 (found by
          * fuzz-pv). Such a PV is malformed: its strings must never reach a D-Bus message or
          * be taken for "no node" (which would let a Track overwrite the annotation). */
         if (!utf8_ok(out->name) || !utf8_ok(out->resource_version) || !utf8_ok(out->csi_driver) ||
             !utf8_ok(out->volume_handle) || !utf8_ok(out->attached_node) ||
-            !utf8_ok(out->attached_at)) {
+            !utf8_ok(out->attached_at) || !utf8_ok(out->claim_namespace) ||
+            !utf8_ok(out->claim_name)) {
                 pv_info_clear(out);
                 g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
                                     "invalid PersistentVolume from the API server: a string is "
@@ -273,8 +279,23 @@ static gboolean csi_member(JsonScan *s, const JsonSpan *key, gpointer data, GErr
         return json_scan_skip(s, error);
 }
 
+static gboolean claim_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+
+        if (KEY_IS(key, "namespace"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_NS], error);
+        if (KEY_IS(key, "name"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_NAME], error);
+        return json_scan_skip(s, error);
+}
+
 static gboolean spec_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
 {
+        if (KEY_IS(key, "claimRef")) {
+                pv_scan_forget(data, F_CLAIM_NS, F_CLAIM_NAME);
+                return json_scan_object_member(s, claim_member, data, error);
+        }
         if (!KEY_IS(key, "csi"))
                 return json_scan_skip(s, error);
         pv_scan_forget(data, F_DRIVER, F_HANDLE);
@@ -288,7 +309,7 @@ gboolean pv_scan_item_member(JsonScan *s, const JsonSpan *key, gpointer data, GE
                 return json_scan_object_member(s, metadata_member, data, error);
         }
         if (KEY_IS(key, "spec")) {
-                pv_scan_forget(data, F_DRIVER, F_HANDLE);
+                pv_scan_forget(data, F_DRIVER, F_CLAIM_NAME);
                 return json_scan_object_member(s, spec_member, data, error);
         }
         return json_scan_skip(s, error);
@@ -377,8 +398,14 @@ void pv_scan_item_info(const JsonSpan field[N_FIELDS], GString *buf, PvInfo *out
         }
         for (guint f = 0; f < N_FIELDS; f++)
                 value[f] = offset[f] >= 0 ? buf->str + offset[f] : NULL;
-        *out = (PvInfo){value[F_NAME],   value[F_RV],   value[F_DRIVER],
-                        value[F_HANDLE], value[F_NODE], value[F_AT]};
+        *out = (PvInfo){.name = value[F_NAME],
+                        .resource_version = value[F_RV],
+                        .csi_driver = value[F_DRIVER],
+                        .volume_handle = value[F_HANDLE],
+                        .attached_node = value[F_NODE],
+                        .attached_at = value[F_AT],
+                        .claim_namespace = value[F_CLAIM_NS],
+                        .claim_name = value[F_CLAIM_NAME]};
 }
 
 /* Every item's strings go into one reused buffer: no allocation per item. */

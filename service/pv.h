@@ -19,6 +19,8 @@ typedef struct {
         char *volume_handle;    /* spec.csi.volumeHandle */
         char *attached_node;    /* annotation <driver>/attached-node */
         char *attached_at;      /* annotation <driver>/attached-at, unparsed */
+        char *claim_namespace;  /* spec.claimRef.namespace (where its Events go) */
+        char *claim_name;       /* spec.claimRef.name */
 } PvInfo;
 
 void pv_info_clear(PvInfo *self);
