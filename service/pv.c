@@ -20,6 +20,8 @@ void pv_info_clear(PvInfo *self)
         g_clear_pointer(&self->attached_at, g_free);
         g_clear_pointer(&self->claim_namespace, g_free);
         g_clear_pointer(&self->claim_name, g_free);
+        g_clear_pointer(&self->claim_uid, g_free);
+        g_clear_pointer(&self->uid, g_free);
 }
 
 void pv_status_clear(PvStatus *self)
@@ -152,13 +154,15 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
         out->attached_at = g_strdup(member_string(annotations, at_key));
         out->claim_namespace = g_strdup(member_string(claim, "namespace"));
         out->claim_name = g_strdup(member_string(claim, "name"));
+        out->claim_uid = g_strdup(member_string(claim, "uid"));
+        out->uid = g_strdup(member_string(metadata, "uid"));
         /* json-glib lets bad escapes and lone surrogates through as invalid UTF-8 (found by
          * fuzz-pv). Such a PV is malformed: its strings must never reach a D-Bus message or
          * be taken for "no node" (which would let a Track overwrite the annotation). */
         if (!utf8_ok(out->name) || !utf8_ok(out->resource_version) || !utf8_ok(out->csi_driver) ||
             !utf8_ok(out->volume_handle) || !utf8_ok(out->attached_node) ||
             !utf8_ok(out->attached_at) || !utf8_ok(out->claim_namespace) ||
-            !utf8_ok(out->claim_name)) {
+            !utf8_ok(out->claim_name) || !utf8_ok(out->claim_uid) || !utf8_ok(out->uid)) {
                 pv_info_clear(out);
                 g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
                                     "invalid PersistentVolume from the API server: a string is "
@@ -262,6 +266,8 @@ static gboolean metadata_member(JsonScan *s, const JsonSpan *key, gpointer data,
                 return json_scan_string_member(s, &walk->item.field[F_NAME], error);
         if (KEY_IS(key, "resourceVersion"))
                 return json_scan_string_member(s, &walk->item.field[F_RV], error);
+        if (KEY_IS(key, "uid"))
+                return json_scan_string_member(s, &walk->item.field[F_UID], error);
         if (!KEY_IS(key, "annotations"))
                 return json_scan_skip(s, error);
         pv_scan_forget(walk, F_NODE, F_AT);
@@ -287,13 +293,15 @@ static gboolean claim_member(JsonScan *s, const JsonSpan *key, gpointer data, GE
                 return json_scan_string_member(s, &walk->item.field[F_CLAIM_NS], error);
         if (KEY_IS(key, "name"))
                 return json_scan_string_member(s, &walk->item.field[F_CLAIM_NAME], error);
+        if (KEY_IS(key, "uid"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_UID], error);
         return json_scan_skip(s, error);
 }
 
 static gboolean spec_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
 {
         if (KEY_IS(key, "claimRef")) {
-                pv_scan_forget(data, F_CLAIM_NS, F_CLAIM_NAME);
+                pv_scan_forget(data, F_CLAIM_NS, F_CLAIM_UID);
                 return json_scan_object_member(s, claim_member, data, error);
         }
         if (!KEY_IS(key, "csi"))
@@ -309,7 +317,7 @@ gboolean pv_scan_item_member(JsonScan *s, const JsonSpan *key, gpointer data, GE
                 return json_scan_object_member(s, metadata_member, data, error);
         }
         if (KEY_IS(key, "spec")) {
-                pv_scan_forget(data, F_DRIVER, F_CLAIM_NAME);
+                pv_scan_forget(data, F_DRIVER, F_CLAIM_UID);
                 return json_scan_object_member(s, spec_member, data, error);
         }
         return json_scan_skip(s, error);
@@ -405,7 +413,9 @@ void pv_scan_item_info(const JsonSpan field[N_FIELDS], GString *buf, PvInfo *out
                         .attached_node = value[F_NODE],
                         .attached_at = value[F_AT],
                         .claim_namespace = value[F_CLAIM_NS],
-                        .claim_name = value[F_CLAIM_NAME]};
+                        .claim_name = value[F_CLAIM_NAME],
+                        .claim_uid = value[F_CLAIM_UID],
+                        .uid = value[F_UID]};
 }
 
 /* Every item's strings go into one reused buffer: no allocation per item. */

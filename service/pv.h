@@ -21,6 +21,8 @@ typedef struct {
         char *attached_at;      /* annotation <driver>/attached-at, unparsed */
         char *claim_namespace;  /* spec.claimRef.namespace (where its Events go) */
         char *claim_name;       /* spec.claimRef.name */
+        char *claim_uid;        /* spec.claimRef.uid (kubectl describe matches Events by it) */
+        char *uid;              /* metadata.uid */
 } PvInfo;
 
 void pv_info_clear(PvInfo *self);

@@ -40,7 +40,7 @@ static void test_claim_ref(void)
                            "\"spec\":{\"claimRef\":{\"namespace\":\"old\",\"name\":\"x\"},"
                            "\"csi\":{\"driver\":\"" DRIVER "\",\"volumeHandle\":\"vol-1\"},"
                            "\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":"
-                           "\"apps\",\"name\":\"data-0\"}}}}";
+                           "\"apps\",\"name\":\"data-0\",\"uid\":\"u-1\"}}}}";
         g_auto(PvEvent) ev = {0};
         g_auto(PvEvent) ref = {0};
         g_autoptr(GError) error = NULL;
@@ -49,6 +49,7 @@ static void test_claim_ref(void)
         g_assert_no_error(error);
         g_assert_cmpstr(ev.pv.claim_namespace, ==, "apps");
         g_assert_cmpstr(ev.pv.claim_name, ==, "data-0");
+        g_assert_cmpstr(ev.pv.claim_uid, ==, "u-1");
         g_assert_cmpstr(ev.pv.volume_handle, ==, "vol-1");
         g_assert_true(pv_event_decode_reference(line, strlen(line), DRIVER, &ref, &error));
         g_assert_cmpstr(ref.pv.claim_namespace, ==, "apps");
