@@ -317,8 +317,10 @@ static void relist(Reflector *self, const char *why)
         gint64 backoff = FIRST_BACKOFF_USEC;
 
         set_state(self, REFLECTOR_RELISTING);
-        g_message("Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
-                  self->what, self->resource_version, why);
+        if (why != NULL)
+                g_message("Watch of %s cannot resume from resourceVersion %s (%s): listing "
+                          "afresh",
+                          self->what, self->resource_version, why);
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
 
@@ -340,6 +342,10 @@ static gpointer watch_thread(gpointer data)
         gint64 backoff = FIRST_BACKOFF_USEC;
         guint refused = 0;
 
+        /* Started without reflector_list(): the first list is made here, retried with
+         * backoff, so that a kind the daemon can live without never delays its start. */
+        if (self->resource_version == NULL)
+                relist(self, NULL);
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
                 Stream stream = {0};
