@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* The reconciler (DESIGN §10) against the emulator: a Node deleted (DELETED event, or gone
+ * from a relist) or tainted out-of-service has its attachments cleared, with a Detached
+ * signal and a log line; NotReady alone and a node id never seen as a Node keep theirs; with
+ * three daemons one conditional write wins, no daemon logs a failure, every table converges;
+ * Reconcile=no never reads a Node. Events themselves are tested by test-events (the emulator
+ * serves no Events yet), so Events=no here. */
+#include <string.h>
+
+#include "fixture.h"
+
+#define CONVERGE_SEC 30
+#define NO_EVENTS "[Attachment]\nEvents=no\n"
+
+static void add_node(Fixture *f, const char *name, const char *extra)
+{
+        g_autofree char *body = g_strdup_printf(
+            "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\"}%s}", name,
+            extra != NULL ? extra : "");
+
+        fixture_emulator_ok(f, "POST", "/_emulator/nodes", body);
+}
+
+static void delete_node(Fixture *f, const char *name)
+{
+        g_autofree char *path = g_strconcat("/_emulator/nodes/", name, NULL);
+
+        fixture_emulator_ok(f, "DELETE", path, NULL);
+}
+
+#define TAINTED                                                                                    \
+        ",\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/out-of-service\",\"value\":"        \
+        "\"nodeshutdown\",\"effect\":\"NoExecute\"}]}"
+#define NOT_READY                                                                                  \
+        ",\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":"          \
+        "\"NoExecute\"}]},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":"            \
+        "\"Unknown\"}]}"
+
+/* Node watch streams open on the emulator: the daemon has listed the Nodes. */
+static gboolean watching_nodes(gpointer data)
+{
+        guint status = 0;
+        g_autofree char *body = fixture_emulator_request(data, "GET", "/_emulator/watch", NULL,
+                                                         &status);
+        const char *nodes = body != NULL ? strstr(body, "\"nodes\":{\"open\":") : NULL;
+
+        return nodes != NULL && nodes[strlen("\"nodes\":{\"open\":")] != '0';
+}
+
+static void wait_watching_nodes(Fixture *f)
+{
+        if (!fixture_wait_for(watching_nodes, f, CONVERGE_SEC))
+                fixture_dump_logs(f);
+        g_assert_true(watching_nodes(f));
+}
+
+typedef struct {
+        Fixture *f;
+        const char *pv;
+} Annotation;
+
+static gboolean annotation_gone(gpointer data)
+{
+        const Annotation *a = data;
+        g_autofree char *node = fixture_emulator_annotation(a->f, a->pv, FIXTURE_ANNOTATION_NODE);
+
+        return node == NULL;
+}
+
+static void wait_cleared(Fixture *f, const char *pv)
+{
+        Annotation a = {f, pv};
+
+        if (!fixture_wait_for(annotation_gone, &a, CONVERGE_SEC))
+                fixture_dump_logs(f);
+        g_assert_true(annotation_gone(&a));
+}
+
+static void assert_attached(Fixture *f, const char *pv, const char *node)
+{
+        g_autofree char *held = fixture_emulator_annotation(f, pv, FIXTURE_ANNOTATION_NODE);
+        g_autofree char *got = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_cmpstr(held, ==, node);
+        got = fixture_get(f, pv, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(got, ==, node);
+}
+
+/* The Detached signals of one daemon, as "volume node;" */
+typedef struct {
+        GString *detached;
+        guint id;
+} Detached;
+
+static void on_detached(GDBusConnection *c, const char *sender, const char *path,
+                        const char *iface, const char *member, GVariant *params, gpointer data)
+{
+        const char *volume, *node;
+
+        g_variant_get(params, "(&s&s)", &volume, &node);
+        g_string_append_printf(((Detached *)data)->detached, "%s %s;", volume, node);
+}
+
+static void detached_watch(Detached *d, Fixture *f)
+{
+        d->detached = g_string_new(NULL);
+        d->id = g_dbus_connection_signal_subscribe(f->conn, NULL, ATTACHMENT_IFACE, "Detached",
+                                                   ATTACHMENT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                   on_detached, d, NULL);
+}
+
+typedef struct {
+        Detached *d;
+        const char *text;
+} DetachedWait;
+
+static gboolean detached_seen(gpointer data)
+{
+        const DetachedWait *w = data;
+
+        return strstr(w->d->detached->str, w->text) != NULL;
+}
+
+static void wait_detached(Detached *d, const char *text)
+{
+        DetachedWait w = {d, text};
+
+        g_assert_true(fixture_wait_for(detached_seen, &w, CONVERGE_SEC));
+}
+
+static guint count_in_log(Fixture *f, const char *needle)
+{
+        g_autofree char *log = fixture_daemon_log(f);
+        guint n = 0;
+
+        for (const char *p = strstr(log, needle); p != NULL; p = strstr(p + 1, needle))
+                n++;
+        return n;
+}
+
+static Fixture *cluster(const char *extra)
+{
+        FixtureOptions opts = {.kubernetes = TRUE, .extra_config = extra};
+
+        return fixture_new(&opts);
+}
+
+/* Deleted and out-of-service: cleared. NotReady (with the unreachable taint the node
+ * lifecycle controller puts) and a node id never seen as a Node: kept. The events of one
+ * stream come in order, so once the later clearings are seen the earlier NotReady event has
+ * been handled too. */
+static void test_deleted_tainted_kept(void)
+{
+        g_autoptr(Fixture) f = cluster(NO_EVENTS);
+        Detached d;
+
+        add_node(f, "n-del", NULL);
+        add_node(f, "n-oos", NULL);
+        add_node(f, "n-nr", NULL);
+        fixture_emulator_add_pvs(f, "r-", 4);
+        wait_watching_nodes(f);
+        detached_watch(&d, f);
+        fixture_track_ok(f, "r-0", "n-del");
+        fixture_track_ok(f, "r-1", "n-oos");
+        fixture_track_ok(f, "r-2", "n-nr");
+        fixture_track_ok(f, "r-3", "ghost");
+        add_node(f, "n-nr", NOT_READY);
+        delete_node(f, "n-del");
+        add_node(f, "n-oos", TAINTED);
+        wait_cleared(f, "r-0");
+        wait_cleared(f, "r-1");
+        wait_detached(&d, "r-0 n-del;");
+        wait_detached(&d, "r-1 n-oos;");
+        fixture_assert_not_attached(f, "r-0");
+        fixture_assert_not_attached(f, "r-1");
+        assert_attached(f, "r-2", "n-nr");
+        assert_attached(f, "r-3", "ghost");
+        g_assert_cmpuint(count_in_log(f, "Attachment of volume r-0 to node n-del cleared: its "
+                                         "Node was deleted"),
+                         ==, 1);
+        g_assert_cmpuint(count_in_log(f, "Attachment of volume r-1 to node n-oos cleared: its "
+                                         "Node carries the taint"),
+                         ==, 1);
+        g_assert_cmpuint(count_in_log(f, "ghost"), ==, 0);
+        g_dbus_connection_signal_unsubscribe(f->conn, d.id);
+        g_string_free(d.detached, TRUE);
+}
+
+/* Deleted while the Node watch was away, and the resume refused (410): the relist does not
+ * return the Node this daemon had seen, so its attachments are cleared. */
+static void test_gone_from_relist(void)
+{
+        g_autoptr(Fixture) f = cluster(NO_EVENTS);
+
+        add_node(f, "n-gone", NULL);
+        fixture_emulator_add_pvs(f, "g-", 1);
+        wait_watching_nodes(f);
+        fixture_track_ok(f, "g-0", "n-gone");
+        fixture_emulator_ok(f, "POST", "/_emulator/watch/stall", NULL);
+        delete_node(f, "n-gone");
+        fixture_emulator_ok(f, "POST", "/_emulator/faults",
+                            "{\"match\":{\"verb\":\"watch\",\"resource\":\"nodes\"},\"count\":1,"
+                            "\"action\":\"gone\"}");
+        fixture_emulator_ok(f, "POST", "/_emulator/watch/drop", NULL);
+        wait_cleared(f, "g-0");
+        fixture_assert_not_attached(f, "g-0");
+        g_assert_cmpuint(count_in_log(f, "(1 gone since the last list)"), ==, 1);
+}
+
+/* Three daemons see the same deletion; one write per volume wins, the others find it done. */
+static void test_three_daemons(void)
+{
+        g_autoptr(Fixture) a = cluster(NO_EVENTS);
+        g_autoptr(Fixture) b = NULL;
+        g_autoptr(Fixture) c = NULL;
+        FixtureOptions opts = {.extra_config = NO_EVENTS};
+        Fixture *all[3];
+        guint cleared = 0;
+
+        add_node(a, "n-3", NULL);
+        fixture_emulator_add_pvs(a, "t-", 5);
+        b = fixture_new_sharing(a, &opts);
+        c = fixture_new_sharing(a, &opts);
+        all[0] = a, all[1] = b, all[2] = c;
+        for (guint i = 0; i < 5; i++) {
+                g_autofree char *pv = g_strdup_printf("t-%u", i);
+
+                fixture_track_ok(all[i % 3], pv, "n-3");
+        }
+        for (guint i = 0; i < 3; i++)
+                fixture_wait_consistent(all[i], a, CONVERGE_SEC);
+        g_assert_true(fixture_wait_for(watching_nodes, a, CONVERGE_SEC));
+        /* All three have listed the Nodes: three Node streams open. */
+        for (guint tries = 0; tries < 100; tries++) {
+                guint status = 0;
+                g_autofree char *w = fixture_emulator_request(a, "GET", "/_emulator/watch", NULL,
+                                                              &status);
+
+                if (strstr(w, "\"nodes\":{\"open\":3") != NULL)
+                        break;
+                g_usleep(100 * 1000);
+        }
+        delete_node(a, "n-3");
+        for (guint i = 0; i < 5; i++) {
+                g_autofree char *pv = g_strdup_printf("t-%u", i);
+
+                wait_cleared(a, pv);
+        }
+        for (guint i = 0; i < 3; i++) {
+                fixture_wait_consistent(all[i], a, CONVERGE_SEC);
+                g_assert_cmpuint(fixture_attachment_count(all[i]), ==, 0);
+                g_assert_cmpuint(count_in_log(all[i], "Cannot clear"), ==, 0);
+                g_assert_cmpuint(count_in_log(all[i], "warning"), ==, 0);
+                cleared += count_in_log(all[i], "to node n-3 cleared: its Node was deleted");
+        }
+        g_assert_cmpuint(cleared, ==, 5);
+}
+
+/* Reconcile=no: no Node is ever read, a deleted Node's attachments stay. */
+static void test_off(void)
+{
+        g_autoptr(Fixture) f = cluster(NO_EVENTS "Reconcile=no\n");
+        guint status = 0;
+        g_autofree char *counts = NULL;
+
+        add_node(f, "n-off", NULL);
+        fixture_emulator_add_pvs(f, "o-", 1);
+        fixture_track_ok(f, "o-0", "n-off");
+        delete_node(f, "n-off");
+        counts = fixture_emulator_request(f, "GET", "/_emulator/counts", NULL, &status);
+        g_assert_nonnull(strstr(counts, "\"nodes\":{\"get\":0,\"list\":0,"));
+        assert_attached(f, "o-0", "n-off");
+}
+
+int main(int argc, char **argv)
+{
+        g_test_init(&argc, &argv, NULL);
+        if (!fixture_have_emulator()) {
+                g_test_skip("no kube-emulator");
+                return g_test_run();
+        }
+        g_test_add_func("/reconcile/deleted-tainted-kept", test_deleted_tainted_kept);
+        g_test_add_func("/reconcile/gone-from-relist", test_gone_from_relist);
+        g_test_add_func("/reconcile/three-daemons", test_three_daemons);
+        g_test_add_func("/reconcile/off", test_off);
+        return g_test_run();
+}
