@@ -5,6 +5,7 @@
  * three daemons one conditional write wins, no daemon logs a failure, every table converges;
  * Reconcile=no never reads a Node. Events themselves are tested by test-events (the emulator
  * serves no Events yet), so Events=no here. */
+#include <stdio.h>
 #include <string.h>
 
 #include "fixture.h"
@@ -274,6 +275,40 @@ static void test_off(void)
         assert_attached(f, "o-0", "n-off");
 }
 
+/* Events=yes against a server that refuses them (the emulator serves no Events: 404, the
+ * same path as RBAC's 403): every Track is answered as without Events, the sender counts the
+ * failures (logged at exit) and warns once. */
+static void test_events_refused(void)
+{
+        g_autoptr(Fixture) f = cluster(NULL);
+        g_autofree char *log = NULL;
+        const char *line;
+        guint64 posted = 99, dropped = 99, failed = 99;
+
+        fixture_emulator_add_pvs(f, "e-", 1);
+        fixture_track_ok(f, "e-0", "n-1");
+        for (guint i = 0; i < 10; i++) {
+                g_autoptr(GError) error = NULL;
+
+                g_assert_false(fixture_track(f, "e-0", "n-2", &error));
+                fixture_assert_dbus_error(error, ATTACHMENT_ERROR_PREFIX "AlreadyAttached");
+        }
+        fixture_untrack_ok(f, "e-0");
+        g_assert_cmpint(fixture_stop_daemon(f), ==, 0);
+        log = fixture_daemon_log(f);
+        g_assert_cmpuint(count_in_log(f, "Cannot post Kubernetes Events"), ==, 1);
+        line = strstr(log, "Kubernetes Events: ");
+        g_assert_nonnull(line);
+        g_assert_cmpint(sscanf(line,
+                               "Kubernetes Events: %" G_GUINT64_FORMAT " posted, %" G_GUINT64_FORMAT
+                               " dropped, %" G_GUINT64_FORMAT " failed",
+                               &posted, &dropped, &failed),
+                        ==, 3);
+        g_assert_cmpuint(posted, ==, 0);
+        g_assert_cmpuint(failed, >=, 1);
+        g_assert_cmpuint(failed + dropped, ==, 10);
+}
+
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
@@ -285,5 +320,6 @@ int main(int argc, char **argv)
         g_test_add_func("/reconcile/gone-from-relist", test_gone_from_relist);
         g_test_add_func("/reconcile/three-daemons", test_three_daemons);
         g_test_add_func("/reconcile/off", test_off);
+        g_test_add_func("/reconcile/events-refused", test_events_refused);
         return g_test_run();
 }
