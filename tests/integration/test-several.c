@@ -168,6 +168,16 @@ static void test_five_calls(void)
         assert_annotation(a, "vol-z", "node-1");
         assert_refused(b, "vol-z", "node-2", "node-1");
         assert_annotation(a, "vol-z", "node-1");
+        /* A's two Tracks each wrote the attachment: each is a logged change. */
+        {
+                g_autofree char *log = fixture_daemon_log(a);
+                const char *line = "Track volume=vol-z node=node-1 uid=";
+                guint n = 0;
+
+                for (const char *p = strstr(log, line); p != NULL; p = strstr(p + 1, line))
+                        n++;
+                g_assert_cmpuint(n, ==, 2);
+        }
 }
 
 /* A untracks; B, which had rebuilt with node-1 in its table, serves node-2 at once. */
