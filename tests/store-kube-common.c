@@ -16,7 +16,7 @@ Store *store_for(Emulator *emu)
         Store *store;
 
         emulator_config(&config, emu->url, NULL, 10, 10);
-        /* The emulator serves no Events (yet): the sender is tested by test-events. */
+        /* Not about Events: the sender has test-events and integration-reconcile. */
         config.events = FALSE;
         store = store_kube_new(&config, &error);
         g_assert_no_error(error);

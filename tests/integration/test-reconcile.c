@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The reconciler (DESIGN §10) against the emulator: a Node deleted (DELETED event, or gone
- * from a relist) or tainted out-of-service has its attachments cleared, with a Detached
- * signal and a log line; NotReady alone and a node id never seen as a Node keep theirs; with
- * three daemons one conditional write wins, no daemon logs a failure, every table converges;
- * Reconcile=no never reads a Node. Events themselves are tested by test-events (the emulator
- * serves no Events yet), so Events=no here. */
+/* The reconciler and the Events (DESIGN §10) against the emulator: a Node deleted (DELETED
+ * event, or gone from a relist) or tainted out-of-service has its attachments cleared, with a
+ * Detached signal, a log line and a StaleAttachmentCleared Event; NotReady alone and a node id
+ * never seen as a Node keep theirs; with three daemons one conditional write wins, no daemon
+ * logs a failure, every table converges, one Event per volume; Reconcile=no never reads a
+ * Node. A refused Track posts one AttachmentConflict Event about the claim, ten of them one
+ * Event with count 10; Events refused by the API server (403) change no answer. */
 #include <stdio.h>
 #include <string.h>
 
 #include "fixture.h"
+#include <json-glib/json-glib.h>
 
 #define CONVERGE_SEC 30
 #define NO_EVENTS "[Attachment]\nEvents=no\n"
@@ -141,6 +143,60 @@ static guint count_in_log(Fixture *f, const char *needle)
         return n;
 }
 
+/* The Events the emulator holds with `reason` about `object` ("Kind/name"): how many, and
+ * *count (may be NULL) the count of the last. */
+static guint events_about(Fixture *f, const char *reason, const char *object, gint64 *count)
+{
+        guint status = 0, n = 0;
+        g_autofree char *body = fixture_emulator_request(f, "GET", "/_emulator/events", NULL,
+                                                         &status);
+        g_autoptr(JsonNode) root = json_from_string(body, NULL);
+        JsonArray *events;
+
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_true(root != NULL && JSON_NODE_HOLDS_ARRAY(root));
+        events = json_node_get_array(root);
+        for (guint i = 0; i < json_array_get_length(events); i++) {
+                JsonObject *ev = json_array_get_object_element(events, i);
+                JsonObject *involved = json_object_get_object_member(ev, "involvedObject");
+                g_autofree char *what = g_strdup_printf(
+                    "%s/%s", json_object_get_string_member(involved, "kind"),
+                    json_object_get_string_member(involved, "name"));
+
+                if (g_strcmp0(json_object_get_string_member(ev, "reason"), reason) != 0 ||
+                    strcmp(what, object) != 0)
+                        continue;
+                n++;
+                if (count != NULL)
+                        *count = json_object_get_int_member(ev, "count");
+        }
+        return n;
+}
+
+typedef struct {
+        Fixture *f;
+        const char *reason, *object;
+        gint64 count;
+} EventWait;
+
+static gboolean event_counted(gpointer data)
+{
+        EventWait *w = data;
+        gint64 count = 0;
+
+        return events_about(w->f, w->reason, w->object, &count) == 1 && count == w->count;
+}
+
+/* Waits for exactly one such Event, with that count. */
+static void wait_event(Fixture *f, const char *reason, const char *object, gint64 count)
+{
+        EventWait w = {f, reason, object, count};
+
+        if (!fixture_wait_for(event_counted, &w, CONVERGE_SEC))
+                fixture_dump_logs(f);
+        g_assert_true(event_counted(&w));
+}
+
 static Fixture *cluster(const char *extra)
 {
         FixtureOptions opts = {.kubernetes = TRUE, .extra_config = extra};
@@ -154,7 +210,7 @@ static Fixture *cluster(const char *extra)
  * been handled too. */
 static void test_deleted_tainted_kept(void)
 {
-        g_autoptr(Fixture) f = cluster(NO_EVENTS);
+        g_autoptr(Fixture) f = cluster(NULL);
         Detached d;
 
         add_node(f, "n-del", NULL);
@@ -184,7 +240,13 @@ static void test_deleted_tainted_kept(void)
         g_assert_cmpuint(count_in_log(f, "Attachment of volume r-1 to node n-oos cleared: its "
                                          "Node carries the taint"),
                          ==, 1);
-        g_assert_cmpuint(count_in_log(f, "ghost"), ==, 0);
+        g_assert_cmpuint(count_in_log(f, "to node ghost cleared"), ==, 0);
+        wait_event(f, "StaleAttachmentCleared", "PersistentVolume/r-0", 1);
+        wait_event(f, "StaleAttachmentCleared", "PersistentVolume/r-1", 1);
+        g_assert_cmpuint(events_about(f, "StaleAttachmentCleared", "PersistentVolume/r-2", NULL),
+                         ==, 0);
+        g_assert_cmpuint(events_about(f, "StaleAttachmentCleared", "PersistentVolume/r-3", NULL),
+                         ==, 0);
         g_dbus_connection_signal_unsubscribe(f->conn, d.id);
         g_string_free(d.detached, TRUE);
 }
@@ -213,10 +275,10 @@ static void test_gone_from_relist(void)
 /* Three daemons see the same deletion; one write per volume wins, the others find it done. */
 static void test_three_daemons(void)
 {
-        g_autoptr(Fixture) a = cluster(NO_EVENTS);
+        g_autoptr(Fixture) a = cluster(NULL);
         g_autoptr(Fixture) b = NULL;
         g_autoptr(Fixture) c = NULL;
-        FixtureOptions opts = {.extra_config = NO_EVENTS};
+        FixtureOptions opts = {0};
         Fixture *all[3];
         guint cleared = 0;
 
@@ -257,6 +319,45 @@ static void test_three_daemons(void)
                 cleared += count_in_log(all[i], "to node n-3 cleared: its Node was deleted");
         }
         g_assert_cmpuint(cleared, ==, 5);
+        for (guint i = 0; i < 5; i++) {
+                g_autofree char *pv = g_strdup_printf("PersistentVolume/t-%u", i);
+
+                wait_event(a, "StaleAttachmentCleared", pv, 1);
+        }
+}
+
+#define CLAIMED_PV                                                                                 \
+        "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":"       \
+        "\"c-0\"},\"spec\":{\"csi\":{\"driver\":\"" FIXTURE_DRIVER "\",\"volumeHandle\":"       \
+        "\"c-0\"},\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":\"apps\","   \
+        "\"name\":\"data-c-0\",\"uid\":\"0b5c6f43-1111-4a4a-9c9c-000000000001\"}}}"
+
+static void refused_track(Fixture *f, const char *volume, const char *node)
+{
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false(fixture_track(f, volume, node, &error));
+        fixture_assert_dbus_error(error, ATTACHMENT_ERROR_PREFIX "AlreadyAttached");
+}
+
+/* One refused Track: one Event about the claim, in its namespace. Nine more (within the
+ * ten minutes): still one Event, its count 10. */
+static void test_conflict_events(void)
+{
+        g_autoptr(Fixture) f = cluster(NULL);
+        g_autofree char *ns = NULL;
+
+        fixture_emulator_ok(f, "POST", "/_emulator/pvs", CLAIMED_PV);
+        fixture_track_ok(f, "c-0", "n-1");
+        refused_track(f, "c-0", "n-2");
+        wait_event(f, "AttachmentConflict", "PersistentVolumeClaim/data-c-0", 1);
+        for (guint i = 0; i < 9; i++)
+                refused_track(f, "c-0", "n-2");
+        wait_event(f, "AttachmentConflict", "PersistentVolumeClaim/data-c-0", 10);
+        ns = fixture_emulator_request(f, "GET", "/api/v1/namespaces/apps/events", NULL, NULL);
+        g_assert_nonnull(strstr(ns, "\"source\":{\"component\":\"srvlab-attachmentd\""));
+        g_assert_nonnull(strstr(ns, "0b5c6f43-1111-4a4a-9c9c-000000000001"));
+        assert_attached(f, "c-0", "n-1");
 }
 
 /* Reconcile=no: no Node is ever read, a deleted Node's attachments stay. */
@@ -275,9 +376,8 @@ static void test_off(void)
         assert_attached(f, "o-0", "n-off");
 }
 
-/* Events=yes against a server that refuses them (the emulator serves no Events: 404, the
- * same path as RBAC's 403): every Track is answered as without Events, the sender counts the
- * failures (logged at exit) and warns once. */
+/* The API server refusing Events (403: no RBAC for them): every Track is answered as without
+ * Events, the sender counts the failures (logged at exit) and warns once. */
 static void test_events_refused(void)
 {
         g_autoptr(Fixture) f = cluster(NULL);
@@ -285,6 +385,9 @@ static void test_events_refused(void)
         const char *line;
         guint64 posted = 99, dropped = 99, failed = 99;
 
+        fixture_emulator_ok(f, "POST", "/_emulator/faults",
+                            "{\"match\":{\"verb\":\"*\",\"resource\":\"events\"},"
+                            "\"count\":1000,\"action\":\"status\",\"code\":403}");
         fixture_emulator_add_pvs(f, "e-", 1);
         fixture_track_ok(f, "e-0", "n-1");
         for (guint i = 0; i < 10; i++) {
@@ -307,6 +410,7 @@ static void test_events_refused(void)
         g_assert_cmpuint(posted, ==, 0);
         g_assert_cmpuint(failed, >=, 1);
         g_assert_cmpuint(failed + dropped, ==, 10);
+        g_assert_cmpuint(count_in_log(f, "HTTP 403"), ==, 1);
 }
 
 int main(int argc, char **argv)
@@ -320,6 +424,7 @@ int main(int argc, char **argv)
         g_test_add_func("/reconcile/gone-from-relist", test_gone_from_relist);
         g_test_add_func("/reconcile/three-daemons", test_three_daemons);
         g_test_add_func("/reconcile/off", test_off);
+        g_test_add_func("/reconcile/conflict-events", test_conflict_events);
         g_test_add_func("/reconcile/events-refused", test_events_refused);
         return g_test_run();
 }
