@@ -74,8 +74,7 @@ static gboolean parse_bool(const char *origin, const char *group, const char *ke
                    g_str_equal(value, "0")) {
                 *out = FALSE;
         } else {
-                return fail_value(origin, group, key, value, "expected \"yes\" or \"no\"",
-                                  error);
+                return fail_value(origin, group, key, value, "expected \"yes\" or \"no\"", error);
         }
         return TRUE;
 }

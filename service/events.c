@@ -86,8 +86,8 @@ static const char *involved_name(const EventsObject *o)
 }
 
 /* Fields joined with a separator no name or reason holds (client-go joins with ""). */
-char *events_key(const char *host, const char *reason, const char *type,
-                 const EventsObject *object, const char *message)
+char *events_key(const char *host, const char *reason, const char *type, const EventsObject *object,
+                 const char *message)
 {
         gboolean claim = has_claim(object);
 
@@ -240,13 +240,14 @@ static gboolean raise_count(Events *self, Aggregate *a, const Pending *p, gboole
 static Aggregate *create_event(Events *self, const Pending *p, GError **error)
 {
         EventsObject object = pending_object(p);
-        g_autofree char *name =
-            g_strdup_printf("%s.%" G_GINT64_MODIFIER "x", involved_name(&object), p->at_usec * 1000);
+        g_autofree char *name = g_strdup_printf("%s.%" G_GINT64_MODIFIER "x",
+                                                involved_name(&object), p->at_usec * 1000);
         g_autofree char *body = events_build_body(name, self->host, p->reason, p->type, &object,
                                                   p->message, 1, p->at_usec, p->at_usec);
         g_autofree char *path = events_path(event_namespace(&object), NULL);
-        g_autoptr(GBytes) answer = kube_client_send(self->client, "POST", path, "application/json",
-                                                    body, KUBE_CLIENT_MAX_OBJECT_BYTES, NULL, error);
+        g_autoptr(GBytes) answer =
+            kube_client_send(self->client, "POST", path, "application/json", body,
+                             KUBE_CLIENT_MAX_OBJECT_BYTES, NULL, error);
         Aggregate *a;
 
         if (answer == NULL)

@@ -60,5 +60,5 @@ char *events_build_body(const char *name, const char *host, const char *reason, 
                         const EventsObject *object, const char *message, guint count,
                         gint64 first_usec, gint64 last_usec);
 /* The aggregation key of an Event (pure). */
-char *events_key(const char *host, const char *reason, const char *type,
-                 const EventsObject *object, const char *message);
+char *events_key(const char *host, const char *reason, const char *type, const EventsObject *object,
+                 const char *message);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Node objects through a json-glib tree: a Node is a few KiB and a cluster has at most
  * thousands, so the PV list's scanner (built for 100k objects) is not needed here. Every
- * member is type-checked before use (the accessors log criticals on a mismatch). */
+ * member is type-checked before use (pv.h's member helpers). */
 #include "node.h"
 
 #include <string.h>
@@ -29,23 +29,6 @@ static gboolean fail(GError **error, const char *what, const char *why)
         return FALSE;
 }
 
-static JsonObject *member_object(JsonObject *object, const char *name)
-{
-        JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
-
-        return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-}
-
-static const char *member_string(JsonObject *object, const char *name)
-{
-        JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
-
-        if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
-            json_node_get_value_type(node) != G_TYPE_STRING)
-                return NULL;
-        return json_node_get_string(node);
-}
-
 static gboolean has_out_of_service_taint(JsonObject *spec)
 {
         JsonNode *taints = spec != NULL ? json_object_get_member(spec, "taints") : NULL;
@@ -58,7 +41,7 @@ static gboolean has_out_of_service_taint(JsonObject *spec)
                 JsonNode *taint = json_array_get_element(array, i);
 
                 if (JSON_NODE_HOLDS_OBJECT(taint) &&
-                    g_strcmp0(member_string(json_node_get_object(taint), "key"),
+                    g_strcmp0(pv_json_string_member(json_node_get_object(taint), "key"),
                               NODE_TAINT_OUT_OF_SERVICE) == 0)
                         return TRUE;
         }
@@ -69,16 +52,16 @@ static gboolean has_out_of_service_taint(JsonObject *spec)
  * never reach a log line, a D-Bus message or a comparison with a PV's node. */
 static gboolean decode_object(JsonObject *object, NodeInfo *out, GError **error)
 {
-        JsonObject *metadata = member_object(object, "metadata");
-        const char *name = member_string(metadata, "name");
-        const char *rv = member_string(metadata, "resourceVersion");
+        JsonObject *metadata = pv_json_object_member(object, "metadata");
+        const char *name = pv_json_string_member(metadata, "name");
+        const char *rv = pv_json_string_member(metadata, "resourceVersion");
 
         if ((name != NULL && !g_utf8_validate(name, -1, NULL)) ||
             (rv != NULL && !g_utf8_validate(rv, -1, NULL)))
                 return fail(error, "Node", "a string is not valid UTF-8");
         out->name = g_strdup(name);
         out->resource_version = g_strdup(rv);
-        out->out_of_service = has_out_of_service_taint(member_object(object, "spec"));
+        out->out_of_service = has_out_of_service_taint(pv_json_object_member(object, "spec"));
         return TRUE;
 }
 
@@ -130,11 +113,12 @@ gboolean node_list_decode(const char *data, gsize length, NodeListItemFunc func,
         for (guint i = 0; i < nodes->len; i++)
                 if (!func(&g_array_index(nodes, NodeInfo, i), user_data, error))
                         return FALSE;
-        metadata = member_object(list, "metadata");
+        metadata = pv_json_object_member(list, "metadata");
         if (continue_token != NULL)
-                *continue_token = nonempty_dup(member_string(metadata, "continue"));
+                *continue_token = nonempty_dup(pv_json_string_member(metadata, "continue"));
         if (resource_version != NULL)
-                *resource_version = nonempty_dup(member_string(metadata, "resourceVersion"));
+                *resource_version =
+                    nonempty_dup(pv_json_string_member(metadata, "resourceVersion"));
         return TRUE;
 }
 
@@ -165,9 +149,9 @@ gboolean node_event_decode(const char *data, gsize length, NodeEvent *out, GErro
         if (root == NULL)
                 return FALSE;
         event = json_node_get_object(root);
-        if (!event_type_from(member_string(event, "type"), &out->type))
+        if (!event_type_from(pv_json_string_member(event, "type"), &out->type))
                 return fail(error, "watch event", "no type, or an unknown one");
-        object = member_object(event, "object");
+        object = pv_json_object_member(event, "object");
         if (object == NULL)
                 return fail(error, "watch event", "object is not an object");
         if (out->type == PV_EVENT_ERROR) {

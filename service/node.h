@@ -15,8 +15,8 @@
 #define NODE_TAINT_OUT_OF_SERVICE "node.kubernetes.io/out-of-service"
 
 typedef struct {
-        char *name;             /* metadata.name; NULL when absent or not a string */
-        char *resource_version; /* metadata.resourceVersion; NULL when absent */
+        char *name;              /* metadata.name; NULL when absent or not a string */
+        char *resource_version;  /* metadata.resourceVersion; NULL when absent */
         gboolean out_of_service; /* spec.taints holds an entry with the key above */
 } NodeInfo;
 

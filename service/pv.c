@@ -107,14 +107,14 @@ JsonNode *pv_parse_object(const char *data, gsize length, GError **error)
 
 /* The json_object_get_*_member() accessors emit criticals on a type mismatch; input here is
  * untrusted, so every member is type-checked first. */
-static JsonObject *member_object(JsonObject *object, const char *name)
+JsonObject *pv_json_object_member(JsonObject *object, const char *name)
 {
         JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
 
         return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
 }
 
-static const char *member_string(JsonObject *object, const char *name)
+const char *pv_json_string_member(JsonObject *object, const char *name)
 {
         JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
 
@@ -142,20 +142,20 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
                 return FALSE;
         }
         pv = json_node_get_object(node);
-        metadata = member_object(pv, "metadata");
-        annotations = member_object(metadata, "annotations");
-        csi = member_object(member_object(pv, "spec"), "csi");
-        claim = member_object(member_object(pv, "spec"), "claimRef");
-        out->name = g_strdup(member_string(metadata, "name"));
-        out->resource_version = g_strdup(member_string(metadata, "resourceVersion"));
-        out->csi_driver = g_strdup(member_string(csi, "driver"));
-        out->volume_handle = g_strdup(member_string(csi, "volumeHandle"));
-        out->attached_node = g_strdup(member_string(annotations, node_key));
-        out->attached_at = g_strdup(member_string(annotations, at_key));
-        out->claim_namespace = g_strdup(member_string(claim, "namespace"));
-        out->claim_name = g_strdup(member_string(claim, "name"));
-        out->claim_uid = g_strdup(member_string(claim, "uid"));
-        out->uid = g_strdup(member_string(metadata, "uid"));
+        metadata = pv_json_object_member(pv, "metadata");
+        annotations = pv_json_object_member(metadata, "annotations");
+        csi = pv_json_object_member(pv_json_object_member(pv, "spec"), "csi");
+        claim = pv_json_object_member(pv_json_object_member(pv, "spec"), "claimRef");
+        out->name = g_strdup(pv_json_string_member(metadata, "name"));
+        out->resource_version = g_strdup(pv_json_string_member(metadata, "resourceVersion"));
+        out->csi_driver = g_strdup(pv_json_string_member(csi, "driver"));
+        out->volume_handle = g_strdup(pv_json_string_member(csi, "volumeHandle"));
+        out->attached_node = g_strdup(pv_json_string_member(annotations, node_key));
+        out->attached_at = g_strdup(pv_json_string_member(annotations, at_key));
+        out->claim_namespace = g_strdup(pv_json_string_member(claim, "namespace"));
+        out->claim_name = g_strdup(pv_json_string_member(claim, "name"));
+        out->claim_uid = g_strdup(pv_json_string_member(claim, "uid"));
+        out->uid = g_strdup(pv_json_string_member(metadata, "uid"));
         /* json-glib lets bad escapes and lone surrogates through as invalid UTF-8 (found by
          * fuzz-pv). Such a PV is malformed: its strings must never reach a D-Bus message or
          * be taken for "no node" (which would let a Track overwrite the annotation). */
@@ -215,7 +215,7 @@ gboolean pv_list_decode_reference(const char *data, gsize length, const char *dr
         if (parser == NULL)
                 return FALSE;
         list = json_node_get_object(json_parser_get_root(parser));
-        metadata = member_object(list, "metadata");
+        metadata = pv_json_object_member(list, "metadata");
         items = json_object_get_member(list, "items");
         /* An empty list may come with "items": null or without the member. */
         if (items != NULL && !JSON_NODE_HOLDS_NULL(items) && !JSON_NODE_HOLDS_ARRAY(items)) {
@@ -228,9 +228,10 @@ gboolean pv_list_decode_reference(const char *data, gsize length, const char *dr
             !walk_items(json_node_get_array(items), driver, func, user_data, error))
                 return FALSE;
         if (continue_token != NULL)
-                *continue_token = nonempty_dup(member_string(metadata, "continue"));
+                *continue_token = nonempty_dup(pv_json_string_member(metadata, "continue"));
         if (resource_version != NULL)
-                *resource_version = nonempty_dup(member_string(metadata, "resourceVersion"));
+                *resource_version =
+                    nonempty_dup(pv_json_string_member(metadata, "resourceVersion"));
         return TRUE;
 }
 
@@ -500,10 +501,10 @@ gboolean pv_status_decode(const char *data, gsize length, PvStatus *out)
         if (parser == NULL)
                 return FALSE;
         status = json_node_get_object(json_parser_get_root(parser));
-        kind = member_string(status, "kind");
+        kind = pv_json_string_member(status, "kind");
         out->code = status_code(status);
-        out->reason = valid_dup(member_string(status, "reason"));
-        out->message = valid_dup(member_string(status, "message"));
+        out->reason = valid_dup(pv_json_string_member(status, "reason"));
+        out->message = valid_dup(pv_json_string_member(status, "message"));
         if (g_strcmp0(kind, "Status") == 0 || out->code != 0 || out->reason != NULL ||
             out->message != NULL)
                 return TRUE;

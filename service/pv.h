@@ -32,6 +32,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PvInfo, pv_info_clear)
  * ATTACHMENT_ERROR_FAILED "invalid JSON from the API server: ...". */
 JsonNode *pv_parse_object(const char *data, gsize length, GError **error);
 
+/* Members of an untrusted json-glib object, type-checked first (the accessors log criticals
+ * on a mismatch): NULL when absent or of another type. */
+JsonObject *pv_json_object_member(JsonObject *object, const char *name);
+const char *pv_json_string_member(JsonObject *object, const char *name);
+
 /* `driver` is the annotation prefix: keys "<driver>/attached-node" and "<driver>/attached-at".
  * Fails only when the input is not a JSON object. */
 gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError **error);

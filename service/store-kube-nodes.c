@@ -58,8 +58,8 @@ static const char *reason_text(const char *reason)
 static void cleared_volume(StoreKube *self, const char *volume, const char *node,
                            const char *reason)
 {
-        g_autofree char *message = g_strdup_printf(
-            "Attachment of volume %s to node %s cleared: %s", volume, node, reason_text(reason));
+        g_autofree char *message = g_strdup_printf("Attachment of volume %s to node %s cleared: %s",
+                                                   volume, node, reason_text(reason));
 
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", volume, "NODE", node,
                          "REASON", reason, "MESSAGE", "%s", message);

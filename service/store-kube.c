@@ -36,10 +36,9 @@ Known *known_from_pv(const char *volume, const PvInfo *pv)
         if (pv->attached_node != NULL && *pv->attached_node != '\0')
                 known->node = g_strdup(pv->attached_node);
         if (pv->uid != NULL || pv->claim_name != NULL)
-                known->refs = g_strjoin("\n", pv->uid ? pv->uid : "",
-                                        pv->claim_namespace ? pv->claim_namespace : "",
-                                        pv->claim_name ? pv->claim_name : "",
-                                        pv->claim_uid ? pv->claim_uid : "", NULL);
+                known->refs = g_strjoin(
+                    "\n", pv->uid ? pv->uid : "", pv->claim_namespace ? pv->claim_namespace : "",
+                    pv->claim_name ? pv->claim_name : "", pv->claim_uid ? pv->claim_uid : "", NULL);
         return known;
 }
 
@@ -474,8 +473,8 @@ gboolean store_kube_clear_node(StoreKube *self, const char *volume, const char *
         g_autoptr(Known) known = known_get(self, volume);
         gboolean held = known != NULL && g_strcmp0(known->node, node) == 0;
         g_autofree char *seen = held ? g_strdup(node) : NULL;
-        const Write w = {.volume = volume, .node = node, .remove = TRUE, .seen = &seen,
-                         .only_node = TRUE};
+        const Write w = {
+            .volume = volume, .node = node, .remove = TRUE, .seen = &seen, .only_node = TRUE};
         const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
         g_autoptr(Known) after = NULL;
 

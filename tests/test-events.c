@@ -148,7 +148,8 @@ static void test_repeats_raise_one_event(void)
         g_assert_cmpuint(c.posted, ==, 10);
         g_assert_cmpuint(c.failed, ==, 0);
         g_assert_cmpuint(s->requests->len, ==, 10);
-        g_assert_true(g_str_has_prefix(s->requests->pdata[0], "POST /api/v1/namespaces/apps/events {"));
+        g_assert_true(
+            g_str_has_prefix(s->requests->pdata[0], "POST /api/v1/namespaces/apps/events {"));
         g_assert_nonnull(strstr(s->requests->pdata[0],
                                 "\"involvedObject\":{\"apiVersion\":\"v1\",\"kind\":"
                                 "\"PersistentVolumeClaim\",\"namespace\":\"apps\",\"name\":"

@@ -16,7 +16,8 @@ static gboolean collect(const NodeInfo *node, gpointer user_data, GError **error
 static void test_list_page(void)
 {
         const char *page =
-            "{\"kind\":\"NodeList\",\"metadata\":{\"resourceVersion\":\"1005\",\"continue\":\"c1\"},"
+            "{\"kind\":\"NodeList\",\"metadata\":{\"resourceVersion\":\"1005\",\"continue\":\"c1\"}"
+            ","
             "\"items\":[{\"metadata\":{\"name\":\"node-1\",\"resourceVersion\":\"1001\"},"
             "\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/out-of-service\","
             "\"value\":\"nodeshutdown\",\"effect\":\"NoExecute\"}]}},"
@@ -39,8 +40,12 @@ static void test_list_page(void)
 static void test_list_refused(void)
 {
         static const char *const bad[] = {
-            "", "[]", "{\"items\":{}}", "{\"items\":[{\"metadata\":{\"name\":\"\\ud800\"}}]}",
-            "{\"items\":[", "{\"items\":[]} x",
+            "",
+            "[]",
+            "{\"items\":{}}",
+            "{\"items\":[{\"metadata\":{\"name\":\"\\ud800\"}}]}",
+            "{\"items\":[",
+            "{\"items\":[]} x",
         };
 
         for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
@@ -105,8 +110,12 @@ static void test_error_event(void)
 static void test_events_refused(void)
 {
         static const char *const bad[] = {
-            "{}", "{\"type\":\"ADDED\"}", "{\"type\":\"NOPE\",\"object\":{}}",
-            "{\"type\":\"ADDED\",\"object\":[]}", "{\"type\":7,\"object\":{}}", "nope",
+            "{}",
+            "{\"type\":\"ADDED\"}",
+            "{\"type\":\"NOPE\",\"object\":{}}",
+            "{\"type\":\"ADDED\",\"object\":[]}",
+            "{\"type\":7,\"object\":{}}",
+            "nope",
         };
 
         for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {

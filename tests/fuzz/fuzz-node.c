@@ -41,7 +41,8 @@ static void check_list(const uint8_t *data, size_t size)
         g_autofree char *cont = NULL, *rv = NULL;
         g_autoptr(GError) error = NULL;
         Walk walk = {0};
-        gboolean ok = node_list_decode((const char *)data, size, on_item, &walk, &cont, &rv, &error);
+        gboolean ok =
+            node_list_decode((const char *)data, size, on_item, &walk, &cont, &rv, &error);
 
         FUZZ_CHECK(ok == (error == NULL));
         FUZZ_CHECK(ok || walk.items == 0);

@@ -32,19 +32,19 @@ static void delete_node(Fixture *f, const char *name)
 }
 
 #define TAINTED                                                                                    \
-        ",\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/out-of-service\",\"value\":"        \
+        ",\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/out-of-service\",\"value\":"         \
         "\"nodeshutdown\",\"effect\":\"NoExecute\"}]}"
 #define NOT_READY                                                                                  \
-        ",\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":"          \
-        "\"NoExecute\"}]},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":"            \
+        ",\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":"           \
+        "\"NoExecute\"}]},\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":"             \
         "\"Unknown\"}]}"
 
 /* Node watch streams open on the emulator: the daemon has listed the Nodes. */
 static gboolean watching_nodes(gpointer data)
 {
         guint status = 0;
-        g_autofree char *body = fixture_emulator_request(data, "GET", "/_emulator/watch", NULL,
-                                                         &status);
+        g_autofree char *body =
+            fixture_emulator_request(data, "GET", "/_emulator/watch", NULL, &status);
         const char *nodes = body != NULL ? strstr(body, "\"nodes\":{\"open\":") : NULL;
 
         return nodes != NULL && nodes[strlen("\"nodes\":{\"open\":")] != '0';
@@ -91,48 +91,6 @@ static void assert_attached(Fixture *f, const char *pv, const char *node)
         g_assert_cmpstr(got, ==, node);
 }
 
-/* The Detached signals of one daemon, as "volume node;" */
-typedef struct {
-        GString *detached;
-        guint id;
-} Detached;
-
-static void on_detached(GDBusConnection *c, const char *sender, const char *path,
-                        const char *iface, const char *member, GVariant *params, gpointer data)
-{
-        const char *volume, *node;
-
-        g_variant_get(params, "(&s&s)", &volume, &node);
-        g_string_append_printf(((Detached *)data)->detached, "%s %s;", volume, node);
-}
-
-static void detached_watch(Detached *d, Fixture *f)
-{
-        d->detached = g_string_new(NULL);
-        d->id = g_dbus_connection_signal_subscribe(f->conn, NULL, ATTACHMENT_IFACE, "Detached",
-                                                   ATTACHMENT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                                   on_detached, d, NULL);
-}
-
-typedef struct {
-        Detached *d;
-        const char *text;
-} DetachedWait;
-
-static gboolean detached_seen(gpointer data)
-{
-        const DetachedWait *w = data;
-
-        return strstr(w->d->detached->str, w->text) != NULL;
-}
-
-static void wait_detached(Detached *d, const char *text)
-{
-        DetachedWait w = {d, text};
-
-        g_assert_true(fixture_wait_for(detached_seen, &w, CONVERGE_SEC));
-}
-
 static guint count_in_log(Fixture *f, const char *needle)
 {
         g_autofree char *log = fixture_daemon_log(f);
@@ -148,8 +106,8 @@ static guint count_in_log(Fixture *f, const char *needle)
 static guint events_about(Fixture *f, const char *reason, const char *object, gint64 *count)
 {
         guint status = 0, n = 0;
-        g_autofree char *body = fixture_emulator_request(f, "GET", "/_emulator/events", NULL,
-                                                         &status);
+        g_autofree char *body =
+            fixture_emulator_request(f, "GET", "/_emulator/events", NULL, &status);
         g_autoptr(JsonNode) root = json_from_string(body, NULL);
         JsonArray *events;
 
@@ -159,9 +117,9 @@ static guint events_about(Fixture *f, const char *reason, const char *object, gi
         for (guint i = 0; i < json_array_get_length(events); i++) {
                 JsonObject *ev = json_array_get_object_element(events, i);
                 JsonObject *involved = json_object_get_object_member(ev, "involvedObject");
-                g_autofree char *what = g_strdup_printf(
-                    "%s/%s", json_object_get_string_member(involved, "kind"),
-                    json_object_get_string_member(involved, "name"));
+                g_autofree char *what =
+                    g_strdup_printf("%s/%s", json_object_get_string_member(involved, "kind"),
+                                    json_object_get_string_member(involved, "name"));
 
                 if (g_strcmp0(json_object_get_string_member(ev, "reason"), reason) != 0 ||
                     strcmp(what, object) != 0)
@@ -211,14 +169,14 @@ static Fixture *cluster(const char *extra)
 static void test_deleted_tainted_kept(void)
 {
         g_autoptr(Fixture) f = cluster(NULL);
-        Detached d;
+        FixtureSignals d;
 
         add_node(f, "n-del", NULL);
         add_node(f, "n-oos", NULL);
         add_node(f, "n-nr", NULL);
         fixture_emulator_add_pvs(f, "r-", 4);
         wait_watching_nodes(f);
-        detached_watch(&d, f);
+        fixture_signals_watch(&d, f);
         fixture_track_ok(f, "r-0", "n-del");
         fixture_track_ok(f, "r-1", "n-oos");
         fixture_track_ok(f, "r-2", "n-nr");
@@ -228,8 +186,8 @@ static void test_deleted_tainted_kept(void)
         add_node(f, "n-oos", TAINTED);
         wait_cleared(f, "r-0");
         wait_cleared(f, "r-1");
-        wait_detached(&d, "r-0 n-del;");
-        wait_detached(&d, "r-1 n-oos;");
+        fixture_wait_signal(&d, "Detached r-0 n-del;", CONVERGE_SEC);
+        fixture_wait_signal(&d, "Detached r-1 n-oos;", CONVERGE_SEC);
         fixture_assert_not_attached(f, "r-0");
         fixture_assert_not_attached(f, "r-1");
         assert_attached(f, "r-2", "n-nr");
@@ -247,8 +205,9 @@ static void test_deleted_tainted_kept(void)
                          ==, 0);
         g_assert_cmpuint(events_about(f, "StaleAttachmentCleared", "PersistentVolume/r-3", NULL),
                          ==, 0);
-        g_dbus_connection_signal_unsubscribe(f->conn, d.id);
-        g_string_free(d.detached, TRUE);
+        g_assert_null(strstr(d.seen->str, "Detached r-2"));
+        g_assert_null(strstr(d.seen->str, "Detached r-3"));
+        fixture_signals_clear(&d);
 }
 
 /* Deleted while the Node watch was away, and the resume refused (410): the relist does not
@@ -298,8 +257,8 @@ static void test_three_daemons(void)
         /* All three have listed the Nodes: three Node streams open. */
         for (guint tries = 0; tries < 100; tries++) {
                 guint status = 0;
-                g_autofree char *w = fixture_emulator_request(a, "GET", "/_emulator/watch", NULL,
-                                                              &status);
+                g_autofree char *w =
+                    fixture_emulator_request(a, "GET", "/_emulator/watch", NULL, &status);
 
                 if (strstr(w, "\"nodes\":{\"open\":3") != NULL)
                         break;
@@ -327,9 +286,9 @@ static void test_three_daemons(void)
 }
 
 #define CLAIMED_PV                                                                                 \
-        "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":"       \
-        "\"c-0\"},\"spec\":{\"csi\":{\"driver\":\"" FIXTURE_DRIVER "\",\"volumeHandle\":"       \
-        "\"c-0\"},\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":\"apps\","   \
+        "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":"             \
+        "\"c-0\"},\"spec\":{\"csi\":{\"driver\":\"" FIXTURE_DRIVER "\",\"volumeHandle\":"          \
+        "\"c-0\"},\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":\"apps\","        \
         "\"name\":\"data-c-0\",\"uid\":\"0b5c6f43-1111-4a4a-9c9c-000000000001\"}}}"
 
 static void refused_track(Fixture *f, const char *volume, const char *node)
