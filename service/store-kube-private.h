@@ -17,7 +17,8 @@ typedef struct {
         char *pv_name;          /* NULL: the PV is named like the volume */
         char *resource_version; /* of the last read, write or watch event */
         char *node;             /* the attached-node annotation then; NULL: none */
-        char *refs; /* "pv-uid\nclaim-ns\nclaim-name\nclaim-uid" for Events; NULL: none */
+        /* "pv-uid\nclaim-ns\nclaim-name\nclaim-uid" for Events, held while `node` is set */
+        char *refs;
 } Known;
 
 typedef struct _Rebuild Rebuild;

@@ -35,7 +35,9 @@ Known *known_from_pv(const char *volume, const PvInfo *pv)
         known->resource_version = g_strdup(pv->resource_version);
         if (pv->attached_node != NULL && *pv->attached_node != '\0')
                 known->node = g_strdup(pv->attached_node);
-        if (pv->uid != NULL || pv->claim_name != NULL)
+        /* Only an attached PV is the subject of an Event (a conflict, a clearing): the free
+         * ones, most of a large cluster, do not pay for the references (~120 bytes). */
+        if (known->node != NULL && (pv->uid != NULL || pv->claim_name != NULL))
                 known->refs = g_strjoin(
                     "\n", pv->uid ? pv->uid : "", pv->claim_namespace ? pv->claim_namespace : "",
                     pv->claim_name ? pv->claim_name : "", pv->claim_uid ? pv->claim_uid : "", NULL);
