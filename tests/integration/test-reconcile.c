@@ -231,6 +231,31 @@ static void test_gone_from_relist(void)
         g_assert_cmpuint(count_in_log(f, "(1 gone since the last list)"), ==, 1);
 }
 
+/* A restart: a Node tainted out-of-service before the start is cleared by the start's list;
+ * a Node deleted while the daemon was down is not (nothing is persisted about the Nodes seen,
+ * and this process never saw it: see srvlab-attachmentd(8)). Both are decided by that one
+ * list, so once the first is cleared the second has been left alone for good. */
+static void test_restart(void)
+{
+        g_autoptr(Fixture) f = cluster(NO_EVENTS);
+
+        add_node(f, "n-seen", NULL);
+        fixture_emulator_add_pvs(f, "s-", 2);
+        wait_watching_nodes(f);
+        fixture_track_ok(f, "s-1", "n-seen");
+        g_assert_cmpint(fixture_stop_daemon(f), ==, 0);
+        delete_node(f, "n-seen");
+        add_node(f, "n-pre", TAINTED);
+        fixture_emulator_merge_patch(f, "s-0",
+                                     "{\"metadata\":{\"annotations\":{\"" FIXTURE_ANNOTATION_NODE
+                                     "\":\"n-pre\",\"" FIXTURE_ANNOTATION_AT
+                                     "\":\"2026-01-02T03:04:05.000006Z\"}}}");
+        fixture_start_daemon(f);
+        wait_cleared(f, "s-0");
+        fixture_assert_not_attached(f, "s-0");
+        assert_attached(f, "s-1", "n-seen");
+}
+
 /* Three daemons see the same deletion; one write per volume wins, the others find it done. */
 static void test_three_daemons(void)
 {
@@ -381,6 +406,7 @@ int main(int argc, char **argv)
         }
         g_test_add_func("/reconcile/deleted-tainted-kept", test_deleted_tainted_kept);
         g_test_add_func("/reconcile/gone-from-relist", test_gone_from_relist);
+        g_test_add_func("/reconcile/restart", test_restart);
         g_test_add_func("/reconcile/three-daemons", test_three_daemons);
         g_test_add_func("/reconcile/off", test_off);
         g_test_add_func("/reconcile/conflict-events", test_conflict_events);
