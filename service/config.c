@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "metrics-server.h"
+
 #define GROUP_ATTACHMENT "Attachment"
 #define GROUP_KUBERNETES "Kubernetes"
 
@@ -15,6 +17,7 @@ void config_init(Config *self)
             .workers = 16,
             .queue_limit = 4096,
             .allowed_group = g_strdup("srvlab-attachment"),
+            .metrics_address = g_strdup(""),
             .kube_server = g_strdup(""),
             .kube_token_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/token"),
             .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
@@ -32,6 +35,7 @@ void config_clear(Config *self)
 {
         g_clear_pointer(&self->driver, g_free);
         g_clear_pointer(&self->allowed_group, g_free);
+        g_clear_pointer(&self->metrics_address, g_free);
         g_clear_pointer(&self->kube_server, g_free);
         g_clear_pointer(&self->kube_token_file, g_free);
         g_clear_pointer(&self->kube_ca_file, g_free);
@@ -97,6 +101,25 @@ static gboolean driver_name_ok(const char *s)
         return TRUE;
 }
 
+/* Checked here, so that a bad value stops the daemon naming the file and the key; a port
+ * already taken fails later, when the server binds it. */
+static gboolean apply_metrics_address(Config *self, const char *origin, const char *value,
+                                      GError **error)
+{
+        g_autoptr(GSocketAddress) address = NULL;
+        g_autoptr(GError) local = NULL;
+
+        if (value[0] != '\0') {
+                address = metrics_address_parse(value, &local);
+                if (address == NULL)
+                        return fail_value(origin, GROUP_ATTACHMENT, "MetricsAddress", value,
+                                          local->message, error);
+        }
+        g_free(self->metrics_address);
+        self->metrics_address = g_strdup(value);
+        return TRUE;
+}
+
 static gboolean apply_attachment(Config *self, const char *origin, const char *key,
                                  const char *value, GError **error)
 {
@@ -129,6 +152,8 @@ static gboolean apply_attachment(Config *self, const char *origin, const char *k
         } else if (g_str_equal(key, "AllowedGroup")) {
                 g_free(self->allowed_group);
                 self->allowed_group = g_strdup(value);
+        } else if (g_str_equal(key, "MetricsAddress")) {
+                return apply_metrics_address(self, origin, value, error);
         } else {
                 g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
         }

@@ -5,6 +5,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "metrics.h"
 #include "tsan.h"
 
 #define STRATEGIC_MERGE_PATCH "application/strategic-merge-patch+json"
@@ -166,18 +167,20 @@ char *events_build_body(const char *name, const char *host, const char *reason, 
         return json_to_string(root, FALSE);
 }
 
-static void count(Events *self, guint64 *counter)
+/* The metrics count posted, and dropped for any reason (full queue, refused, unreachable). */
+static void count(Events *self, guint64 *counter, MetricId id)
 {
         tsan_mutex_lock(&self->lock);
         (*counter)++;
         tsan_mutex_unlock(&self->lock);
+        metrics_add(kube_client_get_metrics(self->client), id, 0, 1);
 }
 
 /* One warning until the next success: a cluster without RBAC for events (403) must not fill
  * the journal, and operations never notice. */
 static void send_failed(Events *self, const Pending *p, const GError *error)
 {
-        count(self, &self->counters.failed);
+        count(self, &self->counters.failed, METRIC_EVENTS_DROPPED);
         if (self->warned) {
                 g_debug("Event %s about %s not posted: %s", p->reason, p->pv_name, error->message);
                 return;
@@ -190,7 +193,7 @@ static void send_failed(Events *self, const Pending *p, const GError *error)
 
 static void send_succeeded(Events *self)
 {
-        count(self, &self->counters.posted);
+        count(self, &self->counters.posted, METRIC_EVENTS_POSTED);
         self->warned = FALSE;
 }
 
@@ -397,6 +400,7 @@ void events_post(Events *self, const char *reason, const char *type, const Event
         if (self->stopping || g_queue_get_length(&self->queue) >= self->limit) {
                 self->counters.dropped++;
                 tsan_mutex_unlock(&self->lock);
+                metrics_add(kube_client_get_metrics(self->client), METRIC_EVENTS_DROPPED, 0, 1);
                 pending_free(p);
                 return;
         }

@@ -15,6 +15,7 @@
  * no error). The winner logs VOLUME=, NODE=, REASON= and posts StaleAttachmentCleared. */
 #include <string.h>
 
+#include "metrics.h"
 #include "node.h"
 #include "store-kube-private.h"
 #include "tsan.h"
@@ -63,6 +64,7 @@ static void cleared_volume(StoreKube *self, const char *volume, const char *node
 
         g_log_structured(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "VOLUME", volume, "NODE", node,
                          "REASON", reason, "MESSAGE", "%s", message);
+        metrics_add(kube_client_get_metrics(self->client), METRIC_STALE_CLEARED, 0, 1);
         store_kube_post_event(self, volume, EVENT_REASON_STALE_CLEARED, EVENT_TYPE_WARNING,
                               message);
 }

@@ -376,8 +376,11 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                 if (rv == NULL) {
                         WriteCheck check;
 
-                        if (attempt > 0)
+                        if (attempt > 0) {
+                                /* Only a 409 leaves rv unset after the first attempt. */
+                                metrics_conflict_retried(kube_client_get_metrics(self->client));
                                 conflict_wait(attempt);
+                        }
                         check = refresh(self, w, pv_name, &rv, error);
                         if (check != CHECK_WRITE)
                                 return check == CHECK_DONE;
@@ -524,6 +527,11 @@ static const StoreClass store_kube_class = {
     .stop_watch = store_kube_watch_clear_store,
     .get_watch_state = store_kube_get_watch_state,
 };
+
+void store_kube_set_metrics(Store *store, Metrics *metrics)
+{
+        kube_client_set_metrics(((StoreKube *)store)->client, metrics);
+}
 
 Store *store_kube_new(const Config *config, GError **error)
 {
