@@ -32,11 +32,15 @@ static const ConfigKey keys[] = {
      .help = "worker threads doing API requests"},
     {GROUP_ATTACHMENT, "QueueLimit", CONFIG_TYPE_UINT, FIELD(queue_limit), 1, 1048576,
      .default_value = "4096", .help = "Track/Untrack operations that may wait at once"},
+    {GROUP_ATTACHMENT, "AllowedGroup", CONFIG_TYPE_STRING, FIELD(allowed_group),
+     .default_value = "srvlab-attachment", .help = "the group that may Track/Untrack besides root"},
+    {GROUP_ATTACHMENT, "Reconcile", CONFIG_TYPE_BOOLEAN, FIELD(reconcile), .default_value = "yes",
+     .help = "clear the attachments of dead Nodes (Store=kubernetes)"},
+    {GROUP_ATTACHMENT, "Events", CONFIG_TYPE_BOOLEAN, FIELD(events), .default_value = "yes",
+     .help = "post Kubernetes Events about attachments (Store=kubernetes)"},
     {GROUP_ATTACHMENT, "MetricsAddress", CONFIG_TYPE_STRING, FIELD(metrics_address),
      .check = metrics_address_ok, .default_value = "",
      .help = "IPv4:PORT or [IPv6]:PORT to serve /metrics on; empty: no metrics"},
-    {GROUP_ATTACHMENT, "AllowedGroup", CONFIG_TYPE_STRING, FIELD(allowed_group),
-     .default_value = "srvlab-attachment", .help = "the group that may Track/Untrack besides root"},
     {GROUP_KUBERNETES, "Server", CONFIG_TYPE_STRING, FIELD(kube_server), .default_value = "",
      .help = "the API server URL; empty: in-cluster"},
     {GROUP_KUBERNETES, "TokenFile", CONFIG_TYPE_STRING, FIELD(kube_token_file), .check = path_ok,
@@ -124,6 +128,21 @@ static gboolean parse_uint(const ConfigKey *k, guint *field, const char *origin,
 }
 
 /* Sets one key from its text; `origin` names the file in a message. */
+static gboolean parse_bool(const ConfigKey *k, gboolean *field, const char *origin,
+                           const char *value, GError **error)
+{
+        static const char *const yes[] = {"yes", "true", "1", NULL};
+        static const char *const no[] = {"no", "false", "0", NULL};
+
+        if (g_strv_contains(yes, value))
+                *field = TRUE;
+        else if (g_strv_contains(no, value))
+                *field = FALSE;
+        else
+                return fail_value(origin, k, value, "expected \"yes\" or \"no\"", error);
+        return TRUE;
+}
+
 static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin, const char *value,
                             GError **error)
 {
@@ -135,6 +154,8 @@ static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin
                 return parse_choice(k, field_of(self, k), origin, value, error);
         case CONFIG_TYPE_UINT:
                 return parse_uint(k, field_of(self, k), origin, value, error);
+        case CONFIG_TYPE_BOOLEAN:
+                return parse_bool(k, field_of(self, k), origin, value, error);
         case CONFIG_TYPE_STRING:
                 if (k->check != NULL && !k->check(value, &why))
                         return fail_value(origin, k, value, why != NULL ? why->message : k->allowed,

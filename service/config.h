@@ -28,13 +28,16 @@ typedef struct {
         guint request_timeout_sec; /* one API request */
         guint start_timeout_sec;   /* retrying an unreachable API server at start */
         guint watch_timeout_sec;   /* a watch's timeoutSeconds */
+        gboolean reconcile;        /* Store=kubernetes: clear attachments of dead Nodes */
+        gboolean events;           /* Store=kubernetes: post core/v1 Events */
         GHashTable *set_in;        /* key -> the file that set it last; absent: default */
 } Config;
 
 typedef enum {
-        CONFIG_TYPE_STRING, /* any text, or what `check` accepts */
-        CONFIG_TYPE_UINT,   /* guint from min to max */
-        CONFIG_TYPE_CHOICE, /* one of `choices`, stored as its index (an enum) */
+        CONFIG_TYPE_STRING,  /* any text, or what `check` accepts */
+        CONFIG_TYPE_UINT,    /* guint from min to max */
+        CONFIG_TYPE_CHOICE,  /* one of `choices`, stored as its index (an enum) */
+        CONFIG_TYPE_BOOLEAN, /* gboolean: yes/true/1 or no/false/0 */
 } ConfigType;
 
 /* One key of the configuration: what drives the defaults, the parsing and the messages. */

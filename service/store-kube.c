@@ -19,6 +19,7 @@ void known_free(Known *known)
         g_free(known->pv_name);
         g_free(known->resource_version);
         g_free(known->node);
+        g_free(known->refs);
         g_free(known);
 }
 
@@ -36,6 +37,12 @@ Known *known_from_pv(const char *volume, const PvInfo *pv)
         known->resource_version = g_strdup(pv->resource_version);
         if (pv->attached_node != NULL && *pv->attached_node != '\0')
                 known->node = g_strdup(pv->attached_node);
+        /* Only an attached PV is the subject of an Event (a conflict, a clearing): the free
+         * ones, most of a large cluster, do not pay for the references (~120 bytes). */
+        if (known->node != NULL && (pv->uid != NULL || pv->claim_name != NULL))
+                known->refs = g_strjoin(
+                    "\n", pv->uid ? pv->uid : "", pv->claim_namespace ? pv->claim_namespace : "",
+                    pv->claim_name ? pv->claim_name : "", pv->claim_uid ? pv->claim_uid : "", NULL);
         return known;
 }
 
@@ -114,7 +121,7 @@ void store_kube_observe_gone(StoreKube *self, const char *volume)
 }
 
 /* A copy of what is known of `volume`, or NULL. */
-static Known *known_get(StoreKube *self, const char *volume)
+Known *known_get(StoreKube *self, const char *volume)
 {
         Known *copy = NULL;
         const Known *known;
@@ -126,6 +133,7 @@ static Known *known_get(StoreKube *self, const char *volume)
                 copy->pv_name = g_strdup(known->pv_name);
                 copy->resource_version = g_strdup(known->resource_version);
                 copy->node = g_strdup(known->node);
+                copy->refs = g_strdup(known->refs);
         }
         tsan_mutex_unlock(&self->lock);
         return copy;
@@ -223,6 +231,7 @@ typedef struct {
         char **holder;            /* put only, may be NULL */
         char **seen;              /* remove only: the node the PV named when last read */
         char **doubt_rv;          /* put only: set to the precondition of a write in doubt */
+        gboolean only_node;       /* remove only: only if the PV names `node` (reconciler) */
 } Write;
 
 static WriteCheck put_check(const Write *w, const PvInfo *pv, GError **error)
@@ -251,6 +260,12 @@ static WriteCheck remove_check(const Write *w, const char *pv_name, const PvInfo
         g_free(*w->seen);
         *w->seen = NULL;
         if (pv->attached_node != NULL && *pv->attached_node != '\0') {
+                if (w->only_node && strcmp(pv->attached_node, w->node) != 0) {
+                        g_debug("Clearing %s of node %s: PersistentVolume %s names node %s "
+                                "now; left alone",
+                                w->volume, w->node, pv_name, pv->attached_node);
+                        return CHECK_DONE;
+                }
                 *w->seen = g_strdup(pv->attached_node);
                 return CHECK_WRITE;
         }
@@ -436,6 +451,14 @@ static gboolean kube_put(Store *store, const char *volume, const char *node,
         else
                 ok = write_pv(self, &w, pv_name, NULL, &local);
         store_kube_doubt_after_put(self, volume, node, *attached_at_usec, doubt_rv, local);
+        if (!ok && holder != NULL && *holder != NULL &&
+            g_error_matches(local, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED)) {
+                g_autofree char *message = g_strdup_printf(
+                    "Volume %s is attached to node %s; node %s was refused", volume, *holder, node);
+
+                store_kube_post_event(self, volume, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING,
+                                      message);
+        }
         if (!ok)
                 g_propagate_error(error, g_steal_pointer(&local));
         return ok;
@@ -465,6 +488,29 @@ static gboolean kube_remove(Store *store, const char *volume, const char *node, 
         return ok;
 }
 
+gboolean store_kube_clear_node(StoreKube *self, const char *volume, const char *node,
+                               gboolean *cleared, GError **error)
+{
+        g_autoptr(Known) known = known_get(self, volume);
+        gboolean held = known != NULL && g_strcmp0(known->node, node) == 0;
+        g_autofree char *seen = held ? g_strdup(node) : NULL;
+        const Write w = {
+            .volume = volume, .node = node, .remove = TRUE, .seen = &seen, .only_node = TRUE};
+        const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
+        g_autoptr(Known) after = NULL;
+
+        /* Known to name the node: cleared blind, conditional on that resourceVersion (a 409
+         * re-reads and re-checks); else read first. */
+        *cleared = FALSE;
+        if (!write_pv(self, &w, pv_name, held ? g_strdup(known->resource_version) : NULL, error))
+                return FALSE;
+        store_kube_doubt_drop(self, volume);
+        /* A PV found gone was not cleared by us (nothing is known of it any more). */
+        after = known_get(self, volume);
+        *cleared = seen != NULL && after != NULL && after->node == NULL;
+        return TRUE;
+}
+
 static void kube_set_observer(Store *store, const StoreObserver *observer)
 {
         ((StoreKube *)store)->observer = *observer;
@@ -474,8 +520,9 @@ static void kube_free(Store *store)
 {
         StoreKube *self = (StoreKube *)store;
 
-        /* The watch first: it uses the client and the table of known PVs. */
+        /* The watches first: they use the client, the Events and the table of known PVs. */
         store_kube_watch_clear(self);
+        g_clear_pointer(&self->events, events_free);
         kube_client_free(self->client);
         g_free(self->driver);
         g_hash_table_unref(self->known);
@@ -523,6 +570,9 @@ Store *store_kube_new(const Config *config, GError **error)
         g_mutex_init(&self->lock);
         self->known = known_table_new();
         self->doubts = store_kube_doubts_new();
+        if (config->events)
+                self->events = events_new(self->client, g_get_host_name(), EVENTS_QUEUE_LIMIT);
         store_kube_watch_init(self, config);
+        store_kube_nodes_init(self, config);
         return &self->parent;
 }

@@ -24,6 +24,10 @@ static void check_ranges(const Config *c)
                         guint value = *(const guint *)field;
 
                         FUZZ_CHECK(value >= k->min && value <= k->max);
+                } else if (k->type == CONFIG_TYPE_BOOLEAN) {
+                        gboolean value = *(const gboolean *)field;
+
+                        FUZZ_CHECK(value == TRUE || value == FALSE);
                 } else {
                         int choice = *(const int *)field;
 
