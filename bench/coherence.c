@@ -19,9 +19,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
-#define BUS_NAME "org.srvlab.Attachment1"
-#define BUS_PATH "/org/srvlab/Attachment1"
-#define BUS_INTERFACE "org.srvlab.Attachment1"
+#include "common/names.h"
+
 #define MAX_OBSERVERS 8
 
 typedef struct _Run Run;

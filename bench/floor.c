@@ -17,9 +17,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "common/names.h"
+
 #define FLOOR_NAME "org.srvlab.BenchFloor1"
-#define OBJECT_PATH "/org/srvlab/Attachment1"
-#define INTERFACE "org.srvlab.Attachment1"
 
 static uint64_t realtime_usec(void)
 {
@@ -36,8 +36,8 @@ static int method_track(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
 
         if (r < 0)
                 return r;
-        r = sd_bus_emit_signal(sd_bus_message_get_bus(m), OBJECT_PATH, INTERFACE, "Attached", "sst",
-                               volume, node, realtime_usec());
+        r = sd_bus_emit_signal(sd_bus_message_get_bus(m), BUS_PATH, BUS_INTERFACE, "Attached",
+                               "sst", volume, node, realtime_usec());
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(m, NULL);
@@ -51,7 +51,7 @@ static int method_untrack(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         if (r < 0)
                 return r;
         /* The daemon's Detached names the node that held the volume; a constant here. */
-        r = sd_bus_emit_signal(sd_bus_message_get_bus(m), OBJECT_PATH, INTERFACE, "Detached", "ss",
+        r = sd_bus_emit_signal(sd_bus_message_get_bus(m), BUS_PATH, BUS_INTERFACE, "Detached", "ss",
                                volume, "node-1");
         if (r < 0)
                 return r;
@@ -93,7 +93,7 @@ int main(void)
                 return fail("signals", r);
         if ((r = sd_bus_open_system(&bus)) < 0)
                 return fail("cannot connect to the system bus", r);
-        if ((r = sd_bus_add_object_vtable(bus, NULL, OBJECT_PATH, INTERFACE, floor_vtable, NULL)) <
+        if ((r = sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_INTERFACE, floor_vtable, NULL)) <
             0)
                 return fail("sd_bus_add_object_vtable", r);
         if ((r = sd_bus_attach_event(bus, event, 0)) < 0)

@@ -276,8 +276,8 @@ static int verb_status(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, "org.freedesktop.DBus.Properties",
-                               "GetAll", &error, &reply, "s", CTL_BUS_INTERFACE);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
+                               "GetAll", &error, &reply, "s", BUS_INTERFACE);
         if (r < 0)
                 return report_error("Failed to read the properties", &error, r);
         r = print_status(reply);
@@ -331,7 +331,7 @@ static int verb_list(sd_bus *bus, const CtlArgs *args, char **argv)
         g_autoptr(GArray) rows = g_array_new(FALSE, FALSE, sizeof(CtlAttachment));
         int r;
 
-        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "List", &error,
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error,
                                &reply, NULL);
         if (r < 0)
                 return report_error("Failed to list the attachments", &error, r);
@@ -374,7 +374,7 @@ static int verb_get(sd_bus *bus, const CtlArgs *args, char **argv)
         size_t n = 0;
         int r;
 
-        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE, "GetNodes",
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "GetNodes",
                                &error, &reply, "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to get the attachment", &error, r);
@@ -395,7 +395,7 @@ static int verb_track(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE,
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE,
                                args->shared ? "TrackShared" : "Track", &error, NULL, "ss", argv[0],
                                argv[1]);
         if (r < 0)
@@ -409,10 +409,10 @@ static int verb_untrack(sd_bus *bus, const CtlArgs *args, char **argv)
         int r;
 
         if (args->node != NULL)
-                r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE,
+                r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE,
                                        "UntrackNode", &error, NULL, "ss", argv[0], args->node);
         else
-                r = sd_bus_call_method(bus, CTL_BUS_NAME, CTL_BUS_PATH, CTL_BUS_INTERFACE,
+                r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE,
                                        "Untrack", &error, NULL, "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to untrack the volume", &error, r);

@@ -19,7 +19,7 @@ enum { SLOT_OWNER, SLOT_SIGNALS, SLOT_PROPERTIES, SLOT_DISCONNECT, N_SLOTS };
 typedef struct {
         const CtlMonitorArgs *args;
         sd_event *event;
-        char *owner;       /* the unique name that owns CTL_BUS_NAME */
+        char *owner;       /* the unique name that owns BUS_NAME */
         char *watch_state; /* the last watch change shown */
         uint64_t watch_since;
         sd_bus_slot *slots[N_SLOTS];
@@ -66,13 +66,13 @@ static int read_event(sd_bus_message *msg, CtlEvent *e)
 {
         int r;
 
-        if (sd_bus_message_is_signal(msg, CTL_BUS_INTERFACE, "Attached")) {
+        if (sd_bus_message_is_signal(msg, BUS_INTERFACE, "Attached")) {
                 e->kind = CTL_EVENT_ATTACHED;
                 r = sd_bus_message_read(msg, "sst", &e->volume, &e->node, &e->at_usec);
-        } else if (sd_bus_message_is_signal(msg, CTL_BUS_INTERFACE, "Detached")) {
+        } else if (sd_bus_message_is_signal(msg, BUS_INTERFACE, "Detached")) {
                 e->kind = CTL_EVENT_DETACHED;
                 r = sd_bus_message_read(msg, "ss", &e->volume, &e->node);
-        } else if (sd_bus_message_is_signal(msg, CTL_BUS_INTERFACE, "MigrationOverdue")) {
+        } else if (sd_bus_message_is_signal(msg, BUS_INTERFACE, "MigrationOverdue")) {
                 e->kind = CTL_EVENT_MIGRATION_OVERDUE;
                 r = sd_bus_message_read(msg, "ssst", &e->volume, &e->node, &e->target_node,
                                         &e->at_usec);
@@ -155,7 +155,7 @@ static int on_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *r
         const char *name, *old_owner, *new_owner;
 
         if (sd_bus_message_read(msg, "sss", &name, &old_owner, &new_owner) < 0 ||
-            !g_str_equal(name, CTL_BUS_NAME))
+            !g_str_equal(name, BUS_NAME))
                 return 0;
         if (new_owner[0] != '\0') {
                 /* Handed over without a gap: the new owner speaks for the service now. */
@@ -163,7 +163,7 @@ static int on_owner_changed(sd_bus_message *msg, void *userdata, sd_bus_error *r
                 m->owner = g_strdup(new_owner);
                 return 0;
         }
-        fprintf(stderr, "%s: %s went away.\n", g_get_prgname(), CTL_BUS_NAME);
+        fprintf(stderr, "%s: %s went away.\n", g_get_prgname(), BUS_NAME);
         return sd_event_exit(m->event, CTL_EXIT_GONE);
 }
 
@@ -184,14 +184,14 @@ static int subscribe(sd_bus *bus, Monitor *m)
         } matches[] = {
             [SLOT_OWNER] = {"type='signal',sender='" DBUS_NAME "',path='" DBUS_PATH
                             "',interface='" DBUS_NAME
-                            "',member='NameOwnerChanged',arg0='" CTL_BUS_NAME "'",
+                            "',member='NameOwnerChanged',arg0='" BUS_NAME "'",
                             on_owner_changed},
-            [SLOT_SIGNALS] = {"type='signal',sender='" CTL_BUS_NAME "',path='" CTL_BUS_PATH
-                              "',interface='" CTL_BUS_INTERFACE "'",
+            [SLOT_SIGNALS] = {"type='signal',sender='" BUS_NAME "',path='" BUS_PATH
+                              "',interface='" BUS_INTERFACE "'",
                               on_daemon_signal},
-            [SLOT_PROPERTIES] = {"type='signal',sender='" CTL_BUS_NAME "',path='" CTL_BUS_PATH
+            [SLOT_PROPERTIES] = {"type='signal',sender='" BUS_NAME "',path='" BUS_PATH
                                  "',interface='org.freedesktop.DBus.Properties',"
-                                 "member='PropertiesChanged',arg0='" CTL_BUS_INTERFACE "'",
+                                 "member='PropertiesChanged',arg0='" BUS_INTERFACE "'",
                                  on_properties_changed},
         };
         int r;
@@ -216,15 +216,15 @@ static int find_owner(sd_bus *bus, Monitor *m)
         int r;
 
         r = sd_bus_call_method(bus, DBUS_NAME, DBUS_PATH, DBUS_NAME, "GetNameOwner", &error, &reply,
-                               "s", CTL_BUS_NAME);
+                               "s", BUS_NAME);
         if (sd_bus_error_has_name(&error, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
-                fprintf(stderr, "%s: %s is not running.\n", g_get_prgname(), CTL_BUS_NAME);
+                fprintf(stderr, "%s: %s is not running.\n", g_get_prgname(), BUS_NAME);
                 return CTL_EXIT_GONE;
         }
         if (r >= 0)
                 r = sd_bus_message_read(reply, "s", &owner);
         if (r < 0) {
-                fprintf(stderr, "%s: Failed to look up %s: %s\n", g_get_prgname(), CTL_BUS_NAME,
+                fprintf(stderr, "%s: Failed to look up %s: %s\n", g_get_prgname(), BUS_NAME,
                         sd_bus_error_is_set(&error) ? error.message : strerror(-r));
                 return EXIT_FAILURE;
         }
@@ -284,7 +284,7 @@ static int run(sd_bus *bus, Monitor *m)
                 return EXIT_FAILURE;
         }
         if (m->args->legend)
-                fprintf(stderr, "Monitoring %s (%s). Press Ctrl-C to stop.\n", CTL_BUS_NAME,
+                fprintf(stderr, "Monitoring %s (%s). Press Ctrl-C to stop.\n", BUS_NAME,
                         m->owner);
         r = sd_event_loop(m->event);
         sd_bus_detach_event(bus);

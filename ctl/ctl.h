@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* What every part of attachmentctl shares: the service's names and the exit codes. */
-
-#define CTL_BUS_NAME "org.srvlab.Attachment1"
-#define CTL_BUS_PATH "/org/srvlab/Attachment1"
-#define CTL_BUS_INTERFACE "org.srvlab.Attachment1"
+/* What every part of attachmentctl shares: the service's names (common/names.h) and the exit
+ * codes. */
+#include "common/names.h"
 
 /* Exit codes: documented in attachmentctl(1), relied on by scripts. */
 enum {

@@ -35,10 +35,10 @@ struct _Bus {
         Dispatcher *dispatcher;
         BusCallers *callers;
         ListReplies *lists; /* List answered in slices */
-        Metrics *metrics;   /* NULL: none */
         gboolean shutting_down;
         BusCountFunc count_func;
         gpointer count_data;
+        Metrics *metrics; /* NULL: none */
 };
 
 /* A mutating call in flight: the Operation is all a worker sees (the dispatcher's job is
@@ -172,9 +172,7 @@ static int on_changes(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-/* Signal, log and reply for a finished operation, on the bus thread. The changes the
- * operation made are queued already: emitted first, so a caller sees the signal before the
- * reply. */
+/* The metrics' name of each kind. */
 static const MetricsOperation metrics_ops[] = {
     [OPERATION_TRACK] = METRICS_OP_TRACK,
     [OPERATION_UNTRACK] = METRICS_OP_UNTRACK,
@@ -183,11 +181,19 @@ static const MetricsOperation metrics_ops[] = {
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(metrics_ops) == OPERATION_N_KINDS);
 
+static void count_operation(Bus *self, OperationKind kind, gint64 started, const GError *error)
+{
+        metrics_operation(self->metrics, metrics_ops[kind], error, started);
+}
+
+/* Signal, log and reply for a finished operation, on the bus thread. The changes the
+ * operation made are queued already: emitted first, so a caller sees the signal before the
+ * reply. */
 static int finish_call(Bus *self, BusCall *call)
 {
         const Operation *op = &call->op;
 
-        metrics_operation(self->metrics, metrics_ops[op->kind], op->error, call->started);
+        count_operation(self, op->kind, call->started, op->error);
         change_queue_drain(self->changes, emit_change, self);
         if (op->error != NULL) {
                 /* A conflict or a volume that cannot be shared is the caller's news; a store
@@ -229,7 +235,8 @@ static int on_completions(sd_event_source *s, int fd, uint32_t revents, void *us
         Bus *self = userdata;
 
         dispatcher_process(self->dispatcher);
-        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0, dispatcher_pending(self->dispatcher));
+        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0,
+                    dispatcher_pending(self->dispatcher));
         return 0;
 }
 
@@ -265,18 +272,18 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, Operation *op, GErr
         return TRUE;
 }
 
+/* A call refused before it reached the manager (invalid, denied, shutting down, queue full):
+ * counted, answered, not logged again. */
+static int finish_refused(Bus *self, sd_bus_message *m, const BusCall *call, const GError *error)
+{
+        count_operation(self, call->op.kind, call->started, error);
+        return reply_error(m, error);
+}
+
 /* Every mutating method: read -> validate -> authorize -> act. The member names the kind;
  * the arguments are the volume id and, for kinds that take one, the node id. Answers at once
  * when no I/O is needed and nothing else is queued on the volume (so the order of operations
  * on one volume is kept); otherwise hands the Operation to the pool. */
-/* A call refused before it reached the manager (invalid, denied, shutting down, queue full):
- * counted, answered, not logged again. */
-static int finish_refused(Bus *self, const BusCall *call, const GError *error)
-{
-        metrics_operation(self->metrics, metrics_ops[call->op.kind], error, call->started);
-        return reply_error(call->message, error);
-}
-
 static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         Bus *self = userdata;
@@ -288,6 +295,7 @@ static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 
         if (!operation_kind_from_name(sd_bus_message_get_member(m), &kind))
                 return sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_METHOD, "unknown method");
+        call->started = g_get_monotonic_time();
         r = sd_bus_message_read(m, "s", &volume);
         if (r >= 0 && operation_kind_takes_node(kind))
                 r = sd_bus_message_read(m, "s", &node);
@@ -295,16 +303,16 @@ static int method_mutate(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
                 return r;
         operation_init(&call->op, kind, volume, node);
         call->message = sd_bus_message_ref(m);
-        call->started = g_get_monotonic_time();
         if (!check_mutation(self, m, &call->op, &error))
-                return finish_refused(self, call, error);
+                return finish_refused(self, m, call, error);
 
         if (!dispatcher_key_busy(self->dispatcher, volume) &&
             manager_try_run(self->manager, &call->op) != MANAGER_TRY_NEEDS_IO)
                 return finish_call(self, call);
         if (!dispatcher_submit(self->dispatcher, volume, &call->op, &error))
-                return finish_refused(self, call, error);
-        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0, dispatcher_pending(self->dispatcher));
+                return finish_refused(self, m, call, error);
+        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0,
+                    dispatcher_pending(self->dispatcher));
         log_volume_debug(volume, "%s %s: submitted to the workers (%u pending)",
                          operation_kind_name(kind), volume, dispatcher_pending(self->dispatcher));
         g_steal_pointer(&call);

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #include "config.h"
-#include "metrics-server.h"
 
 #include <errno.h>
 #include <string.h>
+
+#include "metrics-server.h"
 
 #define GROUP_ATTACHMENT "Attachment"
 #define GROUP_KUBERNETES "Kubernetes"
 #define FIELD(f) G_STRUCT_OFFSET(Config, f)
 
-static gboolean driver_name_ok(const char *s);
-static gboolean path_ok(const char *s);
-static gboolean metrics_address_ok(const char *s);
+static gboolean driver_name_ok(const char *s, GError **error);
+static gboolean path_ok(const char *s, GError **error);
+static gboolean metrics_address_ok(const char *s, GError **error);
 
 static const char *const store_choices[] = {
     [STORE_KIND_KUBERNETES] = "kubernetes",
@@ -36,10 +37,13 @@ static const ConfigKey keys[] = {
     {GROUP_ATTACHMENT, "MigrationTimeoutSec", CONFIG_TYPE_UINT, FIELD(migration_timeout_sec), 30,
      3600, .default_value = "300",
      .help = "how long two nodes may hold a shared volume before MigrationOverdue"},
+    {GROUP_ATTACHMENT, "Reconcile", CONFIG_TYPE_BOOLEAN, FIELD(reconcile), .default_value = "yes",
+     .help = "clear the attachments of dead Nodes (Store=kubernetes)"},
+    {GROUP_ATTACHMENT, "Events", CONFIG_TYPE_BOOLEAN, FIELD(events), .default_value = "yes",
+     .help = "post Kubernetes Events about attachments (Store=kubernetes)"},
     {GROUP_ATTACHMENT, "MetricsAddress", CONFIG_TYPE_STRING, FIELD(metrics_address),
-     .check = metrics_address_ok,
-     .allowed = "expected IPv4:PORT or [IPv6]:PORT (an IP literal, a port 1..65535) or nothing",
-     .default_value = "", .help = "where Prometheus metrics are served; empty: off"},
+     .check = metrics_address_ok, .default_value = "",
+     .help = "IPv4:PORT or [IPv6]:PORT to serve /metrics on; empty: no metrics"},
     {GROUP_KUBERNETES, "Server", CONFIG_TYPE_STRING, FIELD(kube_server), .default_value = "",
      .help = "the API server URL; empty: in-cluster"},
     {GROUP_KUBERNETES, "TokenFile", CONFIG_TYPE_STRING, FIELD(kube_token_file), .check = path_ok,
@@ -127,19 +131,38 @@ static gboolean parse_uint(const ConfigKey *k, guint *field, const char *origin,
 }
 
 /* Sets one key from its text; `origin` names the file in a message. */
+static gboolean parse_bool(const ConfigKey *k, gboolean *field, const char *origin,
+                           const char *value, GError **error)
+{
+        static const char *const yes[] = {"yes", "true", "1", NULL};
+        static const char *const no[] = {"no", "false", "0", NULL};
+
+        if (g_strv_contains(yes, value))
+                *field = TRUE;
+        else if (g_strv_contains(no, value))
+                *field = FALSE;
+        else
+                return fail_value(origin, k, value, "expected \"yes\" or \"no\"", error);
+        return TRUE;
+}
+
 static gboolean parse_value(Config *self, const ConfigKey *k, const char *origin, const char *value,
                             GError **error)
 {
         char **text = field_of(self, k);
+        g_autoptr(GError) why = NULL;
 
         switch (k->type) {
         case CONFIG_TYPE_CHOICE:
                 return parse_choice(k, field_of(self, k), origin, value, error);
         case CONFIG_TYPE_UINT:
                 return parse_uint(k, field_of(self, k), origin, value, error);
+        case CONFIG_TYPE_BOOLEAN:
+                return parse_bool(k, field_of(self, k), origin, value, error);
         case CONFIG_TYPE_STRING:
-                if (k->check != NULL && !k->check(value))
-                        return fail_value(origin, k, value, k->allowed, error);
+                if (k->check != NULL && !k->check(value, &why))
+                        return fail_value(origin, k, value, why != NULL ? why->message : k->allowed,
+                                          error);
                 g_free(*text);
                 *text = g_strdup(value);
                 return TRUE;
@@ -201,7 +224,7 @@ static gboolean apply(Config *self, const char *origin, const char *group, const
 
 /* A CSI driver name is a DNS-1123 subdomain of at most 63 bytes (the CSI spec): it becomes
  * the prefix of the annotation keys, so it must be a valid annotation key prefix too. */
-static gboolean driver_name_ok(const char *s)
+static gboolean driver_name_ok(const char *s, GError **error)
 {
         size_t n = strlen(s);
 
@@ -217,20 +240,20 @@ static gboolean driver_name_ok(const char *s)
         return TRUE;
 }
 
-static gboolean path_ok(const char *s)
+static gboolean path_ok(const char *s, GError **error)
 {
         return s[0] == '\0' || g_path_is_absolute(s);
 }
 
 /* Checked here, so that a bad value stops the daemon naming the file and the key; a port
  * already taken fails later, when the server binds it. */
-static gboolean metrics_address_ok(const char *s)
+static gboolean metrics_address_ok(const char *s, GError **error)
 {
         g_autoptr(GSocketAddress) address = NULL;
 
         if (s[0] == '\0')
                 return TRUE;
-        address = metrics_address_parse(s, NULL);
+        address = metrics_address_parse(s, error);
         return address != NULL;
 }
 

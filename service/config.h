@@ -29,13 +29,16 @@ typedef struct {
         guint request_timeout_sec; /* one API request */
         guint start_timeout_sec;   /* retrying an unreachable API server at start */
         guint watch_timeout_sec;   /* a watch's timeoutSeconds */
+        gboolean reconcile;        /* Store=kubernetes: clear attachments of dead Nodes */
+        gboolean events;           /* Store=kubernetes: post core/v1 Events */
         GHashTable *set_in;        /* key -> the file that set it last; absent: default */
 } Config;
 
 typedef enum {
-        CONFIG_TYPE_STRING, /* any text, or what `check` accepts */
-        CONFIG_TYPE_UINT,   /* guint from min to max */
-        CONFIG_TYPE_CHOICE, /* one of `choices`, stored as its index (an enum) */
+        CONFIG_TYPE_STRING,  /* any text, or what `check` accepts */
+        CONFIG_TYPE_UINT,    /* guint from min to max */
+        CONFIG_TYPE_CHOICE,  /* one of `choices`, stored as its index (an enum) */
+        CONFIG_TYPE_BOOLEAN, /* gboolean: yes/true/1 or no/false/0 */
 } ConfigType;
 
 /* One key of the configuration: what drives the defaults, the parsing and the messages. */
@@ -45,11 +48,11 @@ typedef struct {
         ConfigType type;
         gsize offset; /* of the field in Config */
         guint min, max;
-        const char *const *choices;           /* CHOICE: NULL-terminated */
-        gboolean (*check)(const char *value); /* STRING: NULL accepts anything */
-        const char *allowed;                  /* STRING with check: what the message says */
-        const char *default_value;            /* as it would be written in the file */
-        const char *help;                     /* one line */
+        const char *const *choices;                           /* CHOICE: NULL-terminated */
+        gboolean (*check)(const char *value, GError **error); /* STRING: NULL accepts all */
+        const char *allowed;       /* STRING with check: the message, unless check set an error */
+        const char *default_value; /* as it would be written in the file */
+        const char *help;          /* one line */
 } ConfigKey;
 
 /* Every key, in the order of data/attachment.conf. */

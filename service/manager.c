@@ -521,26 +521,6 @@ gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *att
         return TRUE;
 }
 
-static void add_attachment(const char *volume, const char *node, gint64 attached_at,
-                           gpointer user_data)
-{
-        Attachment *a = g_new(Attachment, 1);
-
-        a->volume = g_strdup(volume);
-        a->node = g_strdup(node);
-        a->attached_at = attached_at;
-        g_ptr_array_add(user_data, a);
-}
-
-GPtrArray *manager_list(Manager *self)
-{
-        GPtrArray *list =
-            g_ptr_array_new_full(manager_count(self), (GDestroyNotify)attachment_free);
-
-        manager_list_after(self, NULL, G_MAXUINT, add_attachment, list);
-        return list;
-}
-
 /* g_sequence_search() compares the looked-up item (here the bare volume string, `b` or `a`
  * as GLib passes it) with entries; a string equal to an entry's volume sorts after it, so the
  * search lands on the first entry strictly after `after`. */

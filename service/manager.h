@@ -112,9 +112,6 @@ gboolean manager_get(Manager *self, const char *volume, char **node, gint64 *att
                      GError **error);
 /* Every node holding the volume, oldest first (a copy); NOT_ATTACHED if none. */
 gboolean manager_get_nodes(Manager *self, const char *volume, Holding *out, GError **error);
-/* One row per (volume, node), sorted by volume then attached_at: a copy the caller owns,
- * GPtrArray of Attachment*, free func set. */
-GPtrArray *manager_list(Manager *self);
 /* Calls func for the rows (one per node, oldest first) of the volumes that sort after `after`
  * (NULL: from the first), in volume order, until at least `max` rows went out (a volume's rows
  * are never split), under the table's read lock (func must not call the manager). Returns how

@@ -52,10 +52,11 @@ typedef struct {
         const char *help;
 } Family;
 
-/* The families from METRIC_SHARED_VOLUMES on (but METRIC_OPERATIONS_QUEUED), and the
- * TrackShared/UntrackNode rows, have no hook yet: they are exposed at zero now so that
- * dashboards and alerts can be written against them; issue 13 (shared attachments, the node
- * reconciler, migrations, Events) adds their calls. */
+/* The shared-attachment and migration families, and the TrackShared/UntrackNode rows, have
+ * no hook yet: they are exposed at zero now so that dashboards and alerts can be written
+ * against them; issue 13 (shared attachments, migrations) adds their calls. The reconciler
+ * counts METRIC_STALE_CLEARED (store-kube-nodes.c), the Events sender the two Events
+ * families (events.c). */
 #define FAMILY(id, name, kind, label0, label1, sparse, help)                                       \
         [id] = {name, kind, {label0, label1}, sparse, help}
 

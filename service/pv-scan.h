@@ -7,11 +7,13 @@
 #include "json-scan.h"
 #include "pv.h"
 
-/* Ranges matter: metadata's fields are F_NAME..F_TARGET_AT, the annotations' F_NODE..F_TARGET_AT,
- * spec's F_DRIVER..F_VOLUME_MODE, spec.csi's F_DRIVER..F_HANDLE (pv_scan_forget). */
+/* Ranges matter (pv_scan_forget): metadata's fields are F_NAME..F_TARGET_AT, the
+ * annotations' F_NODE..F_TARGET_AT, spec's F_DRIVER..F_CLAIM_UID, spec.csi's
+ * F_DRIVER..F_HANDLE, spec.claimRef's F_CLAIM_NS..F_CLAIM_UID. */
 enum {
         F_NAME,
         F_RV,
+        F_UID,
         F_NODE,
         F_AT,
         F_MODE,
@@ -20,6 +22,9 @@ enum {
         F_DRIVER,
         F_HANDLE,
         F_VOLUME_MODE,
+        F_CLAIM_NS,
+        F_CLAIM_NAME,
+        F_CLAIM_UID,
         N_FIELDS
 };
 

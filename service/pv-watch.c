@@ -90,6 +90,10 @@ static void info_dup(const PvInfo *in, PvInfo *out)
         out->target_at = g_strdup(in->target_at);
         out->volume_mode = g_strdup(in->volume_mode);
         out->read_write_many = in->read_write_many;
+        out->claim_namespace = g_strdup(in->claim_namespace);
+        out->claim_name = g_strdup(in->claim_name);
+        out->claim_uid = g_strdup(in->claim_uid);
+        out->uid = g_strdup(in->uid);
 }
 
 gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvEvent *out,

@@ -25,6 +25,10 @@ void pv_info_clear(PvInfo *self)
         g_clear_pointer(&self->target_at, g_free);
         g_clear_pointer(&self->volume_mode, g_free);
         self->read_write_many = FALSE;
+        g_clear_pointer(&self->claim_namespace, g_free);
+        g_clear_pointer(&self->claim_name, g_free);
+        g_clear_pointer(&self->claim_uid, g_free);
+        g_clear_pointer(&self->uid, g_free);
 }
 
 gboolean pv_info_shareable(const PvInfo *pv)
@@ -121,14 +125,14 @@ JsonNode *pv_parse_object(const char *data, gsize length, GError **error)
 
 /* The json_object_get_*_member() accessors emit criticals on a type mismatch; input here is
  * untrusted, so every member is type-checked first. */
-static JsonObject *member_object(JsonObject *object, const char *name)
+JsonObject *pv_json_object_member(JsonObject *object, const char *name)
 {
         JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
 
         return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
 }
 
-static const char *member_string(JsonObject *object, const char *name)
+const char *pv_json_string_member(JsonObject *object, const char *name)
 {
         JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
 
@@ -168,7 +172,8 @@ static gboolean info_utf8_ok(const PvInfo *pv)
         const char *const strings[] = {
             pv->name,        pv->resource_version, pv->csi_driver,  pv->volume_handle,
             pv->attached_node, pv->attached_at,    pv->attach_mode, pv->target_node,
-            pv->target_at,   pv->volume_mode,
+            pv->target_at,   pv->volume_mode,        pv->claim_namespace, pv->claim_name,
+            pv->claim_uid,   pv->uid,
         };
 
         for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
@@ -181,7 +186,7 @@ static gboolean info_utf8_ok(const PvInfo *pv)
 gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError **error)
 {
         g_auto(PvKeys) keys = {0};
-        JsonObject *pv, *metadata, *annotations, *spec, *csi;
+        JsonObject *pv, *metadata, *annotations, *spec, *csi, *claim;
 
         memset(out, 0, sizeof(*out));
         if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
@@ -190,22 +195,27 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
                 return FALSE;
         }
         pv = json_node_get_object(node);
-        metadata = member_object(pv, "metadata");
-        annotations = member_object(metadata, "annotations");
-        spec = member_object(pv, "spec");
-        csi = member_object(spec, "csi");
+        metadata = pv_json_object_member(pv, "metadata");
+        annotations = pv_json_object_member(metadata, "annotations");
+        spec = pv_json_object_member(pv, "spec");
+        csi = pv_json_object_member(spec, "csi");
+        claim = pv_json_object_member(spec, "claimRef");
         pv_keys_init(&keys, driver);
-        out->name = g_strdup(member_string(metadata, "name"));
-        out->resource_version = g_strdup(member_string(metadata, "resourceVersion"));
-        out->csi_driver = g_strdup(member_string(csi, "driver"));
-        out->volume_handle = g_strdup(member_string(csi, "volumeHandle"));
-        out->attached_node = g_strdup(member_string(annotations, keys.key[F_NODE - F_NODE]));
-        out->attached_at = g_strdup(member_string(annotations, keys.key[F_AT - F_NODE]));
-        out->attach_mode = g_strdup(member_string(annotations, keys.key[F_MODE - F_NODE]));
-        out->target_node = g_strdup(member_string(annotations, keys.key[F_TARGET - F_NODE]));
-        out->target_at = g_strdup(member_string(annotations, keys.key[F_TARGET_AT - F_NODE]));
-        out->volume_mode = g_strdup(member_string(spec, "volumeMode"));
+        out->name = g_strdup(pv_json_string_member(metadata, "name"));
+        out->resource_version = g_strdup(pv_json_string_member(metadata, "resourceVersion"));
+        out->csi_driver = g_strdup(pv_json_string_member(csi, "driver"));
+        out->volume_handle = g_strdup(pv_json_string_member(csi, "volumeHandle"));
+        out->attached_node = g_strdup(pv_json_string_member(annotations, keys.key[F_NODE - F_NODE]));
+        out->attached_at = g_strdup(pv_json_string_member(annotations, keys.key[F_AT - F_NODE]));
+        out->attach_mode = g_strdup(pv_json_string_member(annotations, keys.key[F_MODE - F_NODE]));
+        out->target_node = g_strdup(pv_json_string_member(annotations, keys.key[F_TARGET - F_NODE]));
+        out->target_at = g_strdup(pv_json_string_member(annotations, keys.key[F_TARGET_AT - F_NODE]));
+        out->volume_mode = g_strdup(pv_json_string_member(spec, "volumeMode"));
         out->read_write_many = lists_read_write_many(spec);
+        out->claim_namespace = g_strdup(pv_json_string_member(claim, "namespace"));
+        out->claim_name = g_strdup(pv_json_string_member(claim, "name"));
+        out->claim_uid = g_strdup(pv_json_string_member(claim, "uid"));
+        out->uid = g_strdup(pv_json_string_member(metadata, "uid"));
         /* json-glib lets bad escapes and lone surrogates through as invalid UTF-8 (found by
          * fuzz-pv). Such a PV is malformed: its strings must never reach a D-Bus message or
          * be taken for "no node" (which would let a Track overwrite the annotation). */
@@ -279,6 +289,8 @@ static gboolean metadata_member(JsonScan *s, const JsonSpan *key, gpointer data,
                 return json_scan_string_member(s, &walk->item.field[F_NAME], error);
         if (KEY_IS(key, "resourceVersion"))
                 return json_scan_string_member(s, &walk->item.field[F_RV], error);
+        if (KEY_IS(key, "uid"))
+                return json_scan_string_member(s, &walk->item.field[F_UID], error);
         if (!KEY_IS(key, "annotations"))
                 return json_scan_skip(s, error);
         pv_scan_forget(walk, F_NODE, F_TARGET_AT);
@@ -293,6 +305,19 @@ static gboolean csi_member(JsonScan *s, const JsonSpan *key, gpointer data, GErr
                 return json_scan_string_member(s, &walk->item.field[F_DRIVER], error);
         if (KEY_IS(key, "volumeHandle"))
                 return json_scan_string_member(s, &walk->item.field[F_HANDLE], error);
+        return json_scan_skip(s, error);
+}
+
+static gboolean claim_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+
+        if (KEY_IS(key, "namespace"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_NS], error);
+        if (KEY_IS(key, "name"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_NAME], error);
+        if (KEY_IS(key, "uid"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_UID], error);
         return json_scan_skip(s, error);
 }
 
@@ -316,6 +341,10 @@ static gboolean spec_member(JsonScan *s, const JsonSpan *key, gpointer data, GEr
 
         if (KEY_IS(key, "volumeMode"))
                 return json_scan_string_member(s, &walk->item.field[F_VOLUME_MODE], error);
+        if (KEY_IS(key, "claimRef")) {
+                pv_scan_forget(walk, F_CLAIM_NS, F_CLAIM_UID);
+                return json_scan_object_member(s, claim_member, walk, error);
+        }
         if (KEY_IS(key, "accessModes")) {
                 walk->item.read_write_many = FALSE;
                 if (json_scan_peek(s) != '[')
@@ -337,7 +366,7 @@ gboolean pv_scan_item_member(JsonScan *s, const JsonSpan *key, gpointer data, GE
                 return json_scan_object_member(s, metadata_member, walk, error);
         }
         if (KEY_IS(key, "spec")) {
-                pv_scan_forget(walk, F_DRIVER, F_VOLUME_MODE);
+                pv_scan_forget(walk, F_DRIVER, F_CLAIM_UID);
                 walk->item.read_write_many = FALSE;
                 return json_scan_object_member(s, spec_member, walk, error);
         }
@@ -438,6 +467,10 @@ void pv_scan_item_info(const ItemSpans *item, GString *buf, PvInfo *out)
                         .target_node = value[F_TARGET],
                         .target_at = value[F_TARGET_AT],
                         .volume_mode = value[F_VOLUME_MODE],
+                        .claim_namespace = value[F_CLAIM_NS],
+                        .claim_name = value[F_CLAIM_NAME],
+                        .claim_uid = value[F_CLAIM_UID],
+                        .uid = value[F_UID],
                         .read_write_many = item->read_write_many};
 }
 
@@ -516,10 +549,10 @@ gboolean pv_status_decode(const char *data, gsize length, PvStatus *out)
         if (parser == NULL)
                 return FALSE;
         status = json_node_get_object(json_parser_get_root(parser));
-        kind = member_string(status, "kind");
+        kind = pv_json_string_member(status, "kind");
         out->code = status_code(status);
-        out->reason = valid_dup(member_string(status, "reason"));
-        out->message = valid_dup(member_string(status, "message"));
+        out->reason = valid_dup(pv_json_string_member(status, "reason"));
+        out->message = valid_dup(pv_json_string_member(status, "message"));
         if (g_strcmp0(kind, "Status") == 0 || out->code != 0 || out->reason != NULL ||
             out->message != NULL)
                 return TRUE;

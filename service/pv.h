@@ -26,6 +26,10 @@ typedef struct {
         char *target_at;          /* annotation <driver>/migration-started-at, unparsed */
         char *volume_mode;        /* spec.volumeMode */
         gboolean read_write_many; /* spec.accessModes (an array) holds "ReadWriteMany" */
+        char *claim_namespace;    /* spec.claimRef.namespace (where its Events go) */
+        char *claim_name;         /* spec.claimRef.name */
+        char *claim_uid;          /* spec.claimRef.uid (kubectl describe matches Events by it) */
+        char *uid;                /* metadata.uid */
 } PvInfo;
 
 /* Whether the PV allows shared mode: ReadWriteMany and volumeMode Block. */
@@ -37,6 +41,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PvInfo, pv_info_clear)
 /* Parses untrusted text that must hold one JSON object (UTF-8, bounded nesting). Fails with
  * ATTACHMENT_ERROR_FAILED "invalid JSON from the API server: ...". */
 JsonNode *pv_parse_object(const char *data, gsize length, GError **error);
+
+/* Members of an untrusted json-glib object, type-checked first (the accessors log criticals
+ * on a mismatch): NULL when absent or of another type. */
+JsonObject *pv_json_object_member(JsonObject *object, const char *name);
+const char *pv_json_string_member(JsonObject *object, const char *name);
 
 /* `driver` is the annotation prefix: keys "<driver>/attached-node", "<driver>/attached-at" and
  * the three of shared attachments (common/names.h).

@@ -322,10 +322,13 @@ static void relist(Reflector *self, const char *why)
         gint64 backoff = FIRST_BACKOFF_USEC;
 
         set_state(self, REFLECTOR_RELISTING);
-        metrics_watch_relist(kube_client_get_metrics(self->client), self->path);
-        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
-                   "Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
-                   self->what, self->resource_version, why);
+        if (why != NULL) {
+                metrics_watch_relist(kube_client_get_metrics(self->client), self->path);
+                log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WATCH_RELISTED, NULL, NULL,
+                           "Watch of %s cannot resume from resourceVersion %s (%s): listing "
+                           "afresh",
+                           self->what, self->resource_version, why);
+        }
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
 
@@ -349,6 +352,10 @@ static gpointer watch_thread(gpointer data)
         gint64 backoff = FIRST_BACKOFF_USEC;
         guint refused = 0;
 
+        /* Started without reflector_list(): the first list is made here, retried with
+         * backoff, so that a kind the daemon can live without never delays its start. */
+        if (self->resource_version == NULL)
+                relist(self, NULL);
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
                 Stream stream = {0};

@@ -4,6 +4,7 @@
 /* Shared by store-kube.c (conditional writes) and store-kube-watch.c (the LIST+WATCH that
  * keeps what the store knows of the PVs fresh). Internal to the Kubernetes store. */
 
+#include "events.h"
 #include "kube-client.h"
 #include "pv.h"
 #include "reflector.h"
@@ -17,9 +18,12 @@ typedef struct {
         char *resource_version; /* of the last read, write or watch event */
         Holding holding;        /* the annotations then; holding.node NULL: nobody */
         gboolean shareable;     /* the PV is ReadWriteMany and Block (DESIGN §9) */
+        /* "pv-uid\nclaim-ns\nclaim-name\nclaim-uid" for Events, held while a node holds it */
+        char *refs;
 } Known;
 
 typedef struct _Rebuild Rebuild;
+typedef struct _NodeWatch NodeWatch;
 
 typedef struct {
         Store parent;
@@ -35,12 +39,16 @@ typedef struct {
         Rebuild *rebuild; /* the LIST in progress (reflector thread or load) */
         StoreLoadFunc load_func;
         gpointer load_data;
+        NodeWatch *nodes; /* Reconcile=yes: the Nodes' LIST+WATCH (store-kube-nodes.c) */
+        Events *events;   /* Events=yes */
 } StoreKube;
 
 void known_free(Known *known);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Known, known_free)
 GHashTable *known_table_new(void);
 Known *known_from_pv(const char *volume, const PvInfo *pv);
+/* A copy of what is known of `volume`, or NULL. */
+Known *known_get(StoreKube *self, const char *volume);
 
 /* Who the PV's five annotations say holds it. An unreadable time reads as now, with a
  * warning; a second node without a first is the first; a second node makes it shared. */
@@ -73,6 +81,21 @@ void store_kube_doubt_drop(StoreKube *self, const char *volume);
 /* A merge patch; the client's error as is (KUBE_CLIENT_ERROR, the HTTP status as code). */
 gboolean store_kube_patch_pv(StoreKube *self, const char *pv_name, const char *body, PvInfo *pv,
                              GError **error);
+
+/* Detaches `node` from `volume` only if the PV still names it, first or second (UntrackNode:
+ * a conditional write, the caller holding the volume's lock); the table follows through the
+ * observer. *cleared receives TRUE when this call detached it, FALSE when the PV did not
+ * name it (another daemon did it first, or the PV is gone). */
+gboolean store_kube_clear_node(StoreKube *self, const char *volume, const char *node,
+                               gboolean *cleared, GError **error);
+
+/* store-kube-nodes.c: the reconciler (DESIGN §10) and the Events about PVs. */
+void store_kube_nodes_init(StoreKube *self, const Config *config);
+void store_kube_nodes_start(StoreKube *self);
+void store_kube_nodes_clear(StoreKube *self);
+/* Queues an Event about the PV serving `volume` (its claim when bound); never blocks. */
+void store_kube_post_event(StoreKube *self, const char *volume, const char *reason,
+                           const char *type, const char *message);
 
 /* store-kube-watch.c */
 gboolean store_kube_load(Store *store, StoreLoadFunc func, gpointer user_data, GError **error);

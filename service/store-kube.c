@@ -20,6 +20,7 @@ void known_free(Known *known)
         g_free(known->pv_name);
         g_free(known->resource_version);
         holding_clear(&known->holding);
+        g_free(known->refs);
         g_free(known);
 }
 
@@ -37,6 +38,12 @@ Known *known_from_pv(const char *volume, const PvInfo *pv)
         known->resource_version = g_strdup(pv->resource_version);
         store_kube_holding(pv, &known->holding);
         known->shareable = pv_info_shareable(pv);
+        /* Only an attached PV is the subject of an Event (a conflict, a clearing): the free
+         * ones, most of a large cluster, do not pay for the references (~120 bytes). */
+        if (known->holding.node != NULL && (pv->uid != NULL || pv->claim_name != NULL))
+                known->refs = g_strjoin(
+                    "\n", pv->uid ? pv->uid : "", pv->claim_namespace ? pv->claim_namespace : "",
+                    pv->claim_name ? pv->claim_name : "", pv->claim_uid ? pv->claim_uid : "", NULL);
         return known;
 }
 
@@ -138,7 +145,7 @@ void store_kube_observe_gone(StoreKube *self, const char *volume)
 }
 
 /* A copy of what is known of `volume`, or NULL. */
-static Known *known_get(StoreKube *self, const char *volume)
+Known *known_get(StoreKube *self, const char *volume)
 {
         Known *copy = NULL;
         const Known *known;
@@ -151,6 +158,7 @@ static Known *known_get(StoreKube *self, const char *volume)
                 copy->resource_version = g_strdup(known->resource_version);
                 holding_copy(&known->holding, &copy->holding);
                 copy->shareable = known->shareable;
+                copy->refs = g_strdup(known->refs);
         }
         tsan_mutex_unlock(&self->lock);
         return copy;
@@ -464,6 +472,22 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
         return FALSE;
 }
 
+/* An attach refused: an AttachmentConflict Event about the PV (best effort, never blocks). */
+static void post_conflict(StoreKube *self, const char *volume, const char *node,
+                          const Holding *holders)
+{
+        g_autofree char *message = NULL;
+
+        if (holders->target != NULL)
+                message = g_strdup_printf("Volume %s is attached to nodes %s and %s; node %s was "
+                                          "refused",
+                                          volume, holders->node, holders->target, node);
+        else
+                message = g_strdup_printf("Volume %s is attached to node %s; node %s was refused",
+                                          volume, holders->node, node);
+        store_kube_post_event(self, volume, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING, message);
+}
+
 /* A PV whose remembered state the request changes is patched blind, conditional on its
  * resourceVersion (one request); a stale memory costs a 409 and a read. When the request
  * would change nothing, or be refused, by what is remembered, the PV is read first: the
@@ -490,9 +514,29 @@ static gboolean kube_apply(Store *store, const char *volume, const HoldingReques
                 store_kube_doubt_after_put(self, volume, req->node, req->now, doubt_rv, local);
         else if (ok)
                 store_kube_doubt_drop(self, volume);
+        if (!ok && seen->node != NULL &&
+            g_error_matches(local, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED))
+                post_conflict(self, volume, req->node, seen);
         if (!ok)
                 g_propagate_error(error, g_steal_pointer(&local));
         return ok;
+}
+
+gboolean store_kube_clear_node(StoreKube *self, const char *volume, const char *node,
+                               gboolean *cleared, GError **error)
+{
+        const HoldingRequest req = {HOLDING_UNTRACK_NODE, node, 0};
+        g_auto(Holding) seen = {0};
+        g_autoptr(Known) after = NULL;
+
+        *cleared = FALSE;
+        if (!kube_apply(&self->parent, volume, &req, &seen, error))
+                return FALSE;
+        /* A PV found gone was not cleared by us (nothing is known of it any more). */
+        after = known_get(self, volume);
+        *cleared = holding_has(&seen, node, NULL) && after != NULL &&
+                   !holding_has(&after->holding, node, NULL);
+        return TRUE;
 }
 
 static void kube_set_observer(Store *store, const StoreObserver *observer)
@@ -504,8 +548,9 @@ static void kube_free(Store *store)
 {
         StoreKube *self = (StoreKube *)store;
 
-        /* The watch first: it uses the client and the table of known PVs. */
+        /* The watches first: they use the client, the Events and the table of known PVs. */
         store_kube_watch_clear(self);
+        g_clear_pointer(&self->events, events_free);
         kube_client_free(self->client);
         g_free(self->driver);
         g_hash_table_unref(self->known);
@@ -552,6 +597,9 @@ Store *store_kube_new(const Config *config, GError **error)
         g_mutex_init(&self->lock);
         self->known = known_table_new();
         self->doubts = store_kube_doubts_new();
+        if (config->events)
+                self->events = events_new(self->client, g_get_host_name(), EVENTS_QUEUE_LIMIT);
         store_kube_watch_init(self, config);
+        store_kube_nodes_init(self, config);
         return &self->parent;
 }

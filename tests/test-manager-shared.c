@@ -3,6 +3,7 @@
  * AttachmentCount, GetNodes and the overdue migrations, over a store with I/O (the fake,
  * which decides like the Kubernetes store) and one without (Store=none: the table decides). */
 #include "fake-store.h"
+#include "testlib.h"
 
 #include <string.h>
 

@@ -129,18 +129,18 @@ static void test_scan_shared_fields(void)
         g_assert_cmpuint(f->len, ==, 5 * n);
         g_assert_cmpstr(f->pdata[4], ==, "n1");
         g_assert_cmpstr(f->pdata[5], ==, "t1");
-        g_assert_cmpstr(f->pdata[6], ==, "shared");
-        g_assert_cmpstr(f->pdata[7], ==, "n2");
-        g_assert_cmpstr(f->pdata[8], ==, "t2");
-        g_assert_cmpstr(f->pdata[9], ==, "Block");
-        g_assert_cmpstr(f->pdata[10], ==, "ReadWriteMany");
-        g_assert_cmpstr(f->pdata[n + 9], ==, "Filesystem");
-        g_assert_null(f->pdata[n + 10]);
-        g_assert_null(f->pdata[2 * n + 10]);
-        g_assert_null(f->pdata[3 * n + 9]);
-        g_assert_null(f->pdata[3 * n + 10]);
-        g_assert_null(f->pdata[4 * n + 9]);
-        g_assert_cmpstr(f->pdata[4 * n + 10], ==, "ReadWriteMany");
+        g_assert_cmpstr(f->pdata[10], ==, "shared");
+        g_assert_cmpstr(f->pdata[11], ==, "n2");
+        g_assert_cmpstr(f->pdata[12], ==, "t2");
+        g_assert_cmpstr(f->pdata[13], ==, "Block");
+        g_assert_cmpstr(f->pdata[14], ==, "ReadWriteMany");
+        g_assert_cmpstr(f->pdata[n + 13], ==, "Filesystem");
+        g_assert_null(f->pdata[n + 14]);
+        g_assert_null(f->pdata[2 * n + 14]);
+        g_assert_null(f->pdata[3 * n + 13]);
+        g_assert_null(f->pdata[3 * n + 14]);
+        g_assert_null(f->pdata[4 * n + 13]);
+        g_assert_cmpstr(f->pdata[4 * n + 14], ==, "ReadWriteMany");
 }
 
 /* Strict JSON the scanner must accept, each agreeing with json-glib. */

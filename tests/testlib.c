@@ -14,6 +14,26 @@ VolumeLocks *manager_get_locks(Manager *self)
         return self->locks;
 }
 
+static void add_attachment(const char *volume, const char *node, gint64 attached_at,
+                           gpointer user_data)
+{
+        Attachment *a = g_new(Attachment, 1);
+
+        a->volume = g_strdup(volume);
+        a->node = g_strdup(node);
+        a->attached_at = attached_at;
+        g_ptr_array_add(user_data, a);
+}
+
+GPtrArray *manager_list(Manager *self)
+{
+        GPtrArray *list =
+            g_ptr_array_new_full(manager_count(self), (GDestroyNotify)attachment_free);
+
+        manager_list_after(self, NULL, G_MAXUINT, add_attachment, list);
+        return list;
+}
+
 guint volume_locks_count(VolumeLocks *self)
 {
         guint n;
@@ -154,9 +174,10 @@ gboolean pv_event_decode_reference(const char *data, gsize length, const char *d
 void pv_info_fields(const PvInfo *pv, GPtrArray *out)
 {
         const char *const fields[] = {
-            pv->name,        pv->resource_version, pv->csi_driver,  pv->volume_handle,
-            pv->attached_node, pv->attached_at,    pv->attach_mode, pv->target_node,
-            pv->target_at,   pv->volume_mode,      pv->read_write_many ? "ReadWriteMany" : NULL,
+            pv->name,          pv->resource_version, pv->csi_driver,      pv->volume_handle,
+            pv->attached_node, pv->attached_at,      pv->claim_namespace, pv->claim_name,
+            pv->claim_uid,     pv->uid,              pv->attach_mode,     pv->target_node,
+            pv->target_at,     pv->volume_mode,      pv->read_write_many ? "ReadWriteMany" : NULL,
         };
 
         for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)

@@ -13,6 +13,8 @@
 
 /* The manager's lock registry. */
 VolumeLocks *manager_get_locks(Manager *self);
+/* A sorted (by volume) copy of the whole table: GPtrArray of Attachment*, free func set. */
+GPtrArray *manager_list(Manager *self); /* one row per (volume, node), by volume then time */
 /* Number of live entries of the registry (volumes with a holder or waiter). */
 guint volume_locks_count(VolumeLocks *self);
 
@@ -39,4 +41,4 @@ gboolean pv_event_decode_reference(const char *data, gsize length, const char *d
 /* Every field of a PvInfo in a fixed order, NULL kept ("ReadWriteMany" or NULL for the flag),
  * appended to `out` (free func g_free): what the decoders are compared on. */
 void pv_info_fields(const PvInfo *pv, GPtrArray *out);
-#define PV_INFO_N_FIELDS 11
+#define PV_INFO_N_FIELDS 15

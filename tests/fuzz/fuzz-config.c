@@ -5,20 +5,35 @@
 
 #include "config.h"
 
+/* Every key of the table within what the table allows. */
 static void check_ranges(const Config *c)
 {
-        FUZZ_CHECK(c->store == STORE_KIND_KUBERNETES || c->store == STORE_KIND_NONE);
-        FUZZ_CHECK(c->driver != NULL);
-        FUZZ_CHECK(c->workers >= 1 && c->workers <= 256);
-        FUZZ_CHECK(c->queue_limit >= 1 && c->queue_limit <= 1048576);
-        FUZZ_CHECK(c->allowed_group != NULL);
-        FUZZ_CHECK(c->kube_server != NULL);
-        FUZZ_CHECK(c->kube_token_file != NULL);
-        FUZZ_CHECK(c->kube_ca_file != NULL);
-        FUZZ_CHECK(c->kube_kubeconfig != NULL && c->kube_context != NULL);
-        FUZZ_CHECK(c->kube_kubeconfig[0] == '\0' || c->kube_kubeconfig[0] == '/');
-        FUZZ_CHECK(c->request_timeout_sec >= 1 && c->request_timeout_sec <= 3600);
-        FUZZ_CHECK(c->start_timeout_sec <= 86400);
+        gsize n = 0;
+        const ConfigKey *keys = config_keys(&n);
+
+        for (gsize i = 0; i < n; i++) {
+                const ConfigKey *k = &keys[i];
+                gconstpointer field = G_STRUCT_MEMBER_P(c, k->offset);
+
+                if (k->type == CONFIG_TYPE_STRING) {
+                        const char *text = *(char *const *)field;
+
+                        FUZZ_CHECK(text != NULL);
+                        FUZZ_CHECK(k->check == NULL || k->check(text, NULL));
+                } else if (k->type == CONFIG_TYPE_UINT) {
+                        guint value = *(const guint *)field;
+
+                        FUZZ_CHECK(value >= k->min && value <= k->max);
+                } else if (k->type == CONFIG_TYPE_BOOLEAN) {
+                        gboolean value = *(const gboolean *)field;
+
+                        FUZZ_CHECK(value == TRUE || value == FALSE);
+                } else {
+                        int choice = *(const int *)field;
+
+                        FUZZ_CHECK(choice >= 0 && choice < (int)g_strv_length((char **)k->choices));
+                }
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

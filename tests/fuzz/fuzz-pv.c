@@ -59,6 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(g_strcmp0(a.target_at, b.target_at) == 0);
         FUZZ_CHECK(g_strcmp0(a.volume_mode, b.volume_mode) == 0);
         FUZZ_CHECK(a.read_write_many == b.read_write_many);
+        FUZZ_CHECK(g_strcmp0(a.claim_namespace, b.claim_namespace) == 0);
+        FUZZ_CHECK(g_strcmp0(a.claim_name, b.claim_name) == 0);
+        FUZZ_CHECK(g_strcmp0(a.claim_uid, b.claim_uid) == 0);
+        FUZZ_CHECK(g_strcmp0(a.uid, b.uid) == 0);
         check_patch_parses(&a);
         return 0;
 }

@@ -5,8 +5,6 @@
 
 #include <string.h>
 
-#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
-
 /* ---- helpers ---- */
 
 static int compare_strings(gconstpointer a, gconstpointer b)
@@ -173,7 +171,7 @@ static void test_already_attached(void)
         g_ptr_array_set_size(log->signals, 0);
 
         g_assert_false(fixture_track(f, "vol-a", "node-2", &error));
-        fixture_assert_dbus_error(error, ERR_ALREADY);
+        fixture_assert_dbus_error(error, BUS_ERROR_ALREADY_ATTACHED);
         message = fixture_error_message(error);
         g_assert_cmpstr(message, ==, "volume vol-a already attached to node node-1");
 
@@ -517,7 +515,7 @@ static void test_concurrent_same_volume(void)
 
                 if (calls[i].error == NULL)
                         continue;
-                fixture_assert_dbus_error(calls[i].error, ERR_ALREADY);
+                fixture_assert_dbus_error(calls[i].error, BUS_ERROR_ALREADY_ATTACHED);
                 message = fixture_error_message(calls[i].error);
                 g_assert_cmpstr(message, ==, want_message);
                 refused++;

@@ -7,11 +7,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
-#define ERR_NOT_FOUND BUS_ERROR_PREFIX "VolumeNotFound"
-#define ERR_STORE BUS_ERROR_PREFIX "StoreFailed"
-
 static gint64 unix_usec(GDateTime *t)
 {
         return g_date_time_to_unix(t) * G_USEC_PER_SEC + g_date_time_get_microsecond(t);
@@ -60,7 +55,7 @@ static void test_queue_limit(void)
                 } else {
                         fixture_assert_dbus_error(calls[i].error, DBUS_ERROR_LIMITS_EXCEEDED);
                         limited++;
-                        fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
+                        fixture_assert_dbus_error(error, BUS_ERROR_NOT_ATTACHED);
                         g_assert_null(annotation);
                 }
         }
@@ -134,7 +129,7 @@ static void test_kubernetes_store(void)
 
         /* No PV: VolumeNotFound, nothing tracked. */
         g_assert_false(fixture_track(f, "vol-missing", "node-1", &error));
-        fixture_assert_dbus_error(error, ERR_NOT_FOUND);
+        fixture_assert_dbus_error(error, BUS_ERROR_VOLUME_NOT_FOUND);
         g_clear_error(&error);
         fixture_assert_not_attached(f, "vol-missing");
 
@@ -143,7 +138,7 @@ static void test_kubernetes_store(void)
                             "{\"match\":{\"name\":\"vol-k1\"},\"count\":1000,"
                             "\"action\":\"status\",\"code\":500}");
         g_assert_false(fixture_track(f, "vol-k1", "node-1", &error));
-        fixture_assert_dbus_error(error, ERR_STORE);
+        fixture_assert_dbus_error(error, BUS_ERROR_STORE_FAILED);
         {
                 g_autofree char *message = fixture_error_message(error);
 
@@ -162,7 +157,7 @@ static void test_kubernetes_store(void)
                                                      G_VARIANT_TYPE_UNIT, &error);
 
                 g_assert_null(r);
-                fixture_assert_dbus_error(error, ERR_STORE);
+                fixture_assert_dbus_error(error, BUS_ERROR_STORE_FAILED);
                 g_clear_error(&error);
         }
         fixture_emulator_ok(f, "DELETE", "/_emulator/faults", NULL);
@@ -198,7 +193,7 @@ static void test_kubernetes_store(void)
         }
         g_assert_cmpuint(fixture_attachment_count(f), ==, 2);
         g_assert_false(fixture_track(f, "vol-other", "node-1", &error));
-        fixture_assert_dbus_error(error, ERR_ALREADY);
+        fixture_assert_dbus_error(error, BUS_ERROR_ALREADY_ATTACHED);
         g_clear_error(&error);
 
         /* Untrack removes the annotation. */

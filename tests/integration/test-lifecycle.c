@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SHUTTING_DOWN BUS_ERROR_PREFIX "ShuttingDown"
+#define SHUTTING_DOWN BUS_ERROR_SHUTTING_DOWN
 
 static gboolean need_emulator(void)
 {

@@ -11,8 +11,6 @@
 
 #include "fixture.h"
 
-#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_FOUND BUS_ERROR_PREFIX "VolumeNotFound"
 #define CONVERGE_SEC 30
 
 static gboolean need_emulator(void)
@@ -211,10 +209,10 @@ static void test_scrape(void)
 
         fixture_track_ok(f, "vol-m0", "node-1");
         g_assert_false(fixture_track(f, "vol-m0", "node-2", &error));
-        fixture_assert_dbus_error(error, ERR_ALREADY);
+        fixture_assert_dbus_error(error, BUS_ERROR_ALREADY_ATTACHED);
         g_clear_error(&error);
         g_assert_false(fixture_track(f, "vol-missing", "node-1", &error));
-        fixture_assert_dbus_error(error, ERR_NOT_FOUND);
+        fixture_assert_dbus_error(error, BUS_ERROR_VOLUME_NOT_FOUND);
         g_clear_error(&error);
         g_assert_false(fixture_track(f, "Not_An_Id", "node-1", &error));
         g_clear_error(&error);

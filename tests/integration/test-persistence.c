@@ -14,8 +14,6 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
-#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
 #define OTHER_DRIVER "other.csi.example.com"
 #define ODD_AT "2026-03-04T05:06:07.654321Z"
 
@@ -437,7 +435,7 @@ static void check_race(Fixture *fa, Fixture *fb, FixtureCall *a, FixtureCall *b)
         g_autoptr(GError) error = NULL;
 
         g_assert_true((a->error == NULL) != (b->error == NULL));
-        fixture_assert_dbus_error(loser->error, ERR_ALREADY);
+        fixture_assert_dbus_error(loser->error, BUS_ERROR_ALREADY_ATTACHED);
         message = fixture_error_message(loser->error);
         g_assert_true(g_str_has_suffix(message, winner));
         g_assert_cmpstr(annotation, ==, winner);

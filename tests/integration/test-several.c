@@ -7,8 +7,6 @@
 
 #include "fixture.h"
 
-#define ERR_ALREADY BUS_ERROR_PREFIX "AlreadyAttached"
-#define ERR_NOT_ATTACHED BUS_ERROR_PREFIX "NotAttached"
 /* DESIGN §8 says within 1 s; the tests allow a loaded 2-core machine more, and the figures
  * are the benchmark's (bench/, coherence lag). */
 #define COHERENCE_WAIT_SEC 10
@@ -31,7 +29,7 @@ static void assert_refused(Fixture *f, const char *volume, const char *node, con
             g_strdup_printf("volume %s already attached to node %s", volume, holder);
 
         g_assert_false(fixture_track(f, volume, node, &error));
-        fixture_assert_dbus_error(error, ERR_ALREADY);
+        fixture_assert_dbus_error(error, BUS_ERROR_ALREADY_ATTACHED);
         message = fixture_error_message(error);
         g_assert_cmpstr(message, ==, expected);
 }
@@ -59,7 +57,7 @@ static char *get_node(Fixture *f, const char *volume)
         char *node = fixture_get(f, volume, NULL, &error);
 
         if (node == NULL)
-                fixture_assert_dbus_error(error, ERR_NOT_ATTACHED);
+                fixture_assert_dbus_error(error, BUS_ERROR_NOT_ATTACHED);
         return node;
 }
 
@@ -90,62 +88,6 @@ static void wait_get(Fixture *f, const char *volume, const char *node)
                 fixture_dump_logs(f);
                 g_assert_not_reached();
         }
-}
-
-/* ---- the signals one daemon emits ---- */
-
-typedef struct {
-        GString *seen; /* "Attached vol node;Detached vol node;" */
-        guint id;
-        GDBusConnection *conn;
-} Signals;
-
-static void on_signal(GDBusConnection *c, const char *sender, const char *path, const char *iface,
-                      const char *member, GVariant *params, gpointer data)
-{
-        Signals *s = data;
-        const char *volume, *node;
-
-        g_variant_get_child(params, 0, "&s", &volume);
-        g_variant_get_child(params, 1, "&s", &node);
-        g_string_append_printf(s->seen, "%s %s %s;", member, volume, node);
-}
-
-static void signals_watch(Signals *s, Fixture *f)
-{
-        s->seen = g_string_new(NULL);
-        s->conn = g_object_ref(f->conn);
-        s->id =
-            g_dbus_connection_signal_subscribe(f->conn, NULL, BUS_INTERFACE, NULL, BUS_PATH, NULL,
-                                               G_DBUS_SIGNAL_FLAGS_NONE, on_signal, s, NULL);
-}
-
-static void signals_clear(Signals *s)
-{
-        g_dbus_connection_signal_unsubscribe(s->conn, s->id);
-        g_clear_object(&s->conn);
-        g_string_free(s->seen, TRUE);
-}
-
-typedef struct {
-        Signals *s;
-        const char *text;
-} SignalWait;
-
-static gboolean seen(gpointer data)
-{
-        const SignalWait *w = data;
-
-        return strstr(w->s->seen->str, w->text) != NULL;
-}
-
-static void wait_signal(Signals *s, const char *text)
-{
-        SignalWait w = {s, text};
-
-        if (!fixture_wait_for(seen, &w, COHERENCE_WAIT_SEC))
-                g_test_message("signals seen: %s; expected %s", s->seen->str, text);
-        g_assert_nonnull(strstr(s->seen->str, text));
 }
 
 /* ---- answers backed by the API server ---- */
@@ -250,41 +192,41 @@ static void coherence(guint n)
         FixtureOptions opts = {.kubernetes = TRUE};
         g_autoptr(Fixture) first = fixture_new(&opts);
         Fixture *d[3] = {first, NULL, NULL};
-        Signals s[3];
+        FixtureSignals s[3];
 
         fixture_emulator_add_pvs(first, "coh-", 3);
         for (guint i = 1; i < n; i++)
                 d[i] = fixture_new_sharing(first, NULL);
         for (guint i = 0; i < n; i++)
-                signals_watch(&s[i], d[i]);
+                fixture_signals_watch(&s[i], d[i]);
 
         /* Through one daemon: every other one shows it. */
         fixture_track_ok(d[0], "coh-0", "node-1");
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-0", "node-1");
-                wait_signal(&s[i], "Attached coh-0 node-1;");
+                fixture_wait_signal(&s[i], "Attached coh-0 node-1;", COHERENCE_WAIT_SEC);
                 g_assert_cmpuint(fixture_attachment_count(d[i]), ==, 1);
         }
         fixture_untrack_ok(d[n - 1], "coh-0");
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-0", NULL);
-                wait_signal(&s[i], "Detached coh-0 node-1;");
+                fixture_wait_signal(&s[i], "Detached coh-0 node-1;", COHERENCE_WAIT_SEC);
         }
         /* An outside writer's annotation, then the PV deleted. */
         outside_set(first, "coh-1", "node-7");
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-1", "node-7");
-                wait_signal(&s[i], "Attached coh-1 node-7;");
+                fixture_wait_signal(&s[i], "Attached coh-1 node-7;", COHERENCE_WAIT_SEC);
         }
         fixture_emulator_ok(first, "DELETE", "/_emulator/pvs/coh-1", NULL);
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-1", NULL);
-                wait_signal(&s[i], "Detached coh-1 node-7;");
+                fixture_wait_signal(&s[i], "Detached coh-1 node-7;", COHERENCE_WAIT_SEC);
                 fixture_wait_consistent(d[i], first, COHERENCE_WAIT_SEC);
                 g_assert_cmpuint(fixture_attachment_count(d[i]), ==, 0);
         }
         for (guint i = 0; i < n; i++)
-                signals_clear(&s[i]);
+                fixture_signals_clear(&s[i]);
         for (guint i = 1; i < n; i++)
                 fixture_free(d[i]);
 }

@@ -179,7 +179,7 @@ static void test_late_track_undone(void)
                             "{\"match\":{\"verb\":\"patch\",\"name\":\"w-0\"},\"count\":2,"
                             "\"action\":\"apply-later\",\"ms\":1500,\"answer\":\"drop\"}");
         g_assert_false(fixture_track(f, "w-0", "node-1", &error));
-        fixture_assert_dbus_error(error, BUS_ERROR_PREFIX "StoreFailed");
+        fixture_assert_dbus_error(error, BUS_ERROR_STORE_FAILED);
         /* The late write lands, is seen, is undone: the daemon's log says so. */
         for (guint i = 0; i < CONVERGE_SEC * 10; i++) {
                 g_clear_pointer(&log, g_free);
@@ -214,7 +214,7 @@ static void test_late_untrack_followed(void)
                             "{\"match\":{\"verb\":\"patch\",\"name\":\"w-1\"},\"count\":2,"
                             "\"action\":\"apply-later\",\"ms\":1500,\"answer\":\"drop\"}");
         g_assert_false(fixture_untrack(f, "w-1", &error));
-        fixture_assert_dbus_error(error, BUS_ERROR_PREFIX "StoreFailed");
+        fixture_assert_dbus_error(error, BUS_ERROR_STORE_FAILED);
         for (guint i = 0; i < CONVERGE_SEC * 10; i++) {
                 g_autofree char *node =
                     fixture_emulator_annotation(f, "w-1", FIXTURE_ANNOTATION_NODE);
