@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "events.h"
 #include "log-messages.h"
 #include "log.h"
 
@@ -25,7 +26,14 @@ guint overdue_check(Overdue *self)
 
         for (guint i = 0; i < due->len; i++) {
                 const ManagerOverdue *o = due->pdata[i];
+                g_autofree char *event = g_strdup_printf(
+                    "Volume %s has been attached to both %s and %s for %" G_GINT64_FORMAT
+                    " s, longer than MigrationTimeoutSec=%" G_GINT64_FORMAT "; nothing is detached",
+                    o->volume, o->source, o->target, (now - o->started_at) / G_TIME_SPAN_SECOND,
+                    self->timeout_usec / G_TIME_SPAN_SECOND);
 
+                store_post_event(manager_get_store(self->manager), o->volume,
+                                 EVENT_REASON_MIGRATION_OVERDUE, EVENT_TYPE_WARNING, event);
                 log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_MIGRATION_OVERDUE, o->volume,
                            o->target,
                            "Volume %s: attached to both %s and %s for %" G_GINT64_FORMAT

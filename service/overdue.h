@@ -9,7 +9,8 @@
 /* MigrationTimeoutSec= (DESIGN §9): a timer on the bus thread's event loop that looks, every
  * tenth of the timeout (1..30 s), for volumes two nodes have held longer than the timeout;
  * each such migration is logged as a warning (VOLUME=, NODE= the target, MESSAGE_ID= of
- * overdue migrations) and handed to `func` once. It changes no state. */
+ * overdue migrations), posted as a MigrationOverdue Event (Events=yes) and handed to `func`
+ * once. It changes no state. */
 typedef struct _Overdue Overdue;
 
 typedef void (*OverdueFunc)(const ManagerOverdue *o, gpointer user_data);

@@ -559,6 +559,12 @@ static void kube_free(Store *store)
         g_free(self);
 }
 
+static void kube_post_event(Store *store, const char *volume, const char *reason,
+                            const char *type, const char *message)
+{
+        store_kube_post_event((StoreKube *)store, volume, reason, type, message);
+}
+
 static const StoreClass store_kube_class = {
     .name = "kubernetes",
     .needs_io = TRUE,
@@ -569,6 +575,7 @@ static const StoreClass store_kube_class = {
     .start_watch = store_kube_start_watch,
     .stop_watch = store_kube_watch_clear_store,
     .get_watch_state = store_kube_get_watch_state,
+    .post_event = kube_post_event,
 };
 
 void store_kube_set_metrics(Store *store, Metrics *metrics)

@@ -56,6 +56,10 @@ typedef struct {
         gboolean (*start_watch)(Store *self, GError **error);
         /* Optional: stops the watch (joins its thread); nothing is reported afterwards. */
         void (*stop_watch)(Store *self);
+        /* Optional: queues a Kubernetes Event about the volume's PV (Events=yes); never
+         * blocks, never fails the caller. */
+        void (*post_event)(Store *self, const char *volume, const char *reason, const char *type,
+                           const char *message);
         /* Optional: the watch's state and since when; absent: "off". */
         const char *(*get_watch_state)(Store *self, gint64 *since_usec);
 } StoreClass;
@@ -145,6 +149,13 @@ static inline const char *store_get_watch_state(Store *self, gint64 *since_usec)
         if (since_usec != NULL)
                 *since_usec = 0;
         return "off";
+}
+
+static inline void store_post_event(Store *self, const char *volume, const char *reason,
+                                    const char *type, const char *message)
+{
+        if (self->klass->post_event != NULL)
+                self->klass->post_event(self, volume, reason, type, message);
 }
 
 static inline void store_free(Store *self)

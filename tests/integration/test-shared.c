@@ -373,6 +373,60 @@ static void test_go_driver_exclusive(void)
         assert_annotation(f, "g-0", KEY_MODE, NULL);
 }
 
+static gboolean watching_nodes(gpointer data)
+{
+        g_autofree char *body = fixture_emulator_request(data, "GET", "/_emulator/watch", NULL, NULL);
+        const char *nodes = body != NULL ? strstr(body, "\"nodes\":{\"open\":") : NULL;
+
+        return nodes != NULL && nodes[strlen("\"nodes\":{\"open\":")] != '0';
+}
+
+typedef struct {
+        Fixture *f;
+        const char *volume;
+        const char *nodes;
+} NodesAre;
+
+static gboolean nodes_are(gpointer data)
+{
+        const NodesAre *e = data;
+        g_autofree char *nodes = get_node_names(e->f, e->volume);
+
+        return g_str_equal(nodes, e->nodes);
+}
+
+/* The reconciler (DESIGN §10) clears a dead node of a migrating volume with UntrackNode's
+ * semantics: the other node keeps it. */
+static void test_reconcile_target(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        NodesAre source_left = {.volume = "m-6", .nodes = "node-b"};
+        NodesAre target_left = {.volume = "m-7", .nodes = "node-a"};
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture("[Attachment]\nEvents=no\n");
+        fixture_emulator_ok(f, "POST", "/_emulator/nodes",
+                            "[{\"kind\":\"Node\",\"metadata\":{\"name\":\"node-a\"}},"
+                            "{\"kind\":\"Node\",\"metadata\":{\"name\":\"node-b\"}}]");
+        g_assert_true(fixture_wait_for(watching_nodes, f, COHERENCE_WAIT_SEC));
+        migrate(f, "m-6");
+        seed_rwx_block(f, "m-7");
+        call_ok(f, "TrackShared", "m-7", "node-a");
+        call_ok(f, "TrackShared", "m-7", "node-c");
+        fixture_emulator_ok(f, "DELETE", "/_emulator/nodes/node-a", NULL);
+        source_left.f = f;
+        g_assert_true(fixture_wait_for(nodes_are, &source_left, COHERENCE_WAIT_SEC));
+        assert_annotation(f, "m-6", KEY_NODE, "node-b");
+        assert_annotation(f, "m-6", KEY_TARGET, NULL);
+        /* m-7: its first node gone too, its second (never seen as a Node) kept. */
+        target_left.f = f;
+        target_left.nodes = "node-c";
+        g_assert_true(fixture_wait_for(nodes_are, &target_left, COHERENCE_WAIT_SEC));
+}
+
 typedef struct {
         guint count;
         char *args;
@@ -396,6 +450,15 @@ static gboolean overdue_seen(gpointer data)
 static gboolean never(gpointer data)
 {
         return FALSE;
+}
+
+static gboolean overdue_event_posted(gpointer data)
+{
+        g_autofree char *events =
+            fixture_emulator_request(data, "GET", "/_emulator/events", NULL, NULL);
+
+        return events != NULL && strstr(events, "\"reason\":\"MigrationOverdue\"") != NULL &&
+               strstr(events, "m-5") != NULL;
 }
 
 /* Waits the whole timeout (30 s, the smallest MigrationTimeoutSec=): nothing is added to the
@@ -425,6 +488,8 @@ static void test_overdue_once(void)
         g_assert_nonnull(strstr(log, "Volume m-5: attached to both node-a and node-b for"));
         /* It changed nothing. */
         assert_annotation(f, "m-5", KEY_TARGET, "node-b");
+        /* And an Event about the PV says so (the sender is asynchronous: waited for). */
+        g_assert_true(fixture_wait_for(overdue_event_posted, f, 10));
         g_dbus_connection_signal_unsubscribe(f->conn, id);
         g_free(o.args);
 }
@@ -439,6 +504,7 @@ int main(int argc, char **argv)
         g_test_add_func("/shared/restart", test_restart);
         g_test_add_func("/shared/two-daemons", test_two_daemons);
         g_test_add_func("/shared/go-driver-exclusive", test_go_driver_exclusive);
+        g_test_add_func("/shared/reconcile", test_reconcile_target);
         g_test_add_func("/shared/overdue-once", test_overdue_once);
         return g_test_run();
 }
