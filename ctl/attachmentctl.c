@@ -15,7 +15,6 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
-
 typedef struct {
         const char *address; /* NULL: the system bus (sd_bus_open_system honours
                                 DBUS_SYSTEM_BUS_ADDRESS) */
@@ -276,8 +275,8 @@ static int verb_status(sd_bus *bus, const CtlArgs *args, char **argv)
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
-                               "GetAll", &error, &reply, "s", BUS_INTERFACE);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+                               &error, &reply, "s", BUS_INTERFACE);
         if (r < 0)
                 return report_error("Failed to read the properties", &error, r);
         r = print_status(reply);
@@ -331,8 +330,8 @@ static int verb_list(sd_bus *bus, const CtlArgs *args, char **argv)
         g_autoptr(GArray) rows = g_array_new(FALSE, FALSE, sizeof(CtlAttachment));
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error,
-                               &reply, NULL);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error, &reply,
+                               NULL);
         if (r < 0)
                 return report_error("Failed to list the attachments", &error, r);
         r = read_list(reply, rows, args->node);
@@ -359,9 +358,10 @@ static void print_one(const CtlArgs *args, const CtlAttachment *row, const CtlAt
         attached = ctl_format_timestamp_full(row->attached_at_usec, now);
         if (target != NULL)
                 started = ctl_format_timestamp_full(target->attached_at_usec, now);
-        const char *pairs[] = {"Volume",   row->volume, "Node",   row->node,
-                               "Attached", attached,    "Target", target ? target->node : NULL,
-                               "Migrating since", started, NULL};
+        const char *pairs[] = {
+            "Volume",          row->volume, "Node",   row->node,
+            "Attached",        attached,    "Target", target ? target->node : NULL,
+            "Migrating since", started,     NULL};
         ctl_format_fields(out, pairs);
         fputs(out->str, stdout);
 }
@@ -374,14 +374,14 @@ static int verb_get(sd_bus *bus, const CtlArgs *args, char **argv)
         size_t n = 0;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "GetNodes",
-                               &error, &reply, "s", argv[0]);
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "GetNodes", &error, &reply,
+                               "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to get the attachment", &error, r);
         r = sd_bus_message_enter_container(reply, 'a', "(st)");
         while (r >= 0 && n < 2 &&
-               (r = sd_bus_message_read(reply, "(st)", &rows[n].node,
-                                        &rows[n].attached_at_usec)) > 0)
+               (r = sd_bus_message_read(reply, "(st)", &rows[n].node, &rows[n].attached_at_usec)) >
+                   0)
                 n++;
         if (r < 0 || n == 0)
                 return report_error("Failed to parse the reply", &error, r < 0 ? r : -EBADMSG);
@@ -409,11 +409,11 @@ static int verb_untrack(sd_bus *bus, const CtlArgs *args, char **argv)
         int r;
 
         if (args->node != NULL)
-                r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE,
-                                       "UntrackNode", &error, NULL, "ss", argv[0], args->node);
+                r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "UntrackNode",
+                                       &error, NULL, "ss", argv[0], args->node);
         else
-                r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE,
-                                       "Untrack", &error, NULL, "s", argv[0]);
+                r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Untrack", &error,
+                                       NULL, "s", argv[0]);
         if (r < 0)
                 return report_error("Failed to untrack the volume", &error, r);
         return EXIT_SUCCESS;

@@ -168,8 +168,8 @@ void ctl_format_table(GString *out, const CtlAttachment *rows, size_t n_rows, gb
         for (size_t i = 0; i < n_rows; i++) {
                 g_autofree char *attached =
                     ctl_format_timestamp_full(rows[i].attached_at_usec, now_usec);
-                append_row(out, rows[i].volume, rows[i].node, attached, rows[i].migration,
-                           w_volume, w_node);
+                append_row(out, rows[i].volume, rows[i].node, attached, rows[i].migration, w_volume,
+                           w_node);
                 migrating += rows[i].migration != NULL;
         }
         if (!legend)
@@ -251,8 +251,7 @@ char *ctl_format_json_one(const CtlAttachment *row, CtlJsonMode mode)
         return generate(b, mode);
 }
 
-char *ctl_format_json_get(const CtlAttachment *row, const CtlAttachment *target,
-                          CtlJsonMode mode)
+char *ctl_format_json_get(const CtlAttachment *row, const CtlAttachment *target, CtlJsonMode mode)
 {
         g_autoptr(JsonBuilder) b = json_builder_new();
 

@@ -45,8 +45,7 @@ char *ctl_format_json_list(const CtlAttachment *rows, size_t n_rows, CtlJsonMode
 char *ctl_format_json_one(const CtlAttachment *row, CtlJsonMode mode);
 /* get: the first node's object; with a second node (`target`, may be NULL) also "target":
  * that node's object. */
-char *ctl_format_json_get(const CtlAttachment *row, const CtlAttachment *target,
-                          CtlJsonMode mode);
+char *ctl_format_json_get(const CtlAttachment *row, const CtlAttachment *target, CtlJsonMode mode);
 /* What `attachmentctl monitor` shows: one signal or watch-state change of the daemon. */
 typedef enum {
         CTL_EVENT_ATTACHED,

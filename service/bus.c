@@ -419,16 +419,14 @@ static const sd_bus_vtable attachment_vtable[] = {
                             SD_BUS_NO_RESULT, method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_ARGS("UntrackNode", SD_BUS_ARGS("s", volume_id, "s", node_id),
                             SD_BUS_NO_RESULT, method_mutate, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_ARGS("GetNodes", SD_BUS_ARGS("s", volume_id),
-                            SD_BUS_RESULT("a(st)", nodes), method_get_nodes,
-                            SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_ARGS("GetNodes", SD_BUS_ARGS("s", volume_id), SD_BUS_RESULT("a(st)", nodes),
+                            method_get_nodes, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_SIGNAL_WITH_ARGS("Attached",
                             SD_BUS_ARGS("s", volume_id, "s", node_id, "t", attached_at_usec), 0),
     SD_BUS_SIGNAL_WITH_ARGS("Detached", SD_BUS_ARGS("s", volume_id, "s", node_id), 0),
-    SD_BUS_SIGNAL_WITH_ARGS("MigrationOverdue",
-                            SD_BUS_ARGS("s", volume_id, "s", source_node, "s", target_node, "t",
-                                        started_usec),
-                            0),
+    SD_BUS_SIGNAL_WITH_ARGS(
+        "MigrationOverdue",
+        SD_BUS_ARGS("s", volume_id, "s", source_node, "s", target_node, "t", started_usec), 0),
     SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Driver", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_PROPERTY("Store", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -520,8 +518,8 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
                                           call_done, self, error);
         if (self->dispatcher == NULL || !bus_setup(self, error))
                 return NULL;
-        self->overdue = overdue_new(event, manager, config->migration_timeout_sec, on_overdue,
-                                    self, error);
+        self->overdue =
+            overdue_new(event, manager, config->migration_timeout_sec, on_overdue, self, error);
         if (self->overdue == NULL)
                 return NULL;
         return g_steal_pointer(&self);

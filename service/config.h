@@ -15,23 +15,23 @@ typedef enum {
  * check that they agree). */
 typedef struct {
         StoreKind store;
-        char *driver;              /* CSI driver name: annotation prefix, spec.csi.driver filter */
-        guint workers;             /* GThreadPool size */
-        guint queue_limit;         /* pending Track/Untrack operations */
-        char *allowed_group;       /* group allowed to Track/Untrack besides uid 0; "" = none */
+        char *driver;        /* CSI driver name: annotation prefix, spec.csi.driver filter */
+        guint workers;       /* GThreadPool size */
+        guint queue_limit;   /* pending Track/Untrack operations */
+        char *allowed_group; /* group allowed to Track/Untrack besides uid 0; "" = none */
         guint migration_timeout_sec; /* two nodes holding a volume longer: MigrationOverdue */
-        char *metrics_address;     /* "" = no metrics; else IPv4:PORT or [IPv6]:PORT */
-        char *kube_server;         /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
-        char *kube_token_file;     /* "" = no bearer token */
-        char *kube_ca_file;        /* "" = system trust store */
-        char *kube_kubeconfig;     /* "" = none; else server and credentials come from it */
-        char *kube_context;        /* "" = the kubeconfig's current-context */
-        guint request_timeout_sec; /* one API request */
-        guint start_timeout_sec;   /* retrying an unreachable API server at start */
-        guint watch_timeout_sec;   /* a watch's timeoutSeconds */
-        gboolean reconcile;        /* Store=kubernetes: clear attachments of dead Nodes */
-        gboolean events;           /* Store=kubernetes: post core/v1 Events */
-        GHashTable *set_in;        /* key -> the file that set it last; absent: default */
+        char *metrics_address;       /* "" = no metrics; else IPv4:PORT or [IPv6]:PORT */
+        char *kube_server;           /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
+        char *kube_token_file;       /* "" = no bearer token */
+        char *kube_ca_file;          /* "" = system trust store */
+        char *kube_kubeconfig;       /* "" = none; else server and credentials come from it */
+        char *kube_context;          /* "" = the kubeconfig's current-context */
+        guint request_timeout_sec;   /* one API request */
+        guint start_timeout_sec;     /* retrying an unreachable API server at start */
+        guint watch_timeout_sec;     /* a watch's timeoutSeconds */
+        gboolean reconcile;          /* Store=kubernetes: clear attachments of dead Nodes */
+        gboolean events;             /* Store=kubernetes: post core/v1 Events */
+        GHashTable *set_in;          /* key -> the file that set it last; absent: default */
 } Config;
 
 typedef enum {

@@ -77,9 +77,8 @@ static HoldingDecision attach(const char *volume, const Holding *h, gboolean sha
                 return HOLDING_REFUSED;
         }
         if (h->node == NULL) {
-                *after = (Holding){.node = g_strdup(req->node),
-                                   .attached_at = req->now,
-                                   .shared = shared};
+                *after = (Holding){
+                    .node = g_strdup(req->node), .attached_at = req->now, .shared = shared};
                 return HOLDING_WRITE;
         }
         /* A second node only joins a shared holding of one, and only in shared mode. */

@@ -23,7 +23,7 @@ typedef struct {
 
 typedef struct {
         gint64 attached_at;
-        const char *node; /* NodeName.name, owned by the table's node set */
+        const char *node;     /* NodeName.name, owned by the table's node set */
         Shared *shared;       /* NULL: exclusive */
         GSequenceIter *order; /* in Table.order */
         char volume[];

@@ -350,8 +350,8 @@ gboolean manager_load(Manager *self, GError **error)
         return TRUE;
 }
 
-static gboolean apply_failed(Manager *self, const char *volume, const Holding *seen,
-                             GError **local, GError **error)
+static gboolean apply_failed(Manager *self, const char *volume, const Holding *seen, GError **local,
+                             GError **error)
 {
         if (g_error_matches(*local, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
                 table_set(self, volume, &(Holding){0});

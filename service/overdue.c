@@ -34,14 +34,12 @@ guint overdue_check(Overdue *self)
 
                 store_post_event(manager_get_store(self->manager), o->volume,
                                  EVENT_REASON_MIGRATION_OVERDUE, EVENT_TYPE_WARNING, event);
-                log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_MIGRATION_OVERDUE, o->volume,
-                           o->target,
-                           "Volume %s: attached to both %s and %s for %" G_GINT64_FORMAT
-                           " s, longer than MigrationTimeoutSec=%" G_GINT64_FORMAT
-                           "; nothing is detached",
-                           o->volume, o->source, o->target,
-                           (now - o->started_at) / G_TIME_SPAN_SECOND,
-                           self->timeout_usec / G_TIME_SPAN_SECOND);
+                log_volume(
+                    G_LOG_LEVEL_WARNING, LOG_MESSAGE_MIGRATION_OVERDUE, o->volume, o->target,
+                    "Volume %s: attached to both %s and %s for %" G_GINT64_FORMAT
+                    " s, longer than MigrationTimeoutSec=%" G_GINT64_FORMAT "; nothing is detached",
+                    o->volume, o->source, o->target, (now - o->started_at) / G_TIME_SPAN_SECOND,
+                    self->timeout_usec / G_TIME_SPAN_SECOND);
                 if (self->func != NULL)
                         self->func(o, self->user_data);
         }

@@ -55,7 +55,7 @@ char *pv_annotation_at_key(const char *driver)
 
 /* In the order F_NODE..F_TARGET_AT of pv-scan.h. */
 static const char *const annotation_suffixes[] = {
-    ANNOTATION_SUFFIX_NODE, ANNOTATION_SUFFIX_AT, ANNOTATION_SUFFIX_MODE,
+    ANNOTATION_SUFFIX_NODE,   ANNOTATION_SUFFIX_AT,        ANNOTATION_SUFFIX_MODE,
     ANNOTATION_SUFFIX_TARGET, ANNOTATION_SUFFIX_TARGET_AT,
 };
 
@@ -170,10 +170,20 @@ static gboolean lists_read_write_many(JsonObject *spec)
 static gboolean info_utf8_ok(const PvInfo *pv)
 {
         const char *const strings[] = {
-            pv->name,        pv->resource_version, pv->csi_driver,  pv->volume_handle,
-            pv->attached_node, pv->attached_at,    pv->attach_mode, pv->target_node,
-            pv->target_at,   pv->volume_mode,        pv->claim_namespace, pv->claim_name,
-            pv->claim_uid,   pv->uid,
+            pv->name,
+            pv->resource_version,
+            pv->csi_driver,
+            pv->volume_handle,
+            pv->attached_node,
+            pv->attached_at,
+            pv->attach_mode,
+            pv->target_node,
+            pv->target_at,
+            pv->volume_mode,
+            pv->claim_namespace,
+            pv->claim_name,
+            pv->claim_uid,
+            pv->uid,
         };
 
         for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
@@ -205,11 +215,14 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
         out->resource_version = g_strdup(pv_json_string_member(metadata, "resourceVersion"));
         out->csi_driver = g_strdup(pv_json_string_member(csi, "driver"));
         out->volume_handle = g_strdup(pv_json_string_member(csi, "volumeHandle"));
-        out->attached_node = g_strdup(pv_json_string_member(annotations, keys.key[F_NODE - F_NODE]));
+        out->attached_node =
+            g_strdup(pv_json_string_member(annotations, keys.key[F_NODE - F_NODE]));
         out->attached_at = g_strdup(pv_json_string_member(annotations, keys.key[F_AT - F_NODE]));
         out->attach_mode = g_strdup(pv_json_string_member(annotations, keys.key[F_MODE - F_NODE]));
-        out->target_node = g_strdup(pv_json_string_member(annotations, keys.key[F_TARGET - F_NODE]));
-        out->target_at = g_strdup(pv_json_string_member(annotations, keys.key[F_TARGET_AT - F_NODE]));
+        out->target_node =
+            g_strdup(pv_json_string_member(annotations, keys.key[F_TARGET - F_NODE]));
+        out->target_at =
+            g_strdup(pv_json_string_member(annotations, keys.key[F_TARGET_AT - F_NODE]));
         out->volume_mode = g_strdup(pv_json_string_member(spec, "volumeMode"));
         out->read_write_many = lists_read_write_many(spec);
         out->claim_namespace = g_strdup(pv_json_string_member(claim, "namespace"));

@@ -68,8 +68,9 @@ void store_kube_observe_gone(StoreKube *self, const char *volume);
 /* A Track or TrackShared answered StoreFailed whose write may still land (its answer was lost
  * and the reads after it could not tell): if the watch or a read later shows the PV naming
  * that node (first or second) with that very time, the write landed after the caller was told
- * it failed, and that node is detached with a conditional write (DESIGN §8). With the volume's lock held. Returns TRUE
- * when it undid the write; *after (may be NULL) then receives the PV as the undo left it. */
+ * it failed, and that node is detached with a conditional write (DESIGN §8). With the volume's lock
+ * held. Returns TRUE when it undid the write; *after (may be NULL) then receives the PV as the undo
+ * left it. */
 gboolean store_kube_settle_doubt(StoreKube *self, const char *volume, const PvInfo *pv,
                                  PvInfo *after);
 GHashTable *store_kube_doubts_new(void);

@@ -47,8 +47,7 @@ Known *known_from_pv(const char *volume, const PvInfo *pv)
         return known;
 }
 
-static gint64 annotation_time(const PvInfo *pv, const char *node, const char *key,
-                              const char *text)
+static gint64 annotation_time(const PvInfo *pv, const char *node, const char *key, const char *text)
 {
         gint64 at;
 
@@ -352,8 +351,8 @@ static gboolean verify_unknown(StoreKube *self, const Write *w, const char *pv_n
                         conflict_wait(attempt);
                 check = refresh(self, w, pv_name, &rv, &after, &local);
                 if (check == CHECK_DONE) {
-                        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_LOST_APPLIED,
-                                   w->volume, w->req->node,
+                        log_volume(G_LOG_LEVEL_MESSAGE, LOG_MESSAGE_WRITE_LOST_APPLIED, w->volume,
+                                   w->req->node,
                                    "%s %s: the answer to the write was lost (%s), but "
                                    "PersistentVolume %s shows it applied",
                                    request_name(w->req), w->volume, cause->message, pv_name);
@@ -453,8 +452,8 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                         store_kube_observe(self, w->volume, &pv);
                         return TRUE;
                 }
-                switch (patch_failed(self, w, pv_name, rv, &local, &unknown, &replays, &ok,
-                                     error)) {
+                switch (
+                    patch_failed(self, w, pv_name, rv, &local, &unknown, &replays, &ok, error)) {
                 case PATCH_REPLAY:
                         continue;
                 case PATCH_REREAD:
@@ -559,8 +558,8 @@ static void kube_free(Store *store)
         g_free(self);
 }
 
-static void kube_post_event(Store *store, const char *volume, const char *reason,
-                            const char *type, const char *message)
+static void kube_post_event(Store *store, const char *volume, const char *reason, const char *type,
+                            const char *message)
 {
         store_kube_post_event((StoreKube *)store, volume, reason, type, message);
 }

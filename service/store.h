@@ -14,19 +14,19 @@
  * ReadWriteMany Block), NOT_FOUND (no object for the volume), FAILED (anything else; the
  * message carries the cause, e.g. HTTP status and the API's Status message).
  *
- * apply (and put/remove, which are apply) is called from worker threads, one call per volume at a time (the caller holds
- * the volume's lock), concurrently for different volumes: implementations must be thread-safe
- * across volumes. load is called once, before any put/remove. */
+ * apply (and put/remove, which are apply) is called from worker threads, one call per volume at a
+ * time (the caller holds the volume's lock), concurrently for different volumes: implementations
+ * must be thread-safe across volumes. load is called once, before any put/remove. */
 typedef struct _Store Store;
 
 /* Called once per held volume found by load(). Only valid during the call. */
 typedef void (*StoreLoadFunc)(const char *volume, const Holding *holding, gpointer user_data);
 
 /* What the store saw of a volume outside an apply of the caller's (another daemon's write,
- * through the watch or a read): the whole holding (holding->node NULL: nobody). Called with the volume's lock held — by the caller of put/remove when the
- * store learns it during one, else taken by the store — from any thread. */
-typedef void (*StoreObserveFunc)(const char *volume, const Holding *holding,
-                                 gpointer user_data);
+ * through the watch or a read): the whole holding (holding->node NULL: nobody). Called with the
+ * volume's lock held — by the caller of put/remove when the store learns it during one, else taken
+ * by the store — from any thread. */
+typedef void (*StoreObserveFunc)(const char *volume, const Holding *holding, gpointer user_data);
 /* The watch's state ("watching", "reconnecting", ...) changed at since_usec (real time). */
 typedef void (*StoreWatchStateFunc)(const char *state, gint64 since_usec, gpointer user_data);
 
@@ -47,8 +47,8 @@ typedef struct {
          * holding_decide(seen, req)); on ALREADY_ATTACHED the holders. A store without
          * state (Store=none) leaves it empty: the table decides. Detaching from a volume
          * whose object is gone succeeds. */
-        gboolean (*apply)(Store *self, const char *volume, const HoldingRequest *req,
-                          Holding *seen, GError **error);
+        gboolean (*apply)(Store *self, const char *volume, const HoldingRequest *req, Holding *seen,
+                          GError **error);
         void (*free)(Store *self);
         /* Optional: where to report what the store sees (set before load). */
         void (*set_observer)(Store *self, const StoreObserver *observer);

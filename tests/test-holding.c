@@ -40,14 +40,12 @@ static void test_track_exclusive(void)
         g_assert_cmpint(after.attached_at, ==, 500);
         g_assert_false(after.shared);
         g_assert_cmpint(run(&held, FALSE, HOLDING_TRACK, "a", NULL, NULL), ==, HOLDING_SAME);
-        g_assert_cmpint(run(&held, FALSE, HOLDING_TRACK, "b", NULL, &error), ==,
-                        HOLDING_REFUSED);
+        g_assert_cmpint(run(&held, FALSE, HOLDING_TRACK, "b", NULL, &error), ==, HOLDING_REFUSED);
         g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED);
         g_assert_cmpstr(error->message, ==, "volume vol already attached to node a");
         g_clear_error(&error);
         /* Track of a volume held shared by another node. */
-        g_assert_cmpint(run(&shared, TRUE, HOLDING_TRACK, "b", NULL, &error), ==,
-                        HOLDING_REFUSED);
+        g_assert_cmpint(run(&shared, TRUE, HOLDING_TRACK, "b", NULL, &error), ==, HOLDING_REFUSED);
         g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED);
 }
 
@@ -124,8 +122,7 @@ static void test_untrack_all(void)
 
         g_assert_cmpint(run(&both, TRUE, HOLDING_UNTRACK, NULL, &after, NULL), ==, HOLDING_WRITE);
         g_assert_null(after.node);
-        g_assert_cmpint(run(&none_held, TRUE, HOLDING_UNTRACK, NULL, NULL, NULL), ==,
-                        HOLDING_SAME);
+        g_assert_cmpint(run(&none_held, TRUE, HOLDING_UNTRACK, NULL, NULL, NULL), ==, HOLDING_SAME);
 }
 
 static void test_equal_and_count(void)

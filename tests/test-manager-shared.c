@@ -7,8 +7,7 @@
 
 #include <string.h>
 
-static void apply_ok(Manager *m, HoldingOp op, const char *volume, const char *node,
-                     gint64 now)
+static void apply_ok(Manager *m, HoldingOp op, const char *volume, const char *node, gint64 now)
 {
         const HoldingRequest req = {op, node, now};
         g_auto(ManagerResult) r = {0};
@@ -21,8 +20,8 @@ static void apply_ok(Manager *m, HoldingOp op, const char *volume, const char *n
 static void record(const ManagerChange *change, gpointer user_data)
 {
         g_string_append_printf(user_data, "%s %s %s;",
-                               change->kind == MANAGER_CHANGE_ATTACHED ? "+" : "-",
-                               change->volume, change->node);
+                               change->kind == MANAGER_CHANGE_ATTACHED ? "+" : "-", change->volume,
+                               change->node);
 }
 
 static char *nodes_of(Manager *m, const char *volume)
@@ -64,7 +63,8 @@ static void test_two_nodes(ManagerFixture *f, gconstpointer data)
         g_assert_cmpstr(((Attachment *)list->pdata[2])->node, ==, "node-b");
         g_assert_false(manager_apply(f->manager, "vol-b", &third, NULL, &error));
         g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED);
-        g_assert_cmpstr(error->message, ==, "volume vol-b already attached to nodes node-a and node-b");
+        g_assert_cmpstr(error->message, ==,
+                        "volume vol-b already attached to nodes node-a and node-b");
 }
 
 static void test_untrack_node(ManagerFixture *f, gconstpointer data)

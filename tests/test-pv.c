@@ -413,10 +413,9 @@ static void test_patch_put(void)
         g_assert_cmpuint(json_object_get_size(annotations), ==, 5);
         g_assert_true(json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_MODE));
         g_assert_true(json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_TARGET));
-        g_assert_true(
-            json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_TARGET_AT));
-        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_NODE), ==,
-                        "node-\"1\"");
+        g_assert_true(json_object_get_null_member(annotations, DRIVER ANNOTATION_SUFFIX_TARGET_AT));
+        g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_NODE),
+                        ==, "node-\"1\"");
         g_assert_cmpstr(json_object_get_string_member(annotations, DRIVER ANNOTATION_SUFFIX_AT), ==,
                         "2026-11-26T13:07:03.123456Z");
 }

@@ -174,10 +174,21 @@ gboolean pv_event_decode_reference(const char *data, gsize length, const char *d
 void pv_info_fields(const PvInfo *pv, GPtrArray *out)
 {
         const char *const fields[] = {
-            pv->name,          pv->resource_version, pv->csi_driver,      pv->volume_handle,
-            pv->attached_node, pv->attached_at,      pv->claim_namespace, pv->claim_name,
-            pv->claim_uid,     pv->uid,              pv->attach_mode,     pv->target_node,
-            pv->target_at,     pv->volume_mode,      pv->read_write_many ? "ReadWriteMany" : NULL,
+            pv->name,
+            pv->resource_version,
+            pv->csi_driver,
+            pv->volume_handle,
+            pv->attached_node,
+            pv->attached_at,
+            pv->claim_namespace,
+            pv->claim_name,
+            pv->claim_uid,
+            pv->uid,
+            pv->attach_mode,
+            pv->target_node,
+            pv->target_at,
+            pv->volume_mode,
+            pv->read_write_many ? "ReadWriteMany" : NULL,
         };
 
         for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)

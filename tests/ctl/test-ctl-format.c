@@ -135,12 +135,13 @@ static void test_table_migration(void)
                         "[shared: source], [shared: target]: a volume attached to two nodes at "
                         "once (a live migration from the first node to the second).\n");
         json = ctl_format_json_get(&m[1], &m[2], CTL_JSON_SHORT);
-        g_assert_cmpstr(json, ==,
-                        "{\"volume\":\"pv-2\",\"node\":\"node-a\",\"attached_at_usec\":1795698423000000,"
-                        "\"attached_at\":\"2026-11-26T13:07:03.000000Z\",\"migration\":\"source\","
-                        "\"target\":{\"volume\":\"pv-2\",\"node\":\"node-b\",\"attached_at_usec\":"
-                        "1795698483000000,\"attached_at\":\"2026-11-26T13:08:03.000000Z\","
-                        "\"migration\":\"target\"}}\n");
+        g_assert_cmpstr(
+            json, ==,
+            "{\"volume\":\"pv-2\",\"node\":\"node-a\",\"attached_at_usec\":1795698423000000,"
+            "\"attached_at\":\"2026-11-26T13:07:03.000000Z\",\"migration\":\"source\","
+            "\"target\":{\"volume\":\"pv-2\",\"node\":\"node-b\",\"attached_at_usec\":"
+            "1795698483000000,\"attached_at\":\"2026-11-26T13:08:03.000000Z\","
+            "\"migration\":\"target\"}}\n");
 }
 
 static void test_table_no_legend(void)

@@ -41,8 +41,8 @@ static void seed_rwx_block(Fixture *f, const char *name)
 static gboolean call(Fixture *f, const char *method, const char *volume, const char *node,
                      GError **error)
 {
-        g_autoptr(GVariant) r = fixture_call(f, method, g_variant_new("(ss)", volume, node), NULL,
-                                             error);
+        g_autoptr(GVariant) r =
+            fixture_call(f, method, g_variant_new("(ss)", volume, node), NULL, error);
 
         return r != NULL;
 }
@@ -375,7 +375,8 @@ static void test_go_driver_exclusive(void)
 
 static gboolean watching_nodes(gpointer data)
 {
-        g_autofree char *body = fixture_emulator_request(data, "GET", "/_emulator/watch", NULL, NULL);
+        g_autofree char *body =
+            fixture_emulator_request(data, "GET", "/_emulator/watch", NULL, NULL);
         const char *nodes = body != NULL ? strstr(body, "\"nodes\":{\"open\":") : NULL;
 
         return nodes != NULL && nodes[strlen("\"nodes\":{\"open\":")] != '0';

@@ -26,12 +26,8 @@
 typedef enum { OP_TRACK, OP_RETRACK, OP_UNTRACK, OP_GET, OP_TRACK_SHARED, OP_UNTRACK_NODE } OpKind;
 
 static const char *const op_names[] = {
-    [OP_TRACK] = "track",
-    [OP_RETRACK] = "retrack",
-    [OP_UNTRACK] = "untrack",
-    [OP_GET] = "get",
-    [OP_TRACK_SHARED] = "trackshared",
-    [OP_UNTRACK_NODE] = "untracknode",
+    [OP_TRACK] = "track", [OP_RETRACK] = "retrack",          [OP_UNTRACK] = "untrack",
+    [OP_GET] = "get",     [OP_TRACK_SHARED] = "trackshared", [OP_UNTRACK_NODE] = "untracknode",
 };
 
 typedef struct {
