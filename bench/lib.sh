@@ -113,7 +113,7 @@ reset_counts() { control POST /counts/reset >/dev/null; }
 watch_supported() { counts | jq -e 'has("watch")' >/dev/null; }
 # API requests that answer calls: every verb but the long-running watch and the (re)lists
 ops_requests() { j '.total - (.watch // 0) - .list' "$1"; }
-count_detail() { j '[to_entries[] | select(.value > 0 and .key != "total") | "\(.key) \(.value)"] | join(", ")' "$1"; }
+count_detail() { j '[to_entries[] | select((.value | type) == "number" and .value > 0 and .key != "total") | "\(.key) \(.value)"] | join(", ")' "$1"; }
 
 # ---- daemons ----
 # start_daemon none|kubernetes [TAG]: a daemon on the current bus, against $emu (or the

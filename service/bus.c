@@ -168,7 +168,7 @@ static int on_changes(sd_event_source *s, int fd, uint32_t revents, void *userda
 {
         Bus *self = userdata;
 
-        change_queue_drain(self->changes, emit_change, self);
+        change_queue_dispatch(self->changes, emit_change, self);
         return 0;
 }
 

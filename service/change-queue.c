@@ -102,15 +102,21 @@ void change_queue_push(ChangeQueue *self, const ManagerChange *change, gboolean 
                         ;
 }
 
-guint change_queue_drain(ChangeQueue *self, ChangeQueueFunc func, gpointer user_data)
+guint change_queue_dispatch(ChangeQueue *self, ChangeQueueFunc func, gpointer user_data)
 {
         uint64_t count;
-        guint n = 0;
 
         /* Reset the counter first: a push after this read finds the queue empty or not; if
          * empty it writes again, so nothing waits unseen. */
         if (read(self->efd, &count, sizeof(count)) < 0 && errno != EAGAIN && errno != EINTR)
                 g_warning("reading the change eventfd: %s", g_strerror(errno));
+        return change_queue_drain(self, func, user_data);
+}
+
+guint change_queue_drain(ChangeQueue *self, ChangeQueueFunc func, gpointer user_data)
+{
+        guint n = 0;
+
         for (;;) {
                 g_autofree QueuedChange *q = NULL;
 

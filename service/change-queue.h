@@ -21,5 +21,8 @@ int change_queue_get_fd(ChangeQueue *self);
 void change_queue_push(ChangeQueue *self, const ManagerChange *change, gboolean wake);
 
 typedef void (*ChangeQueueFunc)(const ManagerChange *change, gpointer user_data);
-/* Calls func for every waiting change, oldest first. Returns how many. Owner thread. */
+/* Calls func for every waiting change, oldest first. Returns how many. Owner thread. The
+ * eventfd is left as it is (no syscall): for the owner's own drains, e.g. before a reply. */
 guint change_queue_drain(ChangeQueue *self, ChangeQueueFunc func, gpointer user_data);
+/* The same when the eventfd turned readable: resets it first. */
+guint change_queue_dispatch(ChangeQueue *self, ChangeQueueFunc func, gpointer user_data);
