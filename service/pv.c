@@ -167,7 +167,7 @@ static gboolean lists_read_write_many(JsonObject *spec)
         return FALSE;
 }
 
-static gboolean info_utf8_ok(const PvInfo *pv)
+void pv_info_strings(const PvInfo *pv, const char *out[PV_INFO_N_STRINGS])
 {
         const char *const strings[] = {
             pv->name,
@@ -176,17 +176,26 @@ static gboolean info_utf8_ok(const PvInfo *pv)
             pv->volume_handle,
             pv->attached_node,
             pv->attached_at,
-            pv->attach_mode,
-            pv->target_node,
-            pv->target_at,
-            pv->volume_mode,
             pv->claim_namespace,
             pv->claim_name,
             pv->claim_uid,
             pv->uid,
+            pv->attach_mode,
+            pv->target_node,
+            pv->target_at,
+            pv->volume_mode,
         };
+        G_STATIC_ASSERT(G_N_ELEMENTS(strings) == PV_INFO_N_STRINGS);
 
-        for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
+        memcpy(out, strings, sizeof(strings));
+}
+
+static gboolean info_utf8_ok(const PvInfo *pv)
+{
+        const char *strings[PV_INFO_N_STRINGS];
+
+        pv_info_strings(pv, strings);
+        for (gsize i = 0; i < PV_INFO_N_STRINGS; i++) {
                 if (!utf8_ok(strings[i]))
                         return FALSE;
         }

@@ -32,6 +32,10 @@ typedef struct {
         char *uid;                /* metadata.uid */
 } PvInfo;
 
+/* Every string field of a PvInfo, in a fixed order (the decoders are compared on it). */
+#define PV_INFO_N_STRINGS 14
+void pv_info_strings(const PvInfo *pv, const char *out[PV_INFO_N_STRINGS]);
+
 /* Whether the PV allows shared mode: ReadWriteMany and volumeMode Block. */
 gboolean pv_info_shareable(const PvInfo *pv);
 

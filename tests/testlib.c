@@ -173,24 +173,10 @@ gboolean pv_event_decode_reference(const char *data, gsize length, const char *d
 
 void pv_info_fields(const PvInfo *pv, GPtrArray *out)
 {
-        const char *const fields[] = {
-            pv->name,
-            pv->resource_version,
-            pv->csi_driver,
-            pv->volume_handle,
-            pv->attached_node,
-            pv->attached_at,
-            pv->claim_namespace,
-            pv->claim_name,
-            pv->claim_uid,
-            pv->uid,
-            pv->attach_mode,
-            pv->target_node,
-            pv->target_at,
-            pv->volume_mode,
-            pv->read_write_many ? "ReadWriteMany" : NULL,
-        };
+        const char *strings[PV_INFO_N_STRINGS];
 
-        for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)
-                g_ptr_array_add(out, g_strdup(fields[i]));
+        pv_info_strings(pv, strings);
+        for (gsize i = 0; i < PV_INFO_N_STRINGS; i++)
+                g_ptr_array_add(out, g_strdup(strings[i]));
+        g_ptr_array_add(out, g_strdup(pv->read_write_many ? "ReadWriteMany" : NULL));
 }

@@ -41,4 +41,4 @@ gboolean pv_event_decode_reference(const char *data, gsize length, const char *d
 /* Every field of a PvInfo in a fixed order, NULL kept ("ReadWriteMany" or NULL for the flag),
  * appended to `out` (free func g_free): what the decoders are compared on. */
 void pv_info_fields(const PvInfo *pv, GPtrArray *out);
-#define PV_INFO_N_FIELDS 15
+#define PV_INFO_N_FIELDS (PV_INFO_N_STRINGS + 1)

@@ -221,6 +221,7 @@ static guint counted(Fixture *f, const char *what)
 static void test_untrack_source(void)
 {
         g_autoptr(Fixture) f = NULL;
+        FixtureSignals d;
         g_autofree char *started = NULL;
         g_autofree char *nodes = NULL;
 
@@ -229,6 +230,7 @@ static void test_untrack_source(void)
                 return;
         }
         f = kube_fixture(NULL);
+        fixture_signals_watch(&d, f);
         migrate(f, "m-1");
         started = fixture_emulator_annotation(f, "m-1", KEY_TARGET_AT);
         fixture_emulator_ok(f, "POST", "/_emulator/counts/reset", "");
@@ -245,6 +247,10 @@ static void test_untrack_source(void)
         /* Idempotent. */
         call_ok(f, "UntrackNode", "m-1", "node-a");
         g_assert_cmpuint(fixture_attachment_count(f), ==, 1);
+        /* Per node: the target becoming first is no signal of its own. */
+        g_assert_cmpstr(d.seen->str, ==,
+                        "Attached m-1 node-a;Attached m-1 node-b;Detached m-1 node-a;");
+        fixture_signals_clear(&d);
 }
 
 static void test_untrack_target(void)
@@ -428,26 +434,6 @@ static void test_reconcile_target(void)
         g_assert_true(fixture_wait_for(nodes_are, &target_left, COHERENCE_WAIT_SEC));
 }
 
-typedef struct {
-        guint count;
-        char *args;
-} Overdue;
-
-static void on_overdue(GDBusConnection *conn, const char *sender, const char *path,
-                       const char *iface, const char *signal, GVariant *params, gpointer data)
-{
-        Overdue *o = data;
-
-        o->count++;
-        g_free(o->args);
-        o->args = g_variant_print(params, FALSE);
-}
-
-static gboolean overdue_seen(gpointer data)
-{
-        return ((Overdue *)data)->count > 0;
-}
-
 static gboolean never(gpointer data)
 {
         return FALSE;
@@ -468,31 +454,30 @@ static void test_overdue_once(void)
 {
         g_autoptr(Fixture) f = NULL;
         g_autofree char *log = NULL;
-        Overdue o = {0};
-        guint id;
+        const char *once = NULL;
+        FixtureSignals d;
 
         if (!fixture_have_emulator()) {
                 g_test_skip("kube-emulator not built");
                 return;
         }
         f = kube_fixture("[Attachment]\nMigrationTimeoutSec=30\n");
-        id = g_dbus_connection_signal_subscribe(f->conn, BUS_NAME, BUS_INTERFACE,
-                                                "MigrationOverdue", BUS_PATH, NULL,
-                                                G_DBUS_SIGNAL_FLAGS_NONE, on_overdue, &o, NULL);
+        fixture_signals_watch(&d, f);
         migrate(f, "m-5");
-        g_assert_true(fixture_wait_for(overdue_seen, &o, OVERDUE_TIMEOUT_SEC + 30));
-        g_assert_true(g_str_has_prefix(o.args, "('m-5', 'node-a', 'node-b', "));
+        fixture_wait_signal(&d, "MigrationOverdue m-5 node-a;", OVERDUE_TIMEOUT_SEC + 30);
         /* Once per migration: a few more checks (every 3 s) send nothing. */
         fixture_wait_for(never, NULL, 7);
-        g_assert_cmpuint(o.count, ==, 1);
+        once = strstr(d.seen->str, "MigrationOverdue m-5 node-a;");
+        g_assert_null(strstr(once + 1, "MigrationOverdue"));
+        g_assert_cmpstr(d.seen->str, ==,
+                        "Attached m-5 node-a;Attached m-5 node-b;MigrationOverdue m-5 node-a;");
         log = fixture_daemon_log(f);
         g_assert_nonnull(strstr(log, "Volume m-5: attached to both node-a and node-b for"));
         /* It changed nothing. */
         assert_annotation(f, "m-5", KEY_TARGET, "node-b");
         /* And an Event about the PV says so (the sender is asynchronous: waited for). */
         g_assert_true(fixture_wait_for(overdue_event_posted, f, 10));
-        g_dbus_connection_signal_unsubscribe(f->conn, id);
-        g_free(o.args);
+        fixture_signals_clear(&d);
 }
 
 int main(int argc, char **argv)
