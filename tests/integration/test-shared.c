@@ -248,6 +248,7 @@ static void test_untrack_source(void)
         call_ok(f, "UntrackNode", "m-1", "node-a");
         g_assert_cmpuint(fixture_attachment_count(f), ==, 1);
         /* Per node: the target becoming first is no signal of its own. */
+        fixture_wait_signal(&d, "Detached m-1 node-a;", COHERENCE_WAIT_SEC);
         g_assert_cmpstr(d.seen->str, ==,
                         "Attached m-1 node-a;Attached m-1 node-b;Detached m-1 node-a;");
         fixture_signals_clear(&d);
