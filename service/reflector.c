@@ -137,7 +137,7 @@ static gboolean sleep_unless_stopped(Reflector *self, gint64 usec)
 
         tsan_mutex_lock(&self->lock);
         while (!self->stopping && g_get_monotonic_time() < end)
-                g_cond_wait_until(&self->wake, &self->lock, end);
+                tsan_cond_wait_until(&self->wake, &self->lock, end);
         stop = self->stopping;
         tsan_mutex_unlock(&self->lock);
         return !stop;

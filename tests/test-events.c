@@ -9,6 +9,7 @@
 #include "kube-emulator-helper.h"
 #include "log-capture.h"
 #include "service/events.h"
+#include "service/tsan.h"
 
 typedef struct {
         GMutex lock;
@@ -36,16 +37,16 @@ static void handle(SoupServer *server, SoupServerMessage *msg, const char *path,
         const char *answer;
         guint status;
 
-        g_mutex_lock(&s->lock);
+        tsan_mutex_lock(&s->lock);
         g_ptr_array_add(s->requests,
                         g_strdup_printf("%s %s %.*s", method, path, (int)g_bytes_get_size(bytes),
                                         (const char *)g_bytes_get_data(bytes, NULL)));
         s->arrived++;
         g_cond_broadcast(&s->cond);
         while (s->gate)
-                g_cond_wait(&s->cond, &s->lock);
+                tsan_cond_wait(&s->cond, &s->lock);
         status = strcmp(method, "POST") == 0 ? s->post_status : s->patch_status;
-        g_mutex_unlock(&s->lock);
+        tsan_mutex_unlock(&s->lock);
         soup_server_message_set_status(msg, status, NULL);
         answer = status < 300 ? "{\"kind\":\"Event\"}" : "{\"kind\":\"Status\",\"message\":\"no\"}";
         soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, answer,
@@ -94,10 +95,10 @@ static Server *server_new(void)
 
 static void server_open_gate(Server *s)
 {
-        g_mutex_lock(&s->lock);
+        tsan_mutex_lock(&s->lock);
         s->gate = FALSE;
         g_cond_broadcast(&s->cond);
-        g_mutex_unlock(&s->lock);
+        tsan_mutex_unlock(&s->lock);
 }
 
 static void server_free(Server *s)
@@ -118,14 +119,19 @@ static void server_free(Server *s)
 
 /* Waits (without a deadline that could fail a slow machine: 60 s) until the sender settled
  * `n` Events, posted or failed. */
-static EventsCounters wait_settled(Events *events, guint64 n)
+/* Waits until n Events were answered; then takes the server's lock once, so that what its
+ * thread recorded (under that lock, before answering) is visible here, to TSan too. */
+static EventsCounters wait_settled(Server *s, Events *events, guint64 n)
 {
         EventsCounters c;
 
         for (guint i = 0; i < 6000; i++) {
                 events_get_counters(events, &c);
-                if (c.posted + c.failed >= n)
+                if (c.posted + c.failed >= n) {
+                        tsan_mutex_lock(&s->lock);
+                        tsan_mutex_unlock(&s->lock);
                         return c;
+                }
                 g_usleep(10 * 1000);
         }
         g_assert_not_reached();
@@ -144,7 +150,7 @@ static void test_repeats_raise_one_event(void)
         for (guint i = 0; i < 10; i++)
                 events_post(events, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING, &claimed,
                             "Volume pv-1 is attached to node n1; node n2 was refused");
-        c = wait_settled(events, 10);
+        c = wait_settled(s, events, 10);
         g_assert_cmpuint(c.posted, ==, 10);
         g_assert_cmpuint(c.failed, ==, 0);
         g_assert_cmpuint(s->requests->len, ==, 10);
@@ -175,7 +181,7 @@ static void test_distinct_and_unclaimed(void)
 
         events_post(events, EVENT_REASON_STALE_CLEARED, EVENT_TYPE_NORMAL, &unclaimed, "one");
         events_post(events, EVENT_REASON_STALE_CLEARED, EVENT_TYPE_NORMAL, &unclaimed, "two");
-        wait_settled(events, 2);
+        wait_settled(s, events, 2);
         g_assert_cmpuint(s->requests->len, ==, 2);
         for (guint i = 0; i < 2; i++) {
                 g_assert_true(g_str_has_prefix(s->requests->pdata[i],
@@ -195,10 +201,12 @@ static void test_lost_event_created_afresh(void)
         Events *events = events_new(s->client, "host-a", EVENTS_QUEUE_LIMIT);
         EventsCounters c;
 
+        tsan_mutex_lock(&s->lock);
         s->patch_status = 404;
+        tsan_mutex_unlock(&s->lock);
         events_post(events, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING, &claimed, "same");
         events_post(events, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING, &claimed, "same");
-        c = wait_settled(events, 2);
+        c = wait_settled(s, events, 2);
         g_assert_cmpuint(c.posted, ==, 2);
         g_assert_cmpuint(s->requests->len, ==, 3);
         g_assert_true(g_str_has_prefix(s->requests->pdata[1], "PATCH "));
@@ -213,11 +221,13 @@ static void test_forbidden_counted_one_warning(void)
         Events *events = events_new(s->client, "host-a", EVENTS_QUEUE_LIMIT);
         EventsCounters c;
 
+        tsan_mutex_lock(&s->lock);
         s->post_status = 403;
+        tsan_mutex_unlock(&s->lock);
         log_capture_expect("Cannot post Kubernetes Events*403*");
         for (guint i = 0; i < 3; i++)
                 events_post(events, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING, &claimed, "x");
-        c = wait_settled(events, 3);
+        c = wait_settled(s, events, 3);
         g_assert_cmpuint(c.failed, ==, 3);
         g_assert_cmpuint(c.posted, ==, 0);
         log_capture_assert_all_seen();
@@ -233,12 +243,14 @@ static void test_full_queue_drops(void)
         Events *events = events_new(s->client, "host-a", 2);
         EventsCounters c;
 
+        tsan_mutex_lock(&s->lock);
         s->gate = TRUE;
+        tsan_mutex_unlock(&s->lock);
         events_post(events, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING, &claimed, "first");
-        g_mutex_lock(&s->lock);
+        tsan_mutex_lock(&s->lock);
         while (s->arrived == 0)
-                g_cond_wait(&s->cond, &s->lock);
-        g_mutex_unlock(&s->lock);
+                tsan_cond_wait(&s->cond, &s->lock);
+        tsan_mutex_unlock(&s->lock);
         for (guint i = 0; i < 10; i++) {
                 g_autofree char *message = g_strdup_printf("m%u", i);
 
@@ -247,7 +259,7 @@ static void test_full_queue_drops(void)
         events_get_counters(events, &c);
         g_assert_cmpuint(c.dropped, ==, 8);
         server_open_gate(s);
-        c = wait_settled(events, 3);
+        c = wait_settled(s, events, 3);
         g_assert_cmpuint(c.posted, ==, 3);
         g_assert_cmpuint(c.dropped, ==, 8);
         events_free(events);
