@@ -403,6 +403,50 @@ static gboolean nodes_are(gpointer data)
         return g_str_equal(nodes, e->nodes);
 }
 
+static gboolean daemon_watching(gpointer data)
+{
+        g_autoptr(GVariant) v = fixture_get_property(data, "WatchState", NULL);
+
+        return v != NULL && g_str_equal(g_variant_get_string(v, NULL), "watching");
+}
+
+static gboolean undo_logged(gpointer data)
+{
+        g_autofree char *log = fixture_daemon_log(data);
+
+        return strstr(log, "Track m-8 for node-b was answered StoreFailed but its write landed "
+                           "later; undone") != NULL;
+}
+
+/* DESIGN §8's lost answer, for a second node: a TrackShared answered StoreFailed whose write
+ * lands later is undone by detaching that node only; the first keeps the volume. */
+static void test_late_target_undone(void)
+{
+        g_autoptr(Fixture) f = NULL;
+        NodesAre first_only = {.volume = "m-8", .nodes = "node-a"};
+
+        if (!fixture_have_emulator()) {
+                g_test_skip("kube-emulator not built");
+                return;
+        }
+        f = kube_fixture(NULL);
+        seed_rwx_block(f, "m-8");
+        g_assert_true(fixture_wait_for(daemon_watching, f, COHERENCE_WAIT_SEC));
+        call_ok(f, "TrackShared", "m-8", "node-a");
+        fixture_emulator_ok(f, "POST", "/_emulator/faults",
+                            "{\"match\":{\"verb\":\"patch\",\"name\":\"m-8\"},\"count\":2,"
+                            "\"action\":\"apply-later\",\"ms\":1500,\"answer\":\"drop\"}");
+        call_refused(f, "TrackShared", "m-8", "node-b", BUS_ERROR_STORE_FAILED, NULL);
+        g_assert_true(fixture_wait_for(undo_logged, f, COHERENCE_WAIT_SEC * 3));
+        assert_annotation(f, "m-8", KEY_NODE, "node-a");
+        assert_annotation(f, "m-8", KEY_MODE, "shared");
+        assert_annotation(f, "m-8", KEY_TARGET, NULL);
+        first_only.f = f;
+        g_assert_true(fixture_wait_for(nodes_are, &first_only, COHERENCE_WAIT_SEC));
+        /* The volume still takes a target. */
+        call_ok(f, "TrackShared", "m-8", "node-c");
+}
+
 /* The reconciler (DESIGN §10) clears a dead node of a migrating volume with UntrackNode's
  * semantics: the other node keeps it. */
 static void test_reconcile_target(void)
@@ -491,6 +535,7 @@ int main(int argc, char **argv)
         g_test_add_func("/shared/restart", test_restart);
         g_test_add_func("/shared/two-daemons", test_two_daemons);
         g_test_add_func("/shared/go-driver-exclusive", test_go_driver_exclusive);
+        g_test_add_func("/shared/late-target-undone", test_late_target_undone);
         g_test_add_func("/shared/reconcile", test_reconcile_target);
         g_test_add_func("/shared/overdue-once", test_overdue_once);
         return g_test_run();
