@@ -339,6 +339,26 @@ static gint64 retry_after_usec(SoupMessage *msg)
         return MAX((gint64)seconds * G_TIME_SPAN_SECOND, MIN_RETRY_WAIT_USEC);
 }
 
+/* HTTP/1.1 only, never h2. The API server ends an HTTP/2 connection with GOAWAY after every
+ * 401 (its UnauthenticatedHTTP2DOSMitigation sets "Connection: close"), at random with --goaway-chance (load
+ * balancing in HA clusters) and on a graceful shutdown; libsoup before 3.7.1 then fails the
+ * requests it already answered with "HTTP/2 Error: NO_ERROR" and no status (GNOME/libsoup
+ * #514), so a 401 is never seen (no token re-read) and a restart fails in-flight writes.
+ * Over HTTP/1.1 those are an ordinary response and a closed connection. libsoup 3.2 has no
+ * public switch for the version; the TLS connection it creates is handed to this signal
+ * before its handshake, where ALPN can still be set. */
+static void on_network_event(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection,
+                             gpointer user_data)
+{
+        static const char *const http1_only[] = {"http/1.1", NULL};
+
+        (void)msg;
+        (void)user_data;
+        if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING && G_IS_TLS_CONNECTION(connection))
+                g_tls_connection_set_advertised_protocols(G_TLS_CONNECTION(connection),
+                                                          http1_only);
+}
+
 static SoupMessage *message_new(KubeClient *self, const char *method, const char *path,
                                 const char *content_type, const char *body, const char *token,
                                 GError **error)
@@ -358,6 +378,7 @@ static SoupMessage *message_new(KubeClient *self, const char *method, const char
          * conditional on a resourceVersion, so a replay can only fail with 409, never apply
          * twice. */
         soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
+        g_signal_connect(msg, "network-event", G_CALLBACK(on_network_event), NULL);
         headers = soup_message_get_request_headers(msg);
         soup_message_headers_replace(headers, "Accept", "application/json");
         if (token != NULL && *token != '\0') {

@@ -177,6 +177,42 @@ StartTimeoutSec=5
 EOF
 }
 
+# write_kubeconfig_config FILE [KUBECONFIG]: the daemon through Kubeconfig= (default: the
+# client certificate CN=srvlab-attachment that tools/k8s/start wrote).
+write_kubeconfig_config() {
+        cat >"$1" <<EOF
+[Attachment]
+Store=kubernetes
+Driver=$driver
+[Kubernetes]
+Kubeconfig=${2:-$SRVLAB_K8S_DAEMON_KUBECONFIG}
+StartTimeoutSec=5
+EOF
+}
+
+# make_kubeconfig FILE CERT KEY [SERVER]: a kubeconfig for a client certificate, of the test
+# server or of SERVER (a proxy in front of it).
+make_kubeconfig() {
+        cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: srvlab-test
+  cluster:
+    server: ${4:-$SRVLAB_K8S_SERVER}
+    certificate-authority: $SRVLAB_K8S_CA
+users:
+- name: user
+  user:
+    client-certificate: $2
+    client-key: $3
+contexts:
+- name: srvlab-test
+  context: {cluster: srvlab-test, user: user}
+current-context: srvlab-test
+EOF
+}
+
 bctl() { busctl --address="$addr" --timeout=120 "$@"; }
 call() { bctl call $name $path $iface "$@"; }
 # gcall METHOD ARGS...: through gdbus, whose errors name the D-Bus error (busctl's do not).
