@@ -40,6 +40,8 @@ k8s_init() {
 
 k8s_cleanup() {
         stop_daemon
+        local p
+        for p in "${extra_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
         [ -n "$bus_pid" ] && kill -9 "$bus_pid" 2>/dev/null
         wait 2>/dev/null
         delete_pvs
@@ -242,4 +244,78 @@ stop_daemon() {
         kill -TERM "$daemon_pid" 2>/dev/null
         wait "$daemon_pid" 2>/dev/null
         daemon_pid=
+}
+
+# ---- more daemons, each on a bus of its own (the daemon above is number 0) ----
+peer_addr=()
+peer_pid=()
+extra_pids=() # peers' buses and daemons, and the proxy: ended by k8s_cleanup
+
+# start_peer I CONFIG: bus $tmp/busI and a daemon on it (log $tmp/daemonI.log); waits until
+# it owns the name. peer_addr[I] is its bus address.
+start_peer() {
+        local i=$1 deadline=$((SECONDS + 120))
+        "$source_root/tools/private-bus-conf" "$tmp/bus$i" >"$tmp/bus$i.conf"
+        dbus-daemon --config-file="$tmp/bus$i.conf" --nofork >"$tmp/bus$i.log" 2>&1 &
+        extra_pids+=($!)
+        wait_for 60 test -S "$tmp/bus$i" || return 1
+        peer_addr[i]=unix:path=$tmp/bus$i
+        DBUS_SYSTEM_BUS_ADDRESS=${peer_addr[i]} "$daemon_bin" --config="$2" \
+                >>"$tmp/daemon$i.log" 2>&1 &
+        peer_pid[i]=$!
+        extra_pids+=($!)
+        until busctl --address="${peer_addr[i]}" status $name >/dev/null 2>&1; do
+                kill -0 "${peer_pid[i]}" 2>/dev/null || return 1
+                [ "$SECONDS" -lt "$deadline" ] || return 1
+                sleep 0.05
+        done
+}
+
+# pcall I METHOD SIGNATURE ARGS...: a call to daemon I (0: the one of start_daemon).
+pcall() {
+        local a=$addr
+        [ "$1" -eq 0 ] || a=${peer_addr[$1]}
+        shift
+        busctl --address="$a" --timeout=120 call $name $path $iface "$@"
+}
+
+# pget I VOLUME: the node daemon I's Get answers, or "-" when it is not attached.
+pget() {
+        local out
+        out=$(pcall "$1" Get s "$2" 2>/dev/null) || { echo -; return; }
+        out=${out#st \"}
+        echo "${out%%\"*}"
+}
+
+# watch_state I: daemon I's WatchState ("watching", "reconnecting", ...).
+watch_state() {
+        local a=$addr out
+        [ "$1" -eq 0 ] || a=${peer_addr[$1]}
+        out=$(busctl --address="$a" get-property $name $path $iface WatchState 2>/dev/null)
+        out=${out#s \"}
+        echo "${out%\"}"
+}
+
+# start_proxy: tests/k8s/tcp-proxy.py in front of the API server (DIR $tmp/proxy); sets
+# proxy_dir and proxy_url (https://127.0.0.1:PORT, which the serving certificate covers).
+start_proxy() {
+        proxy_dir=$tmp/proxy
+        mkdir -p "$proxy_dir"
+        python3 "$source_root/tests/k8s/tcp-proxy.py" "$proxy_dir" "$SRVLAB_K8S_API_PORT" \
+                2>"$tmp/proxy.log" &
+        extra_pids+=($!)
+        wait_for 20 test -s "$proxy_dir/port" || return 1
+        proxy_url=https://127.0.0.1:$(cat "$proxy_dir/port")
+}
+
+# etcd_revision: etcd's current revision (through its v3 JSON gateway, no etcdctl needed).
+etcd_revision() {
+        curl -sf -X POST "$SRVLAB_K8S_ETCD_URL/v3/maintenance/status" -d '{}' |
+                jq -r '.header.revision'
+}
+
+# etcd_compact REVISION: compacts etcd's history up to REVISION, waiting until it is done.
+etcd_compact() {
+        curl -sf -X POST "$SRVLAB_K8S_ETCD_URL/v3/kv/compaction" \
+                -d "{\"revision\": \"$1\", \"physical\": true}" >/dev/null
 }
