@@ -1,8 +1,8 @@
 #!/bin/bash
-# The daemon's start-up rebuild against a real kube-apiserver: 1,200 PersistentVolumes (the
-# daemon lists 500 a page, so the real server's continue tokens are followed), a tenth of
-# them attached, plus PVs of another CSI driver that must be ignored; then a restart after
-# Track/Untrack rebuilds the changed table.
+# The daemon's start-up rebuild against a real kube-apiserver (client certificate through
+# Kubeconfig=): 1,200 PersistentVolumes (the daemon lists 500 a page, so the real server's
+# continue tokens are followed), a tenth of them attached, plus PVs of another CSI driver that
+# must be ignored; then a restart after Track/Untrack rebuilds the changed table.
 # Prints TAP; skips without SRVLAB_K8S_ENV (tools/k8s/with-apiserver).
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -28,7 +28,7 @@ post_pvs "$tmp/pvs" && ok "created $total PVs and 3 of another driver ($((SECOND
 expect_eq "the server lists them all" $((total + 3)) \
         "$(kc get pv -l srvlab-test=k8s-rebuild --no-headers | wc -l)"
 
-write_config "$tmp/attachment.conf"
+write_kubeconfig_config "$tmp/attachment.conf"
 started=$SECONDS
 lists_before=$(pv_requests LIST 200)
 if start_daemon "$tmp/attachment.conf"; then ok "the daemon rebuilt ($((SECONDS - started)) s)"

@@ -1,7 +1,9 @@
 #!/bin/bash
-# The daemon against a real kube-apiserver: Track/Untrack write and clear real annotations
-# (read back with kubectl), the refusals the API server's answers lead to, and a conflicting
-# writer (kubectl annotate between the daemon's operations: a real 409 and its re-read).
+# The daemon against a real kube-apiserver, authenticated by its client certificate
+# (CN=srvlab-attachment, Kubeconfig=DIR/daemon.kubeconfig): Track/Untrack write and clear real
+# annotations (read back with kubectl), the refusals the API server's answers lead to, and a
+# conflicting writer (kubectl annotate between the daemon's operations: a real 409 and its
+# re-read).
 # Prints TAP; skips without SRVLAB_K8S_ENV (tools/k8s/with-apiserver).
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -16,7 +18,7 @@ ok_created=$?
 expect_ok "kubectl shows them" '^k8s-track-a +1Gi +RWO +Retain +Pending +srvlab-test' \
         kc get pv k8s-track-a --no-headers
 
-write_config "$tmp/attachment.conf"
+write_kubeconfig_config "$tmp/attachment.conf"
 if start_daemon "$tmp/attachment.conf"; then ok "the daemon starts against the real server"
 else not_ok "the daemon starts against the real server"; done_testing; fi
 expect_ok "Store is kubernetes" '^s "kubernetes"$' bctl get-property $name $path $iface Store
