@@ -340,11 +340,11 @@ static gint64 retry_after_usec(SoupMessage *msg)
 }
 
 /* HTTP/1.1 only, never h2. The API server ends an HTTP/2 connection with GOAWAY after every
- * 401 (its UnauthenticatedHTTP2DOSMitigation sets "Connection: close"), at random with --goaway-chance (load
- * balancing in HA clusters) and on a graceful shutdown; libsoup before 3.7.1 then fails the
- * requests it already answered with "HTTP/2 Error: NO_ERROR" and no status (GNOME/libsoup
- * #514), so a 401 is never seen (no token re-read) and a restart fails in-flight writes.
- * Over HTTP/1.1 those are an ordinary response and a closed connection. libsoup 3.2 has no
+ * 401 (its UnauthenticatedHTTP2DOSMitigation sets "Connection: close"), at random with
+ * --goaway-chance (load balancing in HA clusters) and on a graceful shutdown; libsoup before 3.7.1
+ * then fails the requests it already answered with "HTTP/2 Error: NO_ERROR" and no status
+ * (GNOME/libsoup #514), so a 401 is never seen (no token re-read) and a restart fails in-flight
+ * writes. Over HTTP/1.1 those are an ordinary response and a closed connection. libsoup 3.2 has no
  * public switch for the version; the TLS connection it creates is handed to this signal
  * before its handshake, where ALPN can still be set. */
 static void on_network_event(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection,
@@ -355,8 +355,7 @@ static void on_network_event(SoupMessage *msg, GSocketClientEvent event, GIOStre
         (void)msg;
         (void)user_data;
         if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING && G_IS_TLS_CONNECTION(connection))
-                g_tls_connection_set_advertised_protocols(G_TLS_CONNECTION(connection),
-                                                          http1_only);
+                g_tls_connection_set_advertised_protocols(G_TLS_CONNECTION(connection), http1_only);
 }
 
 static SoupMessage *message_new(KubeClient *self, const char *method, const char *path,

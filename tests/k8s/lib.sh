@@ -147,6 +147,35 @@ EOF
         [ "$(curl -s -K "$1/curl.conf" | grep -c '^201$')" -eq "$count" ]
 }
 
+# attached_pvs DIR PREFIX TOTAL: DIR/PREFIX-NNNN.json for NNNN in 0..TOTAL-1 (pv_json), every
+# tenth attached to node-(i mod 7), the rest free.
+attached_pvs() {
+        local i pv node
+        mkdir -p "$1"
+        for i in $(seq 0 $(($3 - 1))); do
+                pv=$(printf '%s-%04d' "$2" "$i")
+                node=""
+                [ $((i % 10)) -ne 0 ] || node=node-$((i % 7))
+                pv_json "$pv" "$node" >"$1/$pv.json"
+        done
+}
+
+# expect_attached_list PREFIX TOTAL: a TAP result: the daemon's List holds exactly the
+# attachments of attached_pvs PREFIX TOTAL, with their nodes (List in $tmp/list).
+expect_attached_list() {
+        local i
+        call List >"$tmp/list"
+        grep -o "\"$1-[0-9]*\" \"node-[0-9]\"" "$tmp/list" | tr -d '"' | sort >"$tmp/got"
+        for i in $(seq 0 10 $(($2 - 1))); do printf '%s-%04d node-%d\n' "$1" "$i" $((i % 7)); done |
+                sort >"$tmp/want"
+        if cmp -s "$tmp/want" "$tmp/got"; then
+                ok "List holds exactly the attached PVs with their nodes"
+        else
+                not_ok "List holds exactly the attached PVs with their nodes"
+                diff "$tmp/want" "$tmp/got" | head | diag
+        fi
+}
+
 # annotation PV KEY-SUFFIX: the value of <driver>/<suffix> on the PV ("" if absent).
 annotation() {
         local key=${driver//./\\.}/$2

@@ -13,13 +13,7 @@ set -uo pipefail
 k8s_init k8s-compaction compaction.rds.csi.srvlab.io
 
 total=1200
-mkdir -p "$tmp/pvs"
-for i in $(seq 0 $((total - 1))); do
-        pv=$(printf 'k8s-compaction-%04d' "$i")
-        node=""
-        [ $((i % 10)) -ne 0 ] || node=node-$((i % 7))
-        pv_json "$pv" "$node" >"$tmp/pvs/$pv.json"
-done
+attached_pvs "$tmp/pvs" k8s-compaction $total
 post_pvs "$tmp/pvs" && ok "created $total PVs" || not_ok "created $total PVs"
 
 start_proxy || { not_ok "the proxy starts"; done_testing; }
@@ -56,12 +50,7 @@ grep 'restarting the list' "$tmp/daemon.log" | diag
 
 expect_ok "AttachmentCount is $((total / 10))" "^u $((total / 10))$" \
         bctl get-property $name $path $iface AttachmentCount
-call List >"$tmp/list"
-grep -o '"k8s-compaction-[0-9]*" "node-[0-9]"' "$tmp/list" | tr -d '"' | sort >"$tmp/got"
-for i in $(seq 0 10 $((total - 1))); do printf 'k8s-compaction-%04d node-%d\n' "$i" $((i % 7)); done |
-        sort >"$tmp/want"
-if cmp -s "$tmp/want" "$tmp/got"; then ok "List holds exactly the attached PVs with their nodes"
-else not_ok "List holds exactly the attached PVs with their nodes"; diff "$tmp/want" "$tmp/got" | head | diag; fi
+expect_attached_list k8s-compaction $total
 run call Track ss k8s-compaction-0001 node-2
 [ "$rc" -eq 0 ] && ok "Track of a PV the bump changed succeeds (the relist's resourceVersion)" ||
         not_ok "Track of a PV the bump changed succeeds (the relist's resourceVersion)"

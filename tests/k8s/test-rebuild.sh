@@ -12,13 +12,7 @@ k8s_init k8s-rebuild rebuild.rds.csi.srvlab.io
 total=1200
 # Every tenth PV is attached, to node-(i mod 7); the rest are free. Plus another driver's
 # PVs, annotated with our keys: not ours, so never in the table.
-mkdir -p "$tmp/pvs"
-for i in $(seq 0 $((total - 1))); do
-        pv=$(printf 'k8s-rebuild-%04d' "$i")
-        node=""
-        [ $((i % 10)) -ne 0 ] || node=node-$((i % 7))
-        pv_json "$pv" "$node" >"$tmp/pvs/$pv.json"
-done
+attached_pvs "$tmp/pvs" k8s-rebuild $total
 for i in 0 1 2; do
         pv_json "k8s-rebuild-other-$i" node-1 other.csi.example.com >"$tmp/pvs/other-$i.json"
 done
@@ -40,12 +34,7 @@ expect_ok "AttachmentCount is $((total / 10))" "^u $((total / 10))$" \
         bctl get-property $name $path $iface AttachmentCount
 
 # The table equals what the server holds, volume by volume.
-call List >"$tmp/list"
-grep -o '"k8s-rebuild-[0-9]*" "node-[0-9]"' "$tmp/list" | tr -d '"' | sort >"$tmp/got"
-for i in $(seq 0 10 $((total - 1))); do printf 'k8s-rebuild-%04d node-%d\n' "$i" $((i % 7)); done |
-        sort >"$tmp/want"
-if cmp -s "$tmp/want" "$tmp/got"; then ok "List holds exactly the attached PVs with their nodes"
-else not_ok "List holds exactly the attached PVs with their nodes"; diff "$tmp/want" "$tmp/got" | head | diag; fi
+expect_attached_list k8s-rebuild $total
 grep -q 'k8s-rebuild-other' "$tmp/list" && not_ok "another driver's PVs are ignored" ||
         ok "another driver's PVs are ignored"
 expect_ok "Get of the last page's k8s-rebuild-1190" '^st "node-0" [0-9]+$' \
