@@ -1,9 +1,7 @@
 #!/bin/bash
-# The daemon against a real kube-apiserver, authenticated by its client certificate
-# (CN=srvlab-attachment, Kubeconfig=DIR/daemon.kubeconfig): Track/Untrack write and clear real
-# annotations (read back with kubectl), the refusals the API server's answers lead to, and a
-# conflicting writer (kubectl annotate between the daemon's operations: a real 409 and its
-# re-read).
+# The daemon against a real kube-apiserver: Track/Untrack write and clear real annotations
+# (read back with kubectl), the refusals the API server's answers lead to, and a conflicting
+# writer (kubectl annotate between the daemon's operations: a real 409 and its re-read).
 # Prints TAP; skips without SRVLAB_K8S_ENV (tools/k8s/with-apiserver).
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
