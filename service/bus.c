@@ -42,6 +42,7 @@ struct _Bus {
         gboolean have_group;
         gid_t allowed_gid;
         gboolean shutting_down;
+        Metrics *metrics; /* NULL: none */
 };
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
         char *volume;
         char *node;
         uid_t uid;
+        gint64 started; /* monotonic, when the call arrived */
         ManagerResult result;
         GError *error;
 } Job;
@@ -187,11 +189,13 @@ static int on_changes(sd_event_source *s, int fd, uint32_t revents, void *userda
  * operation made are queued already: emitted first, so a caller sees the signal before the
  * reply. */
 static int finish_operation(Bus *self, sd_bus_message *call, gboolean untrack, const char *volume,
-                            const char *node, uid_t uid, const ManagerResult *result,
-                            const GError *error)
+                            const char *node, uid_t uid, gint64 started,
+                            const ManagerResult *result, const GError *error)
 {
         const char *what = untrack ? "Untrack" : "Track";
 
+        metrics_operation(self->metrics, untrack ? METRICS_OP_UNTRACK : METRICS_OP_TRACK, error,
+                          started);
         change_queue_drain(self->changes, emit_change, self);
         if (error != NULL) {
                 /* A conflict known from memory is not news; a store failure is. */
@@ -221,7 +225,7 @@ static void job_done(gpointer data, gpointer user_data)
         Bus *self = user_data;
 
         finish_operation(self, job->call, job->untrack, job->volume, job->node, job->uid,
-                         &job->result, job->error);
+                         job->started, &job->result, job->error);
         if (self->shutting_down && dispatcher_pending(self->dispatcher) == 0)
                 sd_event_exit(self->event, 0);
 }
@@ -231,6 +235,7 @@ static int on_completions(sd_event_source *s, int fd, uint32_t revents, void *us
         Bus *self = userdata;
 
         dispatcher_process(self->dispatcher);
+        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0, dispatcher_pending(self->dispatcher));
         return 0;
 }
 
@@ -319,6 +324,16 @@ static gboolean check_mutation(Bus *self, sd_bus_message *m, gboolean untrack, c
         return TRUE;
 }
 
+/* A call refused before it reached the manager (invalid, denied, shutting down, queue full):
+ * counted, answered, not logged again. */
+static int finish_refused(Bus *self, sd_bus_message *m, gboolean untrack, gint64 started,
+                          const GError *error)
+{
+        metrics_operation(self->metrics, untrack ? METRICS_OP_UNTRACK : METRICS_OP_TRACK, error,
+                          started);
+        return reply_error(m, error);
+}
+
 /* Answers at once when no I/O is needed and nothing else is queued on the volume (so the
  * order of operations on one volume is kept); otherwise hands the work to the pool. */
 static int run_operation(Bus *self, sd_bus_message *m, gboolean untrack, const char *volume,
@@ -328,16 +343,18 @@ static int run_operation(Bus *self, sd_bus_message *m, gboolean untrack, const c
         g_autoptr(GError) error = NULL;
         g_autoptr(Job) job = NULL;
         ManagerTry t = MANAGER_TRY_NEEDS_IO;
+        gint64 started = g_get_monotonic_time();
         uid_t uid = 0;
 
         if (!check_mutation(self, m, untrack, volume, node, &uid, &error))
-                return reply_error(m, error);
+                return finish_refused(self, m, untrack, started, error);
 
         if (!dispatcher_key_busy(self->dispatcher, volume))
                 t = untrack ? manager_try_untrack(self->manager, volume, &result, &error)
                             : manager_try_track(self->manager, volume, node, &result, &error);
         if (t != MANAGER_TRY_NEEDS_IO)
-                return finish_operation(self, m, untrack, volume, node, uid, &result, error);
+                return finish_operation(self, m, untrack, volume, node, uid, started, &result,
+                                        error);
 
         job = g_new0(Job, 1);
         *job = (Job){.bus = self,
@@ -345,9 +362,11 @@ static int run_operation(Bus *self, sd_bus_message *m, gboolean untrack, const c
                      .untrack = untrack,
                      .volume = g_strdup(volume),
                      .node = g_strdup(node),
-                     .uid = uid};
+                     .uid = uid,
+                     .started = started};
         if (!dispatcher_submit(self->dispatcher, volume, job, &error))
-                return reply_error(m, error);
+                return finish_refused(self, m, untrack, started, error);
+        metrics_set(self->metrics, METRIC_OPERATIONS_QUEUED, 0, dispatcher_pending(self->dispatcher));
         g_steal_pointer(&job);
         return 1;
 }
@@ -555,6 +574,11 @@ gboolean bus_request_name(Bus *self, GError **error)
         if (r < 0)
                 return fail_errno(error, r, "cannot own " BUS_NAME);
         return TRUE;
+}
+
+void bus_set_metrics(Bus *self, Metrics *metrics)
+{
+        self->metrics = metrics;
 }
 
 void bus_begin_shutdown(Bus *self)

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "manager.h"
+#include "metrics.h"
 
 /* The thin bus layer: translates org.srvlab.Attachment1 calls into manager operations.
  * Everything here runs on the bus thread (the sd-event loop); blocking operations go to the
@@ -20,6 +21,9 @@ Bus *bus_new(sd_event *event, Manager *manager, const Config *config, GError **e
 gboolean bus_request_name(Bus *self, GError **error);
 /* Stops taking new Track/Untrack calls (they get ShuttingDown), lets the pending ones finish
  * and reply, then exits the event loop with status 0. */
+/* Counts every Track/Untrack answer and the operations queued in `metrics` (NULL: none),
+ * which must outlive the bus. */
+void bus_set_metrics(Bus *self, Metrics *metrics);
 void bus_begin_shutdown(Bus *self);
 void bus_free(Bus *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Bus, bus_free)

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "metrics-server.h"
+
 #define GROUP_ATTACHMENT "Attachment"
 #define GROUP_KUBERNETES "Kubernetes"
 
@@ -15,6 +17,7 @@ void config_init(Config *self)
             .workers = 16,
             .queue_limit = 4096,
             .allowed_group = g_strdup("srvlab-attachment"),
+            .metrics_address = g_strdup(""),
             .kube_server = g_strdup(""),
             .kube_token_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/token"),
             .kube_ca_file = g_strdup("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
@@ -23,6 +26,8 @@ void config_init(Config *self)
             .request_timeout_sec = 10,
             .start_timeout_sec = 90,
             .watch_timeout_sec = 60,
+            .reconcile = TRUE,
+            .events = TRUE,
         };
 }
 
@@ -30,6 +35,7 @@ void config_clear(Config *self)
 {
         g_clear_pointer(&self->driver, g_free);
         g_clear_pointer(&self->allowed_group, g_free);
+        g_clear_pointer(&self->metrics_address, g_free);
         g_clear_pointer(&self->kube_server, g_free);
         g_clear_pointer(&self->kube_token_file, g_free);
         g_clear_pointer(&self->kube_ca_file, g_free);
@@ -63,6 +69,20 @@ static gboolean parse_uint(const char *origin, const char *group, const char *ke
         return TRUE;
 }
 
+static gboolean parse_bool(const char *origin, const char *group, const char *key,
+                           const char *value, gboolean *out, GError **error)
+{
+        if (g_str_equal(value, "yes") || g_str_equal(value, "true") || g_str_equal(value, "1")) {
+                *out = TRUE;
+        } else if (g_str_equal(value, "no") || g_str_equal(value, "false") ||
+                   g_str_equal(value, "0")) {
+                *out = FALSE;
+        } else {
+                return fail_value(origin, group, key, value, "expected \"yes\" or \"no\"", error);
+        }
+        return TRUE;
+}
+
 /* A CSI driver name is a DNS-1123 subdomain of at most 63 bytes (the CSI spec): it becomes
  * the prefix of the annotation keys, so it must be a valid annotation key prefix too. */
 static gboolean driver_name_ok(const char *s)
@@ -78,6 +98,25 @@ static gboolean driver_name_ok(const char *s)
                 if (c == '.' && s[i + 1] == '.')
                         return FALSE;
         }
+        return TRUE;
+}
+
+/* Checked here, so that a bad value stops the daemon naming the file and the key; a port
+ * already taken fails later, when the server binds it. */
+static gboolean apply_metrics_address(Config *self, const char *origin, const char *value,
+                                      GError **error)
+{
+        g_autoptr(GSocketAddress) address = NULL;
+        g_autoptr(GError) local = NULL;
+
+        if (value[0] != '\0') {
+                address = metrics_address_parse(value, &local);
+                if (address == NULL)
+                        return fail_value(origin, GROUP_ATTACHMENT, "MetricsAddress", value,
+                                          local->message, error);
+        }
+        g_free(self->metrics_address);
+        self->metrics_address = g_strdup(value);
         return TRUE;
 }
 
@@ -106,9 +145,15 @@ static gboolean apply_attachment(Config *self, const char *origin, const char *k
                 return parse_uint(origin, g, key, value, 1, 256, &self->workers, error);
         } else if (g_str_equal(key, "QueueLimit")) {
                 return parse_uint(origin, g, key, value, 1, 1048576, &self->queue_limit, error);
+        } else if (g_str_equal(key, "Reconcile")) {
+                return parse_bool(origin, g, key, value, &self->reconcile, error);
+        } else if (g_str_equal(key, "Events")) {
+                return parse_bool(origin, g, key, value, &self->events, error);
         } else if (g_str_equal(key, "AllowedGroup")) {
                 g_free(self->allowed_group);
                 self->allowed_group = g_strdup(value);
+        } else if (g_str_equal(key, "MetricsAddress")) {
+                return apply_metrics_address(self, origin, value, error);
         } else {
                 g_warning("%s: unknown key [%s] %s ignored", origin, g, key);
         }

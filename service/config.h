@@ -26,6 +26,7 @@ typedef struct {
         guint workers;             /* GThreadPool size, 1..256 */
         guint queue_limit;         /* pending Track/Untrack operations, 1..1048576 */
         char *allowed_group;       /* group allowed to Track/Untrack besides uid 0; "" = none */
+        char *metrics_address;     /* "" = no metrics; else IPv4:PORT or [IPv6]:PORT */
         char *kube_server;         /* "" = in-cluster from KUBERNETES_SERVICE_HOST/PORT */
         char *kube_token_file;     /* "" = no bearer token */
         char *kube_ca_file;        /* "" = system trust store */
@@ -34,6 +35,8 @@ typedef struct {
         guint request_timeout_sec; /* 1..3600 */
         guint start_timeout_sec;   /* 0..86400 */
         guint watch_timeout_sec;   /* 2..3600: a watch's timeoutSeconds */
+        gboolean reconcile;        /* Store=kubernetes: clear attachments of dead Nodes */
+        gboolean events;           /* Store=kubernetes: post core/v1 Events */
         char *set_in[CONFIG_N_TRACKED_KEYS]; /* the file that set the key last; NULL: default */
 } Config;
 

@@ -37,6 +37,7 @@ struct _KubeClient {
          * server ends them at timeoutSeconds; silence past that, plus a request's time, means
          * a dead connection. */
         SessionSlot watches;
+        Metrics *metrics;
 };
 
 gboolean kube_client_error_is_permanent(const GError *error)
@@ -439,6 +440,16 @@ static GBytes *send_once(KubeClient *self, const char *method, const char *path,
         return NULL;
 }
 
+void kube_client_set_metrics(KubeClient *self, Metrics *metrics)
+{
+        self->metrics = metrics;
+}
+
+Metrics *kube_client_get_metrics(KubeClient *self)
+{
+        return self->metrics;
+}
+
 GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
                          const char *content_type, const char *body, gsize max_bytes, guint *status,
                          GError **error)
@@ -450,9 +461,11 @@ GBytes *kube_client_send(KubeClient *self, const char *method, const char *path,
                 g_autofree char *token = kube_auth_get_token(self->auth, FALSE);
                 g_autoptr(GError) local = NULL;
                 Attempt attempt;
+                gint64 started = g_get_monotonic_time();
                 GBytes *data = send_once(self, method, path, content_type, body, token, max_bytes,
                                          &attempt, &local);
 
+                metrics_api_request(self->metrics, method, attempt.status, started);
                 if (token != NULL)
                         memset(token, 0, strlen(token));
                 if (status != NULL)
@@ -515,6 +528,7 @@ GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCance
                 g_autoptr(GBytes) data = NULL;
                 g_autoptr(GError) local = NULL;
                 guint status;
+                gint64 started = g_get_monotonic_time();
 
                 if (token != NULL)
                         memset(token, 0, strlen(token));
@@ -523,6 +537,9 @@ GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCance
                 if (certificate != NULL)
                         soup_message_set_tls_client_certificate(msg, certificate);
                 stream = soup_session_send(session, msg, cancellable, &local);
+                if (!g_cancellable_is_cancelled(cancellable))
+                        metrics_api_request(self->metrics, "GET", soup_message_get_status(msg),
+                                            started);
                 if (stream == NULL) {
                         if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
                                 g_propagate_error(error, g_steal_pointer(&local));

@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "config.h"
+#include "metrics.h"
 
 /* An HTTP client for the Kubernetes API server, shared by all worker threads: one SoupSession
  * (libsoup >= 3.2 allows concurrent synchronous sends from several threads) with max-conns and
@@ -43,6 +44,12 @@ typedef struct _KubeClient KubeClient;
 KubeClient *kube_client_new(const Config *config, GError **error);
 void kube_client_free(KubeClient *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KubeClient, kube_client_free)
+
+/* Every request is counted in `metrics` (NULL: none), which must outlive the client. Set
+ * before the first request; the store, the reflectors and the event poster that share the
+ * client find it with kube_client_get_metrics(). */
+void kube_client_set_metrics(KubeClient *self, Metrics *metrics);
+Metrics *kube_client_get_metrics(KubeClient *self);
 
 /* The base URL requests go to, without a trailing slash. */
 const char *kube_client_get_server(KubeClient *self);

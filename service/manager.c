@@ -336,8 +336,14 @@ static gboolean track_in_store(Manager *self, const char *volume, const char *no
 {
         gint64 attached_at = g_get_real_time();
         g_autofree char *holder = NULL;
+        g_autofree char *before = NULL;
+        gint64 before_at = 0;
         g_autoptr(GError) local_error = NULL;
+        gboolean changed;
 
+        /* The store may tell the table (through the observer) before it returns: whether this
+         * call changed anything is judged against the table of before the call. */
+        manager_get(self, volume, &before, &before_at, NULL);
         if (!store_put(self->store, volume, node, &attached_at, &holder, &local_error)) {
                 if (g_error_matches(local_error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_NOT_FOUND))
                         table_set(self, volume, NULL, 0, NULL);
@@ -347,7 +353,9 @@ static gboolean track_in_store(Manager *self, const char *volume, const char *no
                 g_propagate_error(error, g_steal_pointer(&local_error));
                 return FALSE;
         }
-        set_result(result, table_set(self, volume, node, attached_at, NULL), node, attached_at);
+        table_set(self, volume, node, attached_at, NULL);
+        changed = g_strcmp0(before, node) != 0 || before_at != attached_at;
+        set_result(result, changed, node, attached_at);
         return TRUE;
 }
 

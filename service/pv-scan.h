@@ -7,7 +7,20 @@
 #include "json-scan.h"
 #include "pv.h"
 
-enum { F_NAME, F_RV, F_NODE, F_AT, F_DRIVER, F_HANDLE, N_FIELDS };
+/* metadata's fields first, then spec's (the ranges pv_scan_forget clears). */
+enum {
+        F_NAME,
+        F_RV,
+        F_UID,
+        F_NODE,
+        F_AT,
+        F_DRIVER,
+        F_HANDLE,
+        F_CLAIM_NS,
+        F_CLAIM_NAME,
+        F_CLAIM_UID,
+        N_FIELDS
+};
 
 typedef struct {
         JsonSpan field[N_FIELDS];

@@ -86,6 +86,10 @@ static void info_dup(const PvInfo *in, PvInfo *out)
         out->volume_handle = g_strdup(in->volume_handle);
         out->attached_node = g_strdup(in->attached_node);
         out->attached_at = g_strdup(in->attached_at);
+        out->claim_namespace = g_strdup(in->claim_namespace);
+        out->claim_name = g_strdup(in->claim_name);
+        out->claim_uid = g_strdup(in->claim_uid);
+        out->uid = g_strdup(in->uid);
 }
 
 gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvEvent *out,

@@ -18,6 +18,10 @@ void pv_info_clear(PvInfo *self)
         g_clear_pointer(&self->volume_handle, g_free);
         g_clear_pointer(&self->attached_node, g_free);
         g_clear_pointer(&self->attached_at, g_free);
+        g_clear_pointer(&self->claim_namespace, g_free);
+        g_clear_pointer(&self->claim_name, g_free);
+        g_clear_pointer(&self->claim_uid, g_free);
+        g_clear_pointer(&self->uid, g_free);
 }
 
 void pv_status_clear(PvStatus *self)
@@ -103,14 +107,14 @@ JsonNode *pv_parse_object(const char *data, gsize length, GError **error)
 
 /* The json_object_get_*_member() accessors emit criticals on a type mismatch; input here is
  * untrusted, so every member is type-checked first. */
-static JsonObject *member_object(JsonObject *object, const char *name)
+JsonObject *pv_json_object_member(JsonObject *object, const char *name)
 {
         JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
 
         return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
 }
 
-static const char *member_string(JsonObject *object, const char *name)
+const char *pv_json_string_member(JsonObject *object, const char *name)
 {
         JsonNode *node = object != NULL ? json_object_get_member(object, name) : NULL;
 
@@ -129,7 +133,7 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
 {
         g_autofree char *node_key = pv_annotation_node_key(driver);
         g_autofree char *at_key = pv_annotation_at_key(driver);
-        JsonObject *pv, *metadata, *annotations, *csi;
+        JsonObject *pv, *metadata, *annotations, *csi, *claim;
 
         memset(out, 0, sizeof(*out));
         if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
@@ -138,21 +142,27 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
                 return FALSE;
         }
         pv = json_node_get_object(node);
-        metadata = member_object(pv, "metadata");
-        annotations = member_object(metadata, "annotations");
-        csi = member_object(member_object(pv, "spec"), "csi");
-        out->name = g_strdup(member_string(metadata, "name"));
-        out->resource_version = g_strdup(member_string(metadata, "resourceVersion"));
-        out->csi_driver = g_strdup(member_string(csi, "driver"));
-        out->volume_handle = g_strdup(member_string(csi, "volumeHandle"));
-        out->attached_node = g_strdup(member_string(annotations, node_key));
-        out->attached_at = g_strdup(member_string(annotations, at_key));
+        metadata = pv_json_object_member(pv, "metadata");
+        annotations = pv_json_object_member(metadata, "annotations");
+        csi = pv_json_object_member(pv_json_object_member(pv, "spec"), "csi");
+        claim = pv_json_object_member(pv_json_object_member(pv, "spec"), "claimRef");
+        out->name = g_strdup(pv_json_string_member(metadata, "name"));
+        out->resource_version = g_strdup(pv_json_string_member(metadata, "resourceVersion"));
+        out->csi_driver = g_strdup(pv_json_string_member(csi, "driver"));
+        out->volume_handle = g_strdup(pv_json_string_member(csi, "volumeHandle"));
+        out->attached_node = g_strdup(pv_json_string_member(annotations, node_key));
+        out->attached_at = g_strdup(pv_json_string_member(annotations, at_key));
+        out->claim_namespace = g_strdup(pv_json_string_member(claim, "namespace"));
+        out->claim_name = g_strdup(pv_json_string_member(claim, "name"));
+        out->claim_uid = g_strdup(pv_json_string_member(claim, "uid"));
+        out->uid = g_strdup(pv_json_string_member(metadata, "uid"));
         /* json-glib lets bad escapes and lone surrogates through as invalid UTF-8 (found by
          * fuzz-pv). Such a PV is malformed: its strings must never reach a D-Bus message or
          * be taken for "no node" (which would let a Track overwrite the annotation). */
         if (!utf8_ok(out->name) || !utf8_ok(out->resource_version) || !utf8_ok(out->csi_driver) ||
             !utf8_ok(out->volume_handle) || !utf8_ok(out->attached_node) ||
-            !utf8_ok(out->attached_at)) {
+            !utf8_ok(out->attached_at) || !utf8_ok(out->claim_namespace) ||
+            !utf8_ok(out->claim_name) || !utf8_ok(out->claim_uid) || !utf8_ok(out->uid)) {
                 pv_info_clear(out);
                 g_set_error_literal(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED,
                                     "invalid PersistentVolume from the API server: a string is "
@@ -205,7 +215,7 @@ gboolean pv_list_decode_reference(const char *data, gsize length, const char *dr
         if (parser == NULL)
                 return FALSE;
         list = json_node_get_object(json_parser_get_root(parser));
-        metadata = member_object(list, "metadata");
+        metadata = pv_json_object_member(list, "metadata");
         items = json_object_get_member(list, "items");
         /* An empty list may come with "items": null or without the member. */
         if (items != NULL && !JSON_NODE_HOLDS_NULL(items) && !JSON_NODE_HOLDS_ARRAY(items)) {
@@ -218,9 +228,10 @@ gboolean pv_list_decode_reference(const char *data, gsize length, const char *dr
             !walk_items(json_node_get_array(items), driver, func, user_data, error))
                 return FALSE;
         if (continue_token != NULL)
-                *continue_token = nonempty_dup(member_string(metadata, "continue"));
+                *continue_token = nonempty_dup(pv_json_string_member(metadata, "continue"));
         if (resource_version != NULL)
-                *resource_version = nonempty_dup(member_string(metadata, "resourceVersion"));
+                *resource_version =
+                    nonempty_dup(pv_json_string_member(metadata, "resourceVersion"));
         return TRUE;
 }
 
@@ -256,6 +267,8 @@ static gboolean metadata_member(JsonScan *s, const JsonSpan *key, gpointer data,
                 return json_scan_string_member(s, &walk->item.field[F_NAME], error);
         if (KEY_IS(key, "resourceVersion"))
                 return json_scan_string_member(s, &walk->item.field[F_RV], error);
+        if (KEY_IS(key, "uid"))
+                return json_scan_string_member(s, &walk->item.field[F_UID], error);
         if (!KEY_IS(key, "annotations"))
                 return json_scan_skip(s, error);
         pv_scan_forget(walk, F_NODE, F_AT);
@@ -273,8 +286,25 @@ static gboolean csi_member(JsonScan *s, const JsonSpan *key, gpointer data, GErr
         return json_scan_skip(s, error);
 }
 
+static gboolean claim_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
+{
+        ListWalk *walk = data;
+
+        if (KEY_IS(key, "namespace"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_NS], error);
+        if (KEY_IS(key, "name"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_NAME], error);
+        if (KEY_IS(key, "uid"))
+                return json_scan_string_member(s, &walk->item.field[F_CLAIM_UID], error);
+        return json_scan_skip(s, error);
+}
+
 static gboolean spec_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error)
 {
+        if (KEY_IS(key, "claimRef")) {
+                pv_scan_forget(data, F_CLAIM_NS, F_CLAIM_UID);
+                return json_scan_object_member(s, claim_member, data, error);
+        }
         if (!KEY_IS(key, "csi"))
                 return json_scan_skip(s, error);
         pv_scan_forget(data, F_DRIVER, F_HANDLE);
@@ -288,7 +318,7 @@ gboolean pv_scan_item_member(JsonScan *s, const JsonSpan *key, gpointer data, GE
                 return json_scan_object_member(s, metadata_member, data, error);
         }
         if (KEY_IS(key, "spec")) {
-                pv_scan_forget(data, F_DRIVER, F_HANDLE);
+                pv_scan_forget(data, F_DRIVER, F_CLAIM_UID);
                 return json_scan_object_member(s, spec_member, data, error);
         }
         return json_scan_skip(s, error);
@@ -377,8 +407,16 @@ void pv_scan_item_info(const JsonSpan field[N_FIELDS], GString *buf, PvInfo *out
         }
         for (guint f = 0; f < N_FIELDS; f++)
                 value[f] = offset[f] >= 0 ? buf->str + offset[f] : NULL;
-        *out = (PvInfo){value[F_NAME],   value[F_RV],   value[F_DRIVER],
-                        value[F_HANDLE], value[F_NODE], value[F_AT]};
+        *out = (PvInfo){.name = value[F_NAME],
+                        .resource_version = value[F_RV],
+                        .csi_driver = value[F_DRIVER],
+                        .volume_handle = value[F_HANDLE],
+                        .attached_node = value[F_NODE],
+                        .attached_at = value[F_AT],
+                        .claim_namespace = value[F_CLAIM_NS],
+                        .claim_name = value[F_CLAIM_NAME],
+                        .claim_uid = value[F_CLAIM_UID],
+                        .uid = value[F_UID]};
 }
 
 /* Every item's strings go into one reused buffer: no allocation per item. */
@@ -463,10 +501,10 @@ gboolean pv_status_decode(const char *data, gsize length, PvStatus *out)
         if (parser == NULL)
                 return FALSE;
         status = json_node_get_object(json_parser_get_root(parser));
-        kind = member_string(status, "kind");
+        kind = pv_json_string_member(status, "kind");
         out->code = status_code(status);
-        out->reason = valid_dup(member_string(status, "reason"));
-        out->message = valid_dup(member_string(status, "message"));
+        out->reason = valid_dup(pv_json_string_member(status, "reason"));
+        out->message = valid_dup(pv_json_string_member(status, "message"));
         if (g_strcmp0(kind, "Status") == 0 || out->code != 0 || out->reason != NULL ||
             out->message != NULL)
                 return TRUE;

@@ -19,6 +19,10 @@ typedef struct {
         char *volume_handle;    /* spec.csi.volumeHandle */
         char *attached_node;    /* annotation <driver>/attached-node */
         char *attached_at;      /* annotation <driver>/attached-at, unparsed */
+        char *claim_namespace;  /* spec.claimRef.namespace (where its Events go) */
+        char *claim_name;       /* spec.claimRef.name */
+        char *claim_uid;        /* spec.claimRef.uid (kubectl describe matches Events by it) */
+        char *uid;              /* metadata.uid */
 } PvInfo;
 
 void pv_info_clear(PvInfo *self);
@@ -27,6 +31,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PvInfo, pv_info_clear)
 /* Parses untrusted text that must hold one JSON object (UTF-8, bounded nesting). Fails with
  * ATTACHMENT_ERROR_FAILED "invalid JSON from the API server: ...". */
 JsonNode *pv_parse_object(const char *data, gsize length, GError **error);
+
+/* Members of an untrusted json-glib object, type-checked first (the accessors log criticals
+ * on a mismatch): NULL when absent or of another type. */
+JsonObject *pv_json_object_member(JsonObject *object, const char *name);
+const char *pv_json_string_member(JsonObject *object, const char *name);
 
 /* `driver` is the annotation prefix: keys "<driver>/attached-node" and "<driver>/attached-at".
  * Fails only when the input is not a JSON object. */

@@ -109,6 +109,8 @@ static void set_state(Reflector *self, ReflectorState state)
         self->state = state;
         self->since = now;
         tsan_mutex_unlock(&self->lock);
+        metrics_watch_connected(kube_client_get_metrics(self->client), self->path,
+                                state == REFLECTOR_WATCHING);
         if (self->klass->state != NULL)
                 self->klass->state(self->user_data, state, now);
 }
@@ -317,8 +319,12 @@ static void relist(Reflector *self, const char *why)
         gint64 backoff = FIRST_BACKOFF_USEC;
 
         set_state(self, REFLECTOR_RELISTING);
-        g_message("Watch of %s cannot resume from resourceVersion %s (%s): listing afresh",
-                  self->what, self->resource_version, why);
+        if (why != NULL) {
+                metrics_watch_relist(kube_client_get_metrics(self->client), self->path);
+                g_message("Watch of %s cannot resume from resourceVersion %s (%s): listing "
+                          "afresh",
+                          self->what, self->resource_version, why);
+        }
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
 
@@ -340,6 +346,10 @@ static gpointer watch_thread(gpointer data)
         gint64 backoff = FIRST_BACKOFF_USEC;
         guint refused = 0;
 
+        /* Started without reflector_list(): the first list is made here, retried with
+         * backoff, so that a kind the daemon can live without never delays its start. */
+        if (self->resource_version == NULL)
+                relist(self, NULL);
         while (!stopping(self)) {
                 g_autoptr(GError) local = NULL;
                 Stream stream = {0};
@@ -361,6 +371,7 @@ static gpointer watch_thread(gpointer data)
                         continue;
                 }
                 set_state(self, REFLECTOR_RECONNECTING);
+                metrics_watch_restart(kube_client_get_metrics(self->client), self->path, !clean);
                 if (stream.lines > 0)
                         backoff = FIRST_BACKOFF_USEC;
                 if (clean && g_get_monotonic_time() - started >= MIN_CLEAN_STREAM_USEC) {

@@ -54,6 +54,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Reflector, reflector_free)
 /* The start-up LIST, on the caller's thread: one paginated pass (restarted on 410 a few
  * times). The consumer's list_end is called with relist FALSE. */
 gboolean reflector_list(Reflector *self, GError **error);
-/* Starts the watch thread from the last list's resourceVersion. */
+/* Starts the watch thread from the last list's resourceVersion; without a list yet, the
+ * thread lists first (retried with backoff; the consumer's list_end gets relist TRUE). */
 void reflector_start(Reflector *self);
 ReflectorState reflector_get_state(Reflector *self, gint64 *since_usec);

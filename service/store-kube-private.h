@@ -4,6 +4,7 @@
 /* Shared by store-kube.c (conditional writes) and store-kube-watch.c (the LIST+WATCH that
  * keeps what the store knows of the PVs fresh). Internal to the Kubernetes store. */
 
+#include "events.h"
 #include "kube-client.h"
 #include "pv.h"
 #include "reflector.h"
@@ -16,9 +17,12 @@ typedef struct {
         char *pv_name;          /* NULL: the PV is named like the volume */
         char *resource_version; /* of the last read, write or watch event */
         char *node;             /* the attached-node annotation then; NULL: none */
+        /* "pv-uid\nclaim-ns\nclaim-name\nclaim-uid" for Events, held while `node` is set */
+        char *refs;
 } Known;
 
 typedef struct _Rebuild Rebuild;
+typedef struct _NodeWatch NodeWatch;
 
 typedef struct {
         Store parent;
@@ -34,12 +38,16 @@ typedef struct {
         Rebuild *rebuild; /* the LIST in progress (reflector thread or load) */
         StoreLoadFunc load_func;
         gpointer load_data;
+        NodeWatch *nodes; /* Reconcile=yes: the Nodes' LIST+WATCH (store-kube-nodes.c) */
+        Events *events;   /* Events=yes */
 } StoreKube;
 
 void known_free(Known *known);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Known, known_free)
 GHashTable *known_table_new(void);
 Known *known_from_pv(const char *volume, const PvInfo *pv);
+/* A copy of what is known of `volume`, or NULL. */
+Known *known_get(StoreKube *self, const char *volume);
 
 /* The attached-at time of a PV that names a node (now, with a warning, when unreadable). */
 gint64 store_kube_attached_at(const PvInfo *pv);
@@ -72,6 +80,21 @@ void store_kube_doubt_drop(StoreKube *self, const char *volume);
 /* A merge patch; the client's error as is (KUBE_CLIENT_ERROR, the HTTP status as code). */
 gboolean store_kube_patch_pv(StoreKube *self, const char *pv_name, const char *body, PvInfo *pv,
                              GError **error);
+
+/* Clears `volume`'s attachment only if the PV still names `node` (a conditional write, the
+ * caller holding the volume's lock); the table follows through the observer. *cleared
+ * receives TRUE when this call cleared it, FALSE when the PV named nobody or another node
+ * (another daemon did it first, or the node attached again through a newer write). */
+gboolean store_kube_clear_node(StoreKube *self, const char *volume, const char *node,
+                               gboolean *cleared, GError **error);
+
+/* store-kube-nodes.c: the reconciler (DESIGN §10) and the Events about PVs. */
+void store_kube_nodes_init(StoreKube *self, const Config *config);
+void store_kube_nodes_start(StoreKube *self);
+void store_kube_nodes_clear(StoreKube *self);
+/* Queues an Event about the PV serving `volume` (its claim when bound); never blocks. */
+void store_kube_post_event(StoreKube *self, const char *volume, const char *reason,
+                           const char *type, const char *message);
 
 /* store-kube-watch.c */
 gboolean store_kube_load(Store *store, StoreLoadFunc func, gpointer user_data, GError **error);

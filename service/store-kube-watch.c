@@ -274,6 +274,7 @@ void store_kube_watch_init(StoreKube *self, const Config *config)
 
 void store_kube_watch_clear(StoreKube *self)
 {
+        store_kube_nodes_clear(self);
         g_clear_pointer(&self->reflector, reflector_free);
         g_clear_pointer(&self->rebuild, rebuild_free);
 }
@@ -286,6 +287,7 @@ void store_kube_watch_clear_store(Store *store)
 gboolean store_kube_start_watch(Store *store, GError **error)
 {
         reflector_start(((StoreKube *)store)->reflector);
+        store_kube_nodes_start((StoreKube *)store);
         return TRUE;
 }
 

@@ -17,6 +17,7 @@ void known_free(Known *known)
         g_free(known->pv_name);
         g_free(known->resource_version);
         g_free(known->node);
+        g_free(known->refs);
         g_free(known);
 }
 
@@ -34,6 +35,12 @@ Known *known_from_pv(const char *volume, const PvInfo *pv)
         known->resource_version = g_strdup(pv->resource_version);
         if (pv->attached_node != NULL && *pv->attached_node != '\0')
                 known->node = g_strdup(pv->attached_node);
+        /* Only an attached PV is the subject of an Event (a conflict, a clearing): the free
+         * ones, most of a large cluster, do not pay for the references (~120 bytes). */
+        if (known->node != NULL && (pv->uid != NULL || pv->claim_name != NULL))
+                known->refs = g_strjoin(
+                    "\n", pv->uid ? pv->uid : "", pv->claim_namespace ? pv->claim_namespace : "",
+                    pv->claim_name ? pv->claim_name : "", pv->claim_uid ? pv->claim_uid : "", NULL);
         return known;
 }
 
@@ -110,7 +117,7 @@ void store_kube_observe_gone(StoreKube *self, const char *volume)
 }
 
 /* A copy of what is known of `volume`, or NULL. */
-static Known *known_get(StoreKube *self, const char *volume)
+Known *known_get(StoreKube *self, const char *volume)
 {
         Known *copy = NULL;
         const Known *known;
@@ -122,6 +129,7 @@ static Known *known_get(StoreKube *self, const char *volume)
                 copy->pv_name = g_strdup(known->pv_name);
                 copy->resource_version = g_strdup(known->resource_version);
                 copy->node = g_strdup(known->node);
+                copy->refs = g_strdup(known->refs);
         }
         tsan_mutex_unlock(&self->lock);
         return copy;
@@ -219,6 +227,7 @@ typedef struct {
         char **holder;            /* put only, may be NULL */
         char **seen;              /* remove only: the node the PV named when last read */
         char **doubt_rv;          /* put only: set to the precondition of a write in doubt */
+        gboolean only_node;       /* remove only: only if the PV names `node` (reconciler) */
 } Write;
 
 static WriteCheck put_check(const Write *w, const PvInfo *pv, GError **error)
@@ -247,6 +256,12 @@ static WriteCheck remove_check(const Write *w, const char *pv_name, const PvInfo
         g_free(*w->seen);
         *w->seen = NULL;
         if (pv->attached_node != NULL && *pv->attached_node != '\0') {
+                if (w->only_node && strcmp(pv->attached_node, w->node) != 0) {
+                        g_debug("Clearing %s of node %s: PersistentVolume %s names node %s "
+                                "now; left alone",
+                                w->volume, w->node, pv_name, pv->attached_node);
+                        return CHECK_DONE;
+                }
                 *w->seen = g_strdup(pv->attached_node);
                 return CHECK_WRITE;
         }
@@ -361,8 +376,11 @@ static gboolean write_pv(StoreKube *self, const Write *w, const char *pv_name, c
                 if (rv == NULL) {
                         WriteCheck check;
 
-                        if (attempt > 0)
+                        if (attempt > 0) {
+                                /* Only a 409 leaves rv unset after the first attempt. */
+                                metrics_conflict_retried(kube_client_get_metrics(self->client));
                                 conflict_wait(attempt);
+                        }
                         check = refresh(self, w, pv_name, &rv, error);
                         if (check != CHECK_WRITE)
                                 return check == CHECK_DONE;
@@ -417,6 +435,14 @@ static gboolean kube_put(Store *store, const char *volume, const char *node,
         else
                 ok = write_pv(self, &w, pv_name, NULL, &local);
         store_kube_doubt_after_put(self, volume, node, *attached_at_usec, doubt_rv, local);
+        if (!ok && holder != NULL && *holder != NULL &&
+            g_error_matches(local, ATTACHMENT_ERROR, ATTACHMENT_ERROR_ALREADY_ATTACHED)) {
+                g_autofree char *message = g_strdup_printf(
+                    "Volume %s is attached to node %s; node %s was refused", volume, *holder, node);
+
+                store_kube_post_event(self, volume, EVENT_REASON_CONFLICT, EVENT_TYPE_WARNING,
+                                      message);
+        }
         if (!ok)
                 g_propagate_error(error, g_steal_pointer(&local));
         return ok;
@@ -446,6 +472,29 @@ static gboolean kube_remove(Store *store, const char *volume, const char *node, 
         return ok;
 }
 
+gboolean store_kube_clear_node(StoreKube *self, const char *volume, const char *node,
+                               gboolean *cleared, GError **error)
+{
+        g_autoptr(Known) known = known_get(self, volume);
+        gboolean held = known != NULL && g_strcmp0(known->node, node) == 0;
+        g_autofree char *seen = held ? g_strdup(node) : NULL;
+        const Write w = {
+            .volume = volume, .node = node, .remove = TRUE, .seen = &seen, .only_node = TRUE};
+        const char *pv_name = known != NULL && known->pv_name != NULL ? known->pv_name : volume;
+        g_autoptr(Known) after = NULL;
+
+        /* Known to name the node: cleared blind, conditional on that resourceVersion (a 409
+         * re-reads and re-checks); else read first. */
+        *cleared = FALSE;
+        if (!write_pv(self, &w, pv_name, held ? g_strdup(known->resource_version) : NULL, error))
+                return FALSE;
+        store_kube_doubt_drop(self, volume);
+        /* A PV found gone was not cleared by us (nothing is known of it any more). */
+        after = known_get(self, volume);
+        *cleared = seen != NULL && after != NULL && after->node == NULL;
+        return TRUE;
+}
+
 static void kube_set_observer(Store *store, const StoreObserver *observer)
 {
         ((StoreKube *)store)->observer = *observer;
@@ -455,8 +504,9 @@ static void kube_free(Store *store)
 {
         StoreKube *self = (StoreKube *)store;
 
-        /* The watch first: it uses the client and the table of known PVs. */
+        /* The watches first: they use the client, the Events and the table of known PVs. */
         store_kube_watch_clear(self);
+        g_clear_pointer(&self->events, events_free);
         kube_client_free(self->client);
         g_free(self->driver);
         g_hash_table_unref(self->known);
@@ -477,6 +527,11 @@ static const StoreClass store_kube_class = {
     .stop_watch = store_kube_watch_clear_store,
     .get_watch_state = store_kube_get_watch_state,
 };
+
+void store_kube_set_metrics(Store *store, Metrics *metrics)
+{
+        kube_client_set_metrics(((StoreKube *)store)->client, metrics);
+}
 
 Store *store_kube_new(const Config *config, GError **error)
 {
@@ -499,6 +554,9 @@ Store *store_kube_new(const Config *config, GError **error)
         g_mutex_init(&self->lock);
         self->known = known_table_new();
         self->doubts = store_kube_doubts_new();
+        if (config->events)
+                self->events = events_new(self->client, g_get_host_name(), EVENTS_QUEUE_LIMIT);
         store_kube_watch_init(self, config);
+        store_kube_nodes_init(self, config);
         return &self->parent;
 }

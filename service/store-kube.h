@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config.h"
+#include "metrics.h"
 #include "store.h"
 
 /* Store=kubernetes: each attachment lives in two annotations of the volume's
@@ -20,3 +21,6 @@
  * put/remove send one request in steady state (a merge patch conditional on the
  * resourceVersion remembered from the LIST or the last write) and re-read the PV on 409. */
 Store *store_kube_new(const Config *config, GError **error);
+/* Counts the store's requests, conflicts and watch in `metrics` (see kube_client_set_metrics);
+ * before load(). */
+void store_kube_set_metrics(Store *store, Metrics *metrics);

@@ -16,6 +16,8 @@ Store *store_for(Emulator *emu)
         Store *store;
 
         emulator_config(&config, emu->url, NULL, 10, 10);
+        /* Not about Events: the sender has test-events and integration-reconcile. */
+        config.events = FALSE;
         store = store_kube_new(&config, &error);
         g_assert_no_error(error);
         g_assert_cmpstr(store_name(store), ==, "kubernetes");

@@ -227,6 +227,26 @@ static void test_kubeconfig_dropin_conflict(void)
         g_rmdir(dir);
 }
 
+/* Reconcile= and Events= (issue 13): yes by default, yes/no, anything else refused. */
+static void test_reconcile_events(void)
+{
+        g_auto(Config) c = {0};
+        g_autoptr(GError) error = NULL;
+        const char *off = "[Attachment]\nReconcile=no\nEvents=no\n";
+        const char *bad = "[Attachment]\nReconcile=maybe\n";
+
+        config_init(&c);
+        g_assert_true(c.reconcile);
+        g_assert_true(c.events);
+        g_assert_true(config_load_data(&c, off, strlen(off), "a.conf", &error));
+        g_assert_no_error(error);
+        g_assert_false(c.reconcile);
+        g_assert_false(c.events);
+        g_assert_false(config_load_data(&c, bad, strlen(bad), "b.conf", &error));
+        g_assert_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+        g_assert_nonnull(strstr(error->message, "b.conf: [Attachment] Reconcile=maybe"));
+}
+
 static void test_missing_main_file(void)
 {
         g_auto(Config) c = {0};
@@ -251,5 +271,6 @@ int main(int argc, char **argv)
         g_test_add_func("/config/unknown-keys-warn", test_unknown_keys_warn);
         g_test_add_func("/config/dropins", test_dropins);
         g_test_add_func("/config/missing-main-file", test_missing_main_file);
+        g_test_add_func("/config/reconcile-events", test_reconcile_events);
         return g_test_run();
 }

@@ -17,6 +17,10 @@ static gboolean record(const PvInfo *pv, gpointer user_data, GError **error)
         g_ptr_array_add(fields, g_strdup(pv->volume_handle));
         g_ptr_array_add(fields, g_strdup(pv->attached_node));
         g_ptr_array_add(fields, g_strdup(pv->attached_at));
+        g_ptr_array_add(fields, g_strdup(pv->claim_namespace));
+        g_ptr_array_add(fields, g_strdup(pv->claim_name));
+        g_ptr_array_add(fields, g_strdup(pv->claim_uid));
+        g_ptr_array_add(fields, g_strdup(pv->uid));
         return TRUE;
 }
 
@@ -79,7 +83,7 @@ static void test_scan_skips_nested(void)
         g_autoptr(GPtrArray) f = decode_both(json, strlen(json), NULL);
 
         g_assert_nonnull(f);
-        g_assert_cmpuint(f->len, ==, 6);
+        g_assert_cmpuint(f->len, ==, 10);
         g_assert_cmpstr(f->pdata[0], ==, "yes");
         g_assert_null(f->pdata[2]);
         g_assert_cmpstr(f->pdata[3], ==, "yes");
@@ -100,12 +104,12 @@ static void test_scan_duplicates(void)
 
         g_assert_nonnull(f);
         g_assert_null(cont);
-        g_assert_cmpuint(f->len, ==, 12);
+        g_assert_cmpuint(f->len, ==, 20);
         g_assert_cmpstr(f->pdata[0], ==, "b");
         g_assert_null(f->pdata[2]);
         g_assert_cmpstr(f->pdata[3], ==, "h");
         g_assert_null(f->pdata[4]);
-        g_assert_null(f->pdata[6]);
+        g_assert_null(f->pdata[10]);
 }
 
 /* Strict JSON the scanner must accept, each agreeing with json-glib. */
@@ -247,10 +251,10 @@ static void test_scan_realistic(void)
         g_autoptr(GPtrArray) f = decode_both(page->str, page->len, &cont);
 
         g_assert_nonnull(f);
-        g_assert_cmpuint(f->len, ==, 40 * 6);
+        g_assert_cmpuint(f->len, ==, 40 * 10);
         g_assert_cmpstr(cont, ==, "eyJ2IjoibWV0YSJ9");
-        g_assert_cmpstr(f->pdata[6 * 5 + 0], ==, "pv-000005");
-        g_assert_cmpstr(f->pdata[6 * 5 + 4], ==, "node-5");
+        g_assert_cmpstr(f->pdata[10 * 5 + 0], ==, "pv-000005");
+        g_assert_cmpstr(f->pdata[10 * 5 + 4], ==, "node-5");
         for (gsize cut = 0; cut < small->len; cut++)
                 g_assert_null(decode_both(small->str, cut, NULL));
 }

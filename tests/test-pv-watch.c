@@ -32,6 +32,30 @@ static void test_added(void)
         g_assert_cmpstr(ev.pv.attached_at, ==, "2026-11-26T13:07:03.123456Z");
 }
 
+/* The claim the PV is bound to (where its Events go), in both decoders; a later claimRef
+ * replaces an earlier one whole. */
+static void test_claim_ref(void)
+{
+        const char *line = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"pv-1\"},"
+                           "\"spec\":{\"claimRef\":{\"namespace\":\"old\",\"name\":\"x\"},"
+                           "\"csi\":{\"driver\":\"" DRIVER "\",\"volumeHandle\":\"vol-1\"},"
+                           "\"claimRef\":{\"kind\":\"PersistentVolumeClaim\",\"namespace\":"
+                           "\"apps\",\"name\":\"data-0\",\"uid\":\"u-1\"}}}}";
+        g_auto(PvEvent) ev = {0};
+        g_auto(PvEvent) ref = {0};
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(decode(line, &ev, &error));
+        g_assert_no_error(error);
+        g_assert_cmpstr(ev.pv.claim_namespace, ==, "apps");
+        g_assert_cmpstr(ev.pv.claim_name, ==, "data-0");
+        g_assert_cmpstr(ev.pv.claim_uid, ==, "u-1");
+        g_assert_cmpstr(ev.pv.volume_handle, ==, "vol-1");
+        g_assert_true(pv_event_decode_reference(line, strlen(line), DRIVER, &ref, &error));
+        g_assert_cmpstr(ref.pv.claim_namespace, ==, "apps");
+        g_assert_cmpstr(ref.pv.claim_name, ==, "data-0");
+}
+
 static void test_types(void)
 {
         static const struct {
@@ -96,6 +120,7 @@ int main(int argc, char **argv)
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/pv-watch/added", test_added);
         g_test_add_func("/pv-watch/types", test_types);
+        g_test_add_func("/pv-watch/claim-ref", test_claim_ref);
         g_test_add_func("/pv-watch/error-status", test_error_status);
         g_test_add_func("/pv-watch/refused", test_refused);
         return g_test_run();

@@ -1,6 +1,6 @@
 #!/bin/bash
 # kubectl against the emulator: get (table, json, yaml), annotate, --overwrite, removal,
-# get --watch; Nodes (get, taint, delete); and a TLS + bearer token run (kubectl sends a token only over HTTPS). TAP output.
+# get --watch; Nodes (get, taint, delete); Events (get events -n/-A, describe pv); and a TLS + bearer token run (kubectl sends a token only over HTTPS). TAP output.
 set -uo pipefail
 
 emulator=${1:?usage: test-kubectl.sh PATH-TO-KUBE-EMULATOR}
@@ -10,7 +10,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; [ -s "$work/err" ] && sed 's/^/# /' "$work/err"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
-tests=15
+tests=18
 echo "1..$tests"
 if ! command -v kubectl >/dev/null 2>&1; then
         for i in $(seq 1 $tests); do echo "ok $i # SKIP kubectl not installed"; done
@@ -122,6 +122,35 @@ taints = json.loads(sys.argv[1])["spec"]["taints"]
 assert taints == [{"effect": "NoExecute", "key": "node.kubernetes.io/out-of-service",
                    "value": "nodeshutdown"}], taints
 assert json.loads(sys.argv[2])["count"] == 1' "$(control nodes/node-b)" "$(control nodes)"
+
+# Events: one about pv-alpha (its uid, as kubectl describe selects by it), repeated by the
+# strategic merge patch client-go's recorder sends; one about a claim in another namespace.
+uid=$(control pvs/pv-alpha | python3 -c 'import json, sys; print(json.load(sys.stdin)["metadata"]["uid"])')
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+api() { curl -sf --noproxy '*' -H 'Content-Type: application/json' "$@"; }
+api -XPOST "http://127.0.0.1:$port_plain/api/v1/namespaces/default/events" -d '{"metadata":{"name":"pv-alpha.1"},
+        "involvedObject":{"kind":"PersistentVolume","name":"pv-alpha","uid":"'"$uid"'","apiVersion":"v1"},
+        "reason":"AttachmentConflict","message":"pv-alpha is attached to node-1","type":"Warning",
+        "source":{"component":"srvlab-attachmentd","host":"host-1"},"count":1,
+        "firstTimestamp":"'"$now"'","lastTimestamp":"'"$now"'"}' >/dev/null
+api -XPATCH -H 'Content-Type: application/strategic-merge-patch+json' \
+        "http://127.0.0.1:$port_plain/api/v1/namespaces/default/events/pv-alpha.1" \
+        -d '{"count":4,"lastTimestamp":"'"$now"'"}' >/dev/null
+api -XPOST "http://127.0.0.1:$port_plain/api/v1/namespaces/team-a/events" -d '{"metadata":{"name":"data.1"},
+        "involvedObject":{"kind":"PersistentVolumeClaim","namespace":"team-a","name":"data"},
+        "reason":"MigrationOverdue","message":"migration overdue","type":"Normal"}' >/dev/null
+out=$(kc get events -n default)
+check "get events -n default prints the columns and the event" bash -c '
+[[ "$1" == *"LAST SEEN"*TYPE*REASON*OBJECT*MESSAGE* &&
+   "$1" == *Warning*AttachmentConflict*persistentvolume/pv-alpha*"pv-alpha is attached to node-1"* &&
+   "$1" != *MigrationOverdue* ]]' _ "$out"
+out=$(kc get events -A)
+check "get events -A adds NAMESPACE and shows both" bash -c '
+[[ "$1" == NAMESPACE* && "$1" == *default*AttachmentConflict* && "$1" == *team-a*MigrationOverdue* ]]' _ "$out"
+out=$(kc describe pv pv-alpha)
+check "describe pv shows its events with the count" bash -c '
+[[ "$1" == *"Name:"*pv-alpha* && "$1" == *Events:* &&
+   "$1" == *Warning*AttachmentConflict*"(x4 over"*srvlab-attachmentd*"pv-alpha is attached to node-1"* ]]' _ "$out"
 
 # TLS with a bearer token: a self-signed certificate made now.
 if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \

@@ -40,6 +40,10 @@ static gboolean on_item(const PvInfo *pv, gpointer user_data, GError **error)
         g_ptr_array_add(walk->fields, g_strdup(pv->volume_handle));
         g_ptr_array_add(walk->fields, g_strdup(pv->attached_node));
         g_ptr_array_add(walk->fields, g_strdup(pv->attached_at));
+        g_ptr_array_add(walk->fields, g_strdup(pv->claim_namespace));
+        g_ptr_array_add(walk->fields, g_strdup(pv->claim_name));
+        g_ptr_array_add(walk->fields, g_strdup(pv->claim_uid));
+        g_ptr_array_add(walk->fields, g_strdup(pv->uid));
         return TRUE;
 }
 

@@ -20,10 +20,26 @@ static void check_utf8(const char *s)
 
 static void check_same(const PvEvent *a, const PvEvent *b)
 {
-        const char *const fa[] = {a->pv.name,          a->pv.resource_version, a->pv.csi_driver,
-                                  a->pv.volume_handle, a->pv.attached_node,    a->pv.attached_at};
-        const char *const fb[] = {b->pv.name,          b->pv.resource_version, b->pv.csi_driver,
-                                  b->pv.volume_handle, b->pv.attached_node,    b->pv.attached_at};
+        const char *const fa[] = {a->pv.name,
+                                  a->pv.resource_version,
+                                  a->pv.csi_driver,
+                                  a->pv.volume_handle,
+                                  a->pv.attached_node,
+                                  a->pv.attached_at,
+                                  a->pv.claim_namespace,
+                                  a->pv.claim_name,
+                                  a->pv.claim_uid,
+                                  a->pv.uid};
+        const char *const fb[] = {b->pv.name,
+                                  b->pv.resource_version,
+                                  b->pv.csi_driver,
+                                  b->pv.volume_handle,
+                                  b->pv.attached_node,
+                                  b->pv.attached_at,
+                                  b->pv.claim_namespace,
+                                  b->pv.claim_name,
+                                  b->pv.claim_uid,
+                                  b->pv.uid};
 
         FUZZ_CHECK(a->type == b->type);
         for (guint i = 0; i < G_N_ELEMENTS(fa); i++) {

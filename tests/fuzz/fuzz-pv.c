@@ -54,6 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(g_strcmp0(a.resource_version, b.resource_version) == 0);
         FUZZ_CHECK(g_strcmp0(a.volume_handle, b.volume_handle) == 0);
         FUZZ_CHECK(g_strcmp0(a.attached_node, b.attached_node) == 0);
+        FUZZ_CHECK(g_strcmp0(a.claim_namespace, b.claim_namespace) == 0);
+        FUZZ_CHECK(g_strcmp0(a.claim_name, b.claim_name) == 0);
+        FUZZ_CHECK(g_strcmp0(a.claim_uid, b.claim_uid) == 0);
+        FUZZ_CHECK(g_strcmp0(a.uid, b.uid) == 0);
         check_patch_parses(&a);
         return 0;
 }

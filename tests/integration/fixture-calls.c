@@ -182,3 +182,53 @@ void fixture_assert_not_attached(Fixture *f, const char *volume)
         g_assert_null(node);
         fixture_assert_dbus_error(error, ATTACHMENT_ERROR_PREFIX "NotAttached");
 }
+
+/* ---- the signals one daemon emits ---- */
+
+static void on_signal(GDBusConnection *c, const char *sender, const char *path, const char *iface,
+                      const char *member, GVariant *params, gpointer data)
+{
+        FixtureSignals *s = data;
+        const char *volume, *node;
+
+        g_variant_get_child(params, 0, "&s", &volume);
+        g_variant_get_child(params, 1, "&s", &node);
+        g_string_append_printf(s->seen, "%s %s %s;", member, volume, node);
+}
+
+void fixture_signals_watch(FixtureSignals *s, Fixture *f)
+{
+        s->seen = g_string_new(NULL);
+        s->conn = g_object_ref(f->conn);
+        s->id = g_dbus_connection_signal_subscribe(f->conn, NULL, ATTACHMENT_IFACE, NULL,
+                                                   ATTACHMENT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                   on_signal, s, NULL);
+}
+
+void fixture_signals_clear(FixtureSignals *s)
+{
+        g_dbus_connection_signal_unsubscribe(s->conn, s->id);
+        g_clear_object(&s->conn);
+        g_string_free(s->seen, TRUE);
+}
+
+typedef struct {
+        FixtureSignals *s;
+        const char *text;
+} SignalWait;
+
+static gboolean signal_seen(gpointer data)
+{
+        const SignalWait *w = data;
+
+        return strstr(w->s->seen->str, w->text) != NULL;
+}
+
+void fixture_wait_signal(FixtureSignals *s, const char *text, guint timeout_sec)
+{
+        SignalWait w = {s, text};
+
+        if (!fixture_wait_for(signal_seen, &w, timeout_sec))
+                g_test_message("signals seen: %s; expected %s", s->seen->str, text);
+        g_assert_nonnull(strstr(s->seen->str, text));
+}

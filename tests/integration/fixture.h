@@ -154,6 +154,18 @@ void fixture_assert_consistent(Fixture *f, Fixture *emulator, const char *only_n
 /* Waits until f's List equals the annotations (the watch converged); asserts on timeout. */
 void fixture_wait_consistent(Fixture *f, Fixture *emulator, guint timeout_sec);
 
+/* The Attached/Detached signals one daemon emits, as "Attached vol node;Detached vol node;" */
+typedef struct {
+        GString *seen;
+        guint id;
+        GDBusConnection *conn;
+} FixtureSignals;
+
+void fixture_signals_watch(FixtureSignals *s, Fixture *f);
+void fixture_signals_clear(FixtureSignals *s);
+/* Waits until `text` was seen; asserts on timeout (after printing what was seen). */
+void fixture_wait_signal(FixtureSignals *s, const char *text, guint timeout_sec);
+
 /* Concurrent Tracks: fire many with fixture_track_async (all on f->conn, no waiting), then
  * wait for replies with fixture_wait_calls. */
 typedef struct {

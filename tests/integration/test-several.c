@@ -92,62 +92,6 @@ static void wait_get(Fixture *f, const char *volume, const char *node)
         }
 }
 
-/* ---- the signals one daemon emits ---- */
-
-typedef struct {
-        GString *seen; /* "Attached vol node;Detached vol node;" */
-        guint id;
-        GDBusConnection *conn;
-} Signals;
-
-static void on_signal(GDBusConnection *c, const char *sender, const char *path, const char *iface,
-                      const char *member, GVariant *params, gpointer data)
-{
-        Signals *s = data;
-        const char *volume, *node;
-
-        g_variant_get_child(params, 0, "&s", &volume);
-        g_variant_get_child(params, 1, "&s", &node);
-        g_string_append_printf(s->seen, "%s %s %s;", member, volume, node);
-}
-
-static void signals_watch(Signals *s, Fixture *f)
-{
-        s->seen = g_string_new(NULL);
-        s->conn = g_object_ref(f->conn);
-        s->id = g_dbus_connection_signal_subscribe(f->conn, NULL, ATTACHMENT_IFACE, NULL,
-                                                   ATTACHMENT_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                                   on_signal, s, NULL);
-}
-
-static void signals_clear(Signals *s)
-{
-        g_dbus_connection_signal_unsubscribe(s->conn, s->id);
-        g_clear_object(&s->conn);
-        g_string_free(s->seen, TRUE);
-}
-
-typedef struct {
-        Signals *s;
-        const char *text;
-} SignalWait;
-
-static gboolean seen(gpointer data)
-{
-        const SignalWait *w = data;
-
-        return strstr(w->s->seen->str, w->text) != NULL;
-}
-
-static void wait_signal(Signals *s, const char *text)
-{
-        SignalWait w = {s, text};
-
-        if (!fixture_wait_for(seen, &w, COHERENCE_WAIT_SEC))
-                g_test_message("signals seen: %s; expected %s", s->seen->str, text);
-        g_assert_nonnull(strstr(s->seen->str, text));
-}
-
 /* ---- answers backed by the API server ---- */
 
 /* Issue 10's reproduction: two nodes were both told "attached". */
@@ -168,6 +112,16 @@ static void test_five_calls(void)
         assert_annotation(a, "vol-z", "node-1");
         assert_refused(b, "vol-z", "node-2", "node-1");
         assert_annotation(a, "vol-z", "node-1");
+        /* A's two Tracks each wrote the attachment: each is a logged change. */
+        {
+                g_autofree char *log = fixture_daemon_log(a);
+                const char *line = "Track volume=vol-z node=node-1 uid=";
+                guint n = 0;
+
+                for (const char *p = strstr(log, line); p != NULL; p = strstr(p + 1, line))
+                        n++;
+                g_assert_cmpuint(n, ==, 2);
+        }
 }
 
 /* A untracks; B, which had rebuilt with node-1 in its table, serves node-2 at once. */
@@ -240,41 +194,41 @@ static void coherence(guint n)
         FixtureOptions opts = {.kubernetes = TRUE};
         g_autoptr(Fixture) first = fixture_new(&opts);
         Fixture *d[3] = {first, NULL, NULL};
-        Signals s[3];
+        FixtureSignals s[3];
 
         fixture_emulator_add_pvs(first, "coh-", 3);
         for (guint i = 1; i < n; i++)
                 d[i] = fixture_new_sharing(first, NULL);
         for (guint i = 0; i < n; i++)
-                signals_watch(&s[i], d[i]);
+                fixture_signals_watch(&s[i], d[i]);
 
         /* Through one daemon: every other one shows it. */
         fixture_track_ok(d[0], "coh-0", "node-1");
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-0", "node-1");
-                wait_signal(&s[i], "Attached coh-0 node-1;");
+                fixture_wait_signal(&s[i], "Attached coh-0 node-1;", COHERENCE_WAIT_SEC);
                 g_assert_cmpuint(fixture_attachment_count(d[i]), ==, 1);
         }
         fixture_untrack_ok(d[n - 1], "coh-0");
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-0", NULL);
-                wait_signal(&s[i], "Detached coh-0 node-1;");
+                fixture_wait_signal(&s[i], "Detached coh-0 node-1;", COHERENCE_WAIT_SEC);
         }
         /* An outside writer's annotation, then the PV deleted. */
         outside_set(first, "coh-1", "node-7");
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-1", "node-7");
-                wait_signal(&s[i], "Attached coh-1 node-7;");
+                fixture_wait_signal(&s[i], "Attached coh-1 node-7;", COHERENCE_WAIT_SEC);
         }
         fixture_emulator_ok(first, "DELETE", "/_emulator/pvs/coh-1", NULL);
         for (guint i = 0; i < n; i++) {
                 wait_get(d[i], "coh-1", NULL);
-                wait_signal(&s[i], "Detached coh-1 node-7;");
+                fixture_wait_signal(&s[i], "Detached coh-1 node-7;", COHERENCE_WAIT_SEC);
                 fixture_wait_consistent(d[i], first, COHERENCE_WAIT_SEC);
                 g_assert_cmpuint(fixture_attachment_count(d[i]), ==, 0);
         }
         for (guint i = 0; i < n; i++)
-                signals_clear(&s[i]);
+                fixture_signals_clear(&s[i]);
         for (guint i = 1; i < n; i++)
                 fixture_free(d[i]);
 }

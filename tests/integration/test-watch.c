@@ -165,6 +165,68 @@ static void test_emulator_restarted(void)
         fixture_assert_consistent(f, f, NULL);
 }
 
+/* DESIGN §8's last window: the write's answer is lost, the replay's too, the read after them
+ * shows nothing, so the caller hears StoreFailed; then the API server applies the first write
+ * after all. The daemon sees it through the watch and undoes it (conditional clear), so no
+ * node holds a volume it was told it did not get. */
+static void test_late_track_undone(void)
+{
+        g_autoptr(Fixture) f = cluster(NULL);
+        g_autoptr(GError) error = NULL;
+        g_autofree char *log = NULL;
+
+        fixture_emulator_ok(f, "POST", "/_emulator/faults",
+                            "{\"match\":{\"verb\":\"patch\",\"name\":\"w-0\"},\"count\":2,"
+                            "\"action\":\"apply-later\",\"ms\":1500,\"answer\":\"drop\"}");
+        g_assert_false(fixture_track(f, "w-0", "node-1", &error));
+        fixture_assert_dbus_error(error, ATTACHMENT_ERROR_PREFIX "StoreFailed");
+        /* The late write lands, is seen, is undone: the daemon's log says so. */
+        for (guint i = 0; i < CONVERGE_SEC * 10; i++) {
+                g_clear_pointer(&log, g_free);
+                log = fixture_daemon_log(f);
+                if (strstr(log, "landed later; undone") != NULL)
+                        break;
+                g_usleep(G_USEC_PER_SEC / 10);
+        }
+        g_assert_nonnull(strstr(log, "Track w-0 for node-1 was answered StoreFailed but its "
+                                     "write landed later; undone"));
+        {
+                g_autofree char *node =
+                    fixture_emulator_annotation(f, "w-0", FIXTURE_ANNOTATION_NODE);
+
+                g_assert_null(node);
+        }
+        fixture_wait_consistent(f, f, CONVERGE_SEC);
+        fixture_assert_not_attached(f, "w-0");
+        /* And the volume is free for whoever asks next. */
+        fixture_track_ok(f, "w-0", "node-2");
+}
+
+/* An Untrack answered StoreFailed whose clear lands later leaves nothing to undo: the table
+ * follows the watch. */
+static void test_late_untrack_followed(void)
+{
+        g_autoptr(Fixture) f = cluster(NULL);
+        g_autoptr(GError) error = NULL;
+
+        fixture_track_ok(f, "w-1", "node-1");
+        fixture_emulator_ok(f, "POST", "/_emulator/faults",
+                            "{\"match\":{\"verb\":\"patch\",\"name\":\"w-1\"},\"count\":2,"
+                            "\"action\":\"apply-later\",\"ms\":1500,\"answer\":\"drop\"}");
+        g_assert_false(fixture_untrack(f, "w-1", &error));
+        fixture_assert_dbus_error(error, ATTACHMENT_ERROR_PREFIX "StoreFailed");
+        for (guint i = 0; i < CONVERGE_SEC * 10; i++) {
+                g_autofree char *node =
+                    fixture_emulator_annotation(f, "w-1", FIXTURE_ANNOTATION_NODE);
+
+                if (node == NULL)
+                        break;
+                g_usleep(G_USEC_PER_SEC / 10);
+        }
+        fixture_wait_consistent(f, f, CONVERGE_SEC);
+        fixture_assert_not_attached(f, "w-1");
+}
+
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
@@ -178,5 +240,7 @@ int main(int argc, char **argv)
         g_test_add_func("/watch/compacted", test_compacted);
         g_test_add_func("/watch/stalled", test_stalled);
         g_test_add_func("/watch/emulator-restarted", test_emulator_restarted);
+        g_test_add_func("/watch/late-track-undone", test_late_track_undone);
+        g_test_add_func("/watch/late-untrack-followed", test_late_untrack_followed);
         return g_test_run();
 }

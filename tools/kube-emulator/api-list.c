@@ -66,9 +66,11 @@ static char *list_metadata(Store *store, StorePage *page)
         if (page->more && page->items->len > 0) {
                 last = page->items->pdata[page->items->len - 1];
                 token = encode_continue(store_rv(store), last->name, page->next_pos);
-                g_string_append_printf(
-                    meta, ",\"continue\":\"%s\",\"remainingItemCount\":%" G_GUINT64_FORMAT, token,
-                    page->remaining);
+                g_string_append_printf(meta, ",\"continue\":\"%s\"", token);
+                /* etcd3's store counts the rest only without a selector. */
+                if (!page->filtered)
+                        g_string_append_printf(meta, ",\"remainingItemCount\":%" G_GUINT64_FORMAT,
+                                               page->remaining);
         }
         return g_string_free(meta, FALSE);
 }
@@ -98,38 +100,77 @@ static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArra
         g_string_free(out, FALSE);
 }
 
-void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query)
+/* The field selector of a list or watch; answers 400 itself when it is not a valid one. */
+FieldSelector *call_field_selector(const ResourceKind *kind, Call *call, gboolean *ok)
 {
+        const char *text =
+            call->query != NULL ? g_hash_table_lookup(call->query, "fieldSelector") : NULL;
+        g_autoptr(GError) error = NULL;
+        FieldSelector *sel = field_selector_parse(kind, text, &error);
+
+        *ok = error == NULL;
+        if (error != NULL)
+                send_status(call->msg, 400, "BadRequest", error->message, NULL);
+        return sel;
+}
+
+static gboolean read_continue(Resource *res, Call *call, ContinueToken *cont)
+{
+        const char *token =
+            call->query != NULL ? g_hash_table_lookup(call->query, "continue") : NULL;
+
+        if (token == NULL || *token == '\0')
+                return TRUE;
+        if (!decode_continue(token, cont)) {
+                send_status(call->msg, 400, "BadRequest",
+                            "continue key is not valid: incorrect encoded start resourceVersion "
+                            "(version meta.k8s.io/v1)",
+                            NULL);
+                return FALSE;
+        }
+        /* As etcd: a list snapshot older than the last compaction cannot be continued. */
+        if (cont->rv < store_compacted_rv(res->store)) {
+                send_gone(call->msg);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+void api_list(Resource *res, Call *call)
+{
+        GHashTable *query = call->query;
         const char *limit_text = query != NULL ? g_hash_table_lookup(query, "limit") : NULL;
-        const char *token = query != NULL ? g_hash_table_lookup(query, "continue") : NULL;
         const char *include = query != NULL ? g_hash_table_lookup(query, "includeObject") : NULL;
+        g_autofree char *prefix = call->ns != NULL ? g_strconcat(call->ns, "/", NULL) : NULL;
+        g_autoptr(FieldSelector) sel = NULL;
+        FieldSelectorFilter filter = {NULL, res->kind};
+        StoreQuery q = {.prefix = prefix};
         ContinueToken cont = {0};
         StorePage page = {0};
         guint64 limit = 0;
         g_autofree char *meta = NULL;
+        gboolean ok;
 
         if (limit_text != NULL &&
             !g_ascii_string_to_unsigned(limit_text, 10, 0, G_MAXUINT, &limit, NULL))
                 limit = 0;
-        if (token != NULL && *token != '\0' && !decode_continue(token, &cont)) {
-                send_status(msg, 400, "BadRequest",
-                            "continue key is not valid: incorrect encoded start resourceVersion "
-                            "(version meta.k8s.io/v1)",
-                            NULL);
-                return;
-        }
-        /* As etcd: a list snapshot older than the last compaction cannot be continued. */
-        if (token != NULL && *token != '\0' && cont.rv < store_compacted_rv(res->store)) {
-                send_gone(msg);
+        sel = call_field_selector(res->kind, call, &ok);
+        if (!ok || !read_continue(res, call, &cont)) {
                 g_free(cont.start);
                 return;
         }
-        store_page(res->store, cont.start, (guint)limit, cont.pos, cont.rv, &page);
+        filter.sel = sel;
+        q.start_after = cont.start;
+        q.limit = (guint)limit;
+        q.filter = sel != NULL ? field_selector_filter : NULL;
+        q.filter_data = &filter;
+        store_page(res->store, &q, cont.pos, cont.rv, &page);
         meta = list_metadata(res->store, &page);
-        if (wants_table(msg))
-                send_table(msg, res->kind, page.items, meta, g_strcmp0(include, "Object") == 0);
+        if (wants_table(call->msg))
+                send_table(call->msg, res->kind, page.items, meta,
+                           g_strcmp0(include, "Object") == 0);
         else
-                send_list(msg, res->kind, page.items, meta);
+                send_list(call->msg, res->kind, page.items, meta);
         store_page_clear(&page);
         g_free(cont.start);
 }
@@ -149,33 +190,28 @@ static void fill_row_cache(const ResourceKind *kind, StoredPv *pv)
         g_autofree char *meta_json =
             json_node_to_compact(json_object_get_member(root, "metadata"), NULL);
 
-        kind->cells(root, pv->name, &pv->cells, &pv->cells_after);
+        if (kind->cells != NULL)
+                kind->cells(root, pv->name, &pv->cells, &pv->cells_after);
         pv->partial = g_strdup_printf("{\"kind\":\"PartialObjectMetadata\","
                                       "\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":%s}",
                                       meta_json);
 }
 
-/* kubectl's short human durations (k8s.io/apimachinery/pkg/util/duration). */
-static char *human_age(gint64 seconds)
+static void append_row(GString *out, const ResourceKind *kind, StoredPv *pv, gint64 now)
 {
-        if (seconds < 0)
-                seconds = 0;
-        if (seconds < 120)
-                return g_strdup_printf("%" G_GINT64_FORMAT "s", seconds);
-        if (seconds < 600)
-                return g_strdup_printf("%" G_GINT64_FORMAT "m%" G_GINT64_FORMAT "s", seconds / 60,
-                                       seconds % 60);
-        if (seconds < 3 * 3600)
-                return g_strdup_printf("%" G_GINT64_FORMAT "m", seconds / 60);
-        if (seconds < 8 * 3600)
-                return g_strdup_printf("%" G_GINT64_FORMAT "h%" G_GINT64_FORMAT "m", seconds / 3600,
-                                       seconds % 3600 / 60);
-        if (seconds < 48 * 3600)
-                return g_strdup_printf("%" G_GINT64_FORMAT "h", seconds / 3600);
-        if (seconds < 8 * 86400)
-                return g_strdup_printf("%" G_GINT64_FORMAT "d%" G_GINT64_FORMAT "h",
-                                       seconds / 86400, seconds % 86400 / 3600);
-        return g_strdup_printf("%" G_GINT64_FORMAT "d", seconds / 86400);
+        g_autoptr(JsonNode) node = NULL;
+        g_autofree char *age = NULL;
+
+        if (kind->row != NULL) {
+                /* Times relative to now: nothing to cache. */
+                node = store_parse(pv);
+                kind->row(out, json_node_get_object(node), now);
+                return;
+        }
+        age = human_duration(now - pv->created);
+        g_string_append(out, pv->cells);
+        append_cell(out, age);
+        g_string_append(out, pv->cells_after);
 }
 
 void table_append(GString *out, const ResourceKind *kind, StoredPv *const *items, guint n,
@@ -191,14 +227,11 @@ void table_append(GString *out, const ResourceKind *kind, StoredPv *const *items
         g_string_append(out, "\"rows\":[");
         for (guint i = 0; i < n; i++) {
                 StoredPv *pv = items[i];
-                g_autofree char *age = human_age(now - pv->created);
 
-                if (pv->cells == NULL)
+                if (pv->partial == NULL)
                         fill_row_cache(kind, pv);
                 g_string_append(out, i > 0 ? ",{\"cells\":[" : "{\"cells\":[");
-                g_string_append(out, pv->cells);
-                append_cell(out, age);
-                g_string_append(out, pv->cells_after);
+                append_row(out, kind, pv, now);
                 g_string_append(out, "],\"object\":");
                 g_string_append(out, full_object ? pv->json : pv->partial);
                 g_string_append_c(out, '}');

@@ -43,8 +43,13 @@ const char *reason_for_code(guint code)
         }
 }
 
+/* @msg NULL: a write applied later by a fault, which nobody waits for. */
 void send_json_take(SoupServerMessage *msg, guint code, char *body, gsize len)
 {
+        if (msg == NULL) {
+                g_free(body);
+                return;
+        }
         soup_server_message_set_status(msg, code, NULL);
         soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, body, len);
 }
@@ -118,7 +123,10 @@ static const char api_v1_json[] =
     "\"storageVersionHash\":\"HN/zwEC+JgM=\"},"
     "{\"name\":\"nodes\",\"singularName\":\"node\",\"namespaced\":false,\"kind\":\"Node\","
     "\"verbs\":[\"create\",\"delete\",\"get\",\"list\",\"patch\",\"update\",\"watch\"],"
-    "\"shortNames\":[\"no\"],\"storageVersionHash\":\"XwShjMxG9Fs=\"}]}";
+    "\"shortNames\":[\"no\"],\"storageVersionHash\":\"XwShjMxG9Fs=\"},"
+    "{\"name\":\"events\",\"singularName\":\"event\",\"namespaced\":true,\"kind\":\"Event\","
+    "\"verbs\":[\"create\",\"delete\",\"get\",\"list\",\"patch\",\"update\",\"watch\"],"
+    "\"shortNames\":[\"ev\"],\"storageVersionHash\":\"r2yiGXH7wu8=\"}]}";
 
 static const char apis_json[] = "{\"kind\":\"APIGroupList\",\"apiVersion\":\"v1\",\"groups\":[]}";
 
@@ -185,6 +193,7 @@ typedef struct {
         SoupServerMessage *msg;
         GHashTable *query;
         Verb verb;
+        char *ns; /* namespaced kinds; NULL for a list or watch of all namespaces */
         char *name;
         Fault *fault;
         guint64 seq; /* in the request log */
@@ -197,6 +206,7 @@ static void request_free(Request *req)
         g_object_unref(req->msg);
         g_clear_pointer(&req->query, g_hash_table_unref);
         g_clear_pointer(&req->fault, fault_free);
+        g_free(req->ns);
         g_free(req->name);
         g_free(req);
 }
@@ -226,8 +236,20 @@ static gboolean serve_watch_fault(Request *req, FaultAction action)
         }
 }
 
+static gboolean is_write(Verb verb)
+{
+        return verb == VERB_CREATE || verb == VERB_UPDATE || verb == VERB_PATCH ||
+               verb == VERB_DELETE;
+}
+
 static void serve_action(Request *req, FaultAction action)
 {
+        Call call;
+
+        if (action == ACTION_APPLY_LATER && is_write(req->verb)) {
+                call_init(&call, req->msg, req->ns, req->name, req->query);
+                later_schedule(req->emu, req->res, req->verb, &call, req->fault->ms);
+        }
         if (action == ACTION_TRUNCATED) {
                 serve_normally(req);
                 fault_truncate(req->msg);
@@ -245,46 +267,26 @@ static void serve(Request *req)
         if (req->fault == NULL || !serve_watch_fault(req, action))
                 serve_action(req, action);
         request_log_set_status(req->emu->requests, req->seq,
-                               action == ACTION_DROP ? 0
-                                                     : soup_server_message_get_status(req->msg));
+                               action == ACTION_DROP ||
+                                       (action == ACTION_APPLY_LATER && !req->fault->answer_status)
+                                   ? 0
+                                   : soup_server_message_get_status(req->msg));
 }
 
 static void serve_normally(Request *req)
 {
-        const char *want_continue;
+        const char *want_continue =
+            req->query != NULL ? g_hash_table_lookup(req->query, "continue") : NULL;
+        Call call;
 
-        switch (req->verb) {
-        case VERB_LIST:
-                want_continue =
-                    req->query != NULL ? g_hash_table_lookup(req->query, "continue") : NULL;
-                if (want_continue != NULL && *want_continue != '\0' &&
-                    req->emu->expire_continue > 0) {
-                        req->emu->expire_continue--;
-                        send_gone(req->msg);
-                        return;
-                }
-                api_list(req->res, req->msg, req->query);
-                break;
-        case VERB_WATCH:
-                api_watch(req->res, req->msg, req->query);
-                break;
-        case VERB_GET:
-                api_get(req->res, req->msg, req->name, req->query);
-                break;
-        case VERB_CREATE:
-                api_create(req->res, req->msg);
-                break;
-        case VERB_UPDATE:
-                api_update(req->res, req->msg, req->name);
-                break;
-        case VERB_PATCH:
-                api_patch(req->res, req->msg, req->name);
-                break;
-        case VERB_DELETE:
-        case N_VERBS:
-                api_delete(req->res, req->msg, req->name);
-                break;
+        if (req->verb == VERB_LIST && want_continue != NULL && *want_continue != '\0' &&
+            req->emu->expire_continue > 0) {
+                req->emu->expire_continue--;
+                send_gone(req->msg);
+                return;
         }
+        call_init(&call, req->msg, req->ns, req->name, req->query);
+        api_call(req->res, req->verb, &call);
 }
 
 static void on_finished(SoupServerMessage *msg, Request *req)
@@ -300,7 +302,8 @@ static gboolean on_delay_done(gpointer data)
         if (!req->finished) {
                 serve(req);
                 if (req->fault == NULL ||
-                    (req->fault->action != ACTION_DROP && req->fault->action != ACTION_TRUNCATED))
+                    (req->fault->action != ACTION_DROP && req->fault->action != ACTION_TRUNCATED &&
+                     (req->fault->action != ACTION_APPLY_LATER || req->fault->answer_status)))
                         soup_server_message_unpause(req->msg);
         }
         request_free(req);
@@ -314,11 +317,15 @@ static gboolean is_watch(GHashTable *query)
         return g_strcmp0(watch, "true") == 0 || g_strcmp0(watch, "1") == 0;
 }
 
-static gboolean classify(SoupServerMessage *msg, const char *rest, GHashTable *query, Verb *verb)
+/* @all_namespaces: /api/v1/RESOURCE of a namespaced kind, where only list and watch are. */
+static gboolean classify(SoupServerMessage *msg, const char *rest, GHashTable *query,
+                         gboolean all_namespaces, Verb *verb)
 {
         const char *method = soup_server_message_get_method(msg);
         gboolean named = rest[0] == '/' && rest[1] != '\0';
 
+        if (all_namespaces && (named || method != SOUP_METHOD_GET))
+                return FALSE;
         if (method == SOUP_METHOD_GET && !named && is_watch(query))
                 *verb = VERB_WATCH;
         else if (method == SOUP_METHOD_GET)
@@ -336,14 +343,14 @@ static gboolean classify(SoupServerMessage *msg, const char *rest, GHashTable *q
         return TRUE;
 }
 
-static void serve_resource(Emulator *emu, Resource *res, SoupServerMessage *msg, const char *rest,
-                           GHashTable *query)
+static void serve_resource(Emulator *emu, Resource *res, SoupServerMessage *msg, const char *ns,
+                           const char *rest, GHashTable *query)
 {
         Request *req;
         guint delay;
         Verb verb;
 
-        if (!classify(msg, rest, query, &verb)) {
+        if (!classify(msg, rest, query, res->kind->namespaced && ns == NULL, &verb)) {
                 send_status(msg, 405, "MethodNotAllowed",
                             "the server does not allow this method "
                             "on the requested resource",
@@ -356,13 +363,15 @@ static void serve_resource(Emulator *emu, Resource *res, SoupServerMessage *msg,
         req->msg = g_object_ref(msg);
         req->query = query != NULL ? g_hash_table_ref(query) : NULL;
         req->verb = verb;
+        req->ns = g_strdup(ns);
         req->name = rest[0] == '/' ? g_strdup(rest + 1) : NULL;
         res->counts[verb]++;
         res->total++;
         req->seq = request_log_add(emu->requests, verb, msg);
         req->fault = faults_take(emu->faults, res->kind->resource, verb, req->name);
         delay = emu->latency_ms;
-        if (req->fault != NULL)
+        /* apply-later answers at once: its ms is when the write lands. */
+        if (req->fault != NULL && req->fault->action != ACTION_APPLY_LATER)
                 delay += req->fault->ms;
         if (delay == 0) {
                 serve(req);
@@ -374,23 +383,36 @@ static void serve_resource(Emulator *emu, Resource *res, SoupServerMessage *msg,
         g_timeout_add(delay, on_delay_done, req);
 }
 
-/* /api/v1/RESOURCE[/NAME]: the resource, and in @rest what follows its segment. */
-static Resource *resource_for_path(Emulator *emu, const char *path, const char **rest)
+/* /api/v1/RESOURCE[/NAME] or /api/v1/namespaces/NS/RESOURCE[/NAME]: the resource, in @ns the
+ * namespace (NULL when the path has none), in @rest what follows the resource's segment. */
+static Resource *resource_for_path(Emulator *emu, const char *path, char **ns, const char **rest)
 {
-        Resource *all[] = {&emu->pvs, &emu->nodes};
+        Resource *all[] = EMULATOR_RESOURCES(emu);
+        const char *slash;
 
+        *ns = NULL;
         if (!g_str_has_prefix(path, CORE_PATH))
                 return NULL;
         path += strlen(CORE_PATH);
+        /* Every namespace exists: the real server would answer 404 for one that does not. */
+        if (g_str_has_prefix(path, "namespaces/") &&
+            (slash = strchr(path + strlen("namespaces/"), '/')) != NULL &&
+            slash > path + strlen("namespaces/")) {
+                *ns = g_strndup(path + strlen("namespaces/"),
+                                (gsize)(slash - path) - strlen("namespaces/"));
+                path = slash + 1;
+        }
         for (gsize i = 0; i < G_N_ELEMENTS(all); i++) {
                 gsize len = strlen(all[i]->kind->resource);
 
-                if (strncmp(path, all[i]->kind->resource, len) == 0 &&
+                if ((*ns == NULL || all[i]->kind->namespaced) &&
+                    strncmp(path, all[i]->kind->resource, len) == 0 &&
                     (path[len] == '\0' || path[len] == '/')) {
                         *rest = path + len;
                         return all[i];
                 }
         }
+        g_clear_pointer(ns, g_free);
         return NULL;
 }
 
@@ -399,7 +421,8 @@ static void api_handler(SoupServer *server, SoupServerMessage *msg, const char *
 {
         Emulator *emu = user_data;
         const char *rest = NULL;
-        Resource *res = resource_for_path(emu, path, &rest);
+        g_autofree char *ns = NULL;
+        Resource *res = resource_for_path(emu, path, &ns, &rest);
 
         if (!emu->quiet)
                 g_printerr("kube-emulator: %s %s\n", soup_server_message_get_method(msg), path);
@@ -409,7 +432,7 @@ static void api_handler(SoupServer *server, SoupServerMessage *msg, const char *
                 return;
         }
         if (res != NULL)
-                serve_resource(emu, res, msg, rest, query);
+                serve_resource(emu, res, msg, ns, rest, query);
         else
                 serve_discovery(msg, path);
 }

@@ -8,6 +8,7 @@
 static gboolean load_one(Resource *res, JsonNode *obj, GError **error)
 {
         JsonObject *meta;
+        const char *ns;
 
         if (obj == NULL || !JSON_NODE_HOLDS_OBJECT(obj) || pv_name(obj) == NULL) {
                 g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -15,6 +16,9 @@ static gboolean load_one(Resource *res, JsonNode *obj, GError **error)
                 return FALSE;
         }
         meta = json_get_object_member(json_node_get_object(obj), "metadata");
+        ns = json_get_string_member(meta, "namespace");
+        if (res->kind->namespaced && (ns == NULL || *ns == '\0'))
+                json_object_set_string_member(meta, "namespace", "default");
         if (json_object_has_member(meta, "resourceVersion"))
                 json_object_remove_member(meta, "resourceVersion");
         store_write(res->store, obj);
@@ -142,6 +146,35 @@ static void serve_objects(Resource *res, SoupServerMessage *msg, const char *met
         }
 }
 
+/* GET /_emulator/events: every event (all namespaces, in key order) as a JSON array. */
+static void serve_all(Resource *res, SoupServerMessage *msg)
+{
+        StoreQuery q = {0};
+        StorePage page = {0};
+        GString *out = g_string_new("[");
+
+        store_page(res->store, &q, 0, 0, &page);
+        for (guint i = 0; i < page.items->len; i++) {
+                const StoredPv *pv = page.items->pdata[i];
+
+                if (i > 0)
+                        g_string_append_c(out, ',');
+                g_string_append_len(out, pv->json, (gssize)pv->len);
+        }
+        g_string_append_c(out, ']');
+        store_page_clear(&page);
+        reply_text_take(msg, g_string_free(out, FALSE));
+}
+
+/* /_emulator/events[/NS/NAME]: seeded objects without a namespace go to "default". */
+static void serve_events(Emulator *emu, SoupServerMessage *msg, const char *method, const char *key)
+{
+        if (key == NULL && method == SOUP_METHOD_GET)
+                serve_all(&emu->events, msg);
+        else
+                serve_objects(&emu->events, msg, method, key);
+}
+
 static void append_counts(GString *out, const Resource *res)
 {
         for (int i = 0; i < N_VERBS; i++)
@@ -150,26 +183,38 @@ static void append_counts(GString *out, const Resource *res)
         g_string_append_printf(out, "\"total\":%" G_GUINT64_FORMAT, res->total);
 }
 
-/* The PVs' counts at the top (they were the only ones), the Nodes' in "nodes". */
-static void serve_counts(Emulator *emu, SoupServerMessage *msg)
+typedef void (*AppendFunc)(GString *out, const Resource *res);
+
+/* {the PVs' members, @extra, "nodes":{…}, "events":{…}}: the PVs at the top, as when they were
+ * the only kind. Takes @extra. */
+static void reply_per_kind(Emulator *emu, SoupServerMessage *msg, AppendFunc append, char *extra)
 {
         GString *out = g_string_new("{");
 
-        append_counts(out, &emu->pvs);
-        g_string_append_printf(out, ",\"unauthorized\":%" G_GUINT64_FORMAT ",\"nodes\":{",
-                               emu->unauthorized);
-        append_counts(out, &emu->nodes);
+        append(out, &emu->pvs);
+        g_string_append_printf(out, ",%s,\"nodes\":{", extra);
+        append(out, &emu->nodes);
+        g_string_append(out, "},\"events\":{");
+        append(out, &emu->events);
         g_string_append(out, "}}");
-        reply_text(msg, 200, "application/json", out->str);
-        g_string_free(out, TRUE);
+        g_free(extra);
+        reply_text_take(msg, g_string_free(out, FALSE));
+}
+
+static void serve_counts(Emulator *emu, SoupServerMessage *msg)
+{
+        reply_per_kind(emu, msg, append_counts,
+                       g_strdup_printf("\"unauthorized\":%" G_GUINT64_FORMAT, emu->unauthorized));
 }
 
 static void reset_counts(Emulator *emu, SoupServerMessage *msg)
 {
-        memset(emu->pvs.counts, 0, sizeof(emu->pvs.counts));
-        memset(emu->nodes.counts, 0, sizeof(emu->nodes.counts));
-        emu->pvs.total = 0;
-        emu->nodes.total = 0;
+        Resource *all[] = EMULATOR_RESOURCES(emu);
+
+        for (gsize i = 0; i < G_N_ELEMENTS(all); i++) {
+                memset(all[i]->counts, 0, sizeof(all[i]->counts));
+                all[i]->total = 0;
+        }
         emu->unauthorized = 0;
         serve_counts(emu, msg);
 }
@@ -252,6 +297,7 @@ static void post_compact(Emulator *emu, SoupServerMessage *msg)
         g_autoptr(JsonNode) root = NULL;
         guint64 rv = emu->rv;
         JsonNode *member = NULL;
+        Resource *all[] = EMULATOR_RESOURCES(emu);
 
         if (body->length > 0) {
                 root = request_json(msg);
@@ -270,8 +316,8 @@ static void post_compact(Emulator *emu, SoupServerMessage *msg)
         if (member != NULL && json_node_get_value_type(member) == G_TYPE_INT64)
                 rv = (guint64)MAX(json_node_get_int(member), 0);
         /* One etcd for every kind: a compaction applies to all. */
-        store_compact(emu->pvs.store, rv);
-        store_compact(emu->nodes.store, rv);
+        for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+                store_compact(all[i]->store, rv);
         reply_printf(msg,
                      "{\"compacted\":\"%" G_GUINT64_FORMAT
                      "\",\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT "\"}",
@@ -288,17 +334,28 @@ static void serve_requests(Emulator *emu, SoupServerMessage *msg, const char *me
         reply_text_take(msg, request_log_to_json(emu->requests));
 }
 
-/* The PV streams at the top (they were the only ones), the Node streams in "nodes". */
+static void append_watch_state(GString *out, const Resource *res)
+{
+        g_string_append_printf(
+            out, "\"open\":%u,\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT "\"",
+            watch_open(res->watches), watch_stalled(res->watches), store_oldest_rv(res->store));
+}
+
 static void serve_watch_state(Emulator *emu, SoupServerMessage *msg)
 {
-        WatchHub *pvs = emu->pvs.watches, *nodes = emu->nodes.watches;
+        reply_per_kind(emu, msg, append_watch_state,
+                       g_strdup_printf("\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"", emu->rv));
+}
 
-        reply_printf(msg,
-                     "{\"open\":%u,\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT
-                     "\",\"resourceVersion\":\"%" G_GUINT64_FORMAT "\",\"nodes\":{\"open\":%u,"
-                     "\"stalled\":%u,\"oldestResourceVersion\":\"%" G_GUINT64_FORMAT "\"}}",
-                     watch_open(pvs), watch_stalled(pvs), store_oldest_rv(emu->pvs.store), emu->rv,
-                     watch_open(nodes), watch_stalled(nodes), store_oldest_rv(emu->nodes.store));
+/* Drop, stall or set the bookmarks of every kind's streams; the number of streams touched. */
+static guint for_all_hubs(Emulator *emu, guint (*func)(WatchHub *hub))
+{
+        Resource *all[] = EMULATOR_RESOURCES(emu);
+        guint n = 0;
+
+        for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+                n += func(all[i]->watches);
+        return n;
 }
 
 /* /watch, /watch/drop, /watch/stall, /watch/bookmarks (every kind's streams), /compact,
@@ -307,21 +364,19 @@ static gboolean serve_watch_control(Emulator *emu, SoupServerMessage *msg, const
                                     const char *sub)
 {
         gboolean post = method == SOUP_METHOD_POST;
-        WatchHub *pvs = emu->pvs.watches, *nodes = emu->nodes.watches;
+        Resource *all[] = EMULATOR_RESOURCES(emu);
         guint ms = 0;
 
         if (strcmp(sub, "/watch") == 0 && method == SOUP_METHOD_GET)
                 serve_watch_state(emu, msg);
         else if (strcmp(sub, "/watch/drop") == 0 && post)
-                reply_printf(msg, "{\"dropped\":%u}", watch_drop_all(pvs) + watch_drop_all(nodes));
+                reply_printf(msg, "{\"dropped\":%u}", for_all_hubs(emu, watch_drop_all));
         else if (strcmp(sub, "/watch/stall") == 0 && post)
-                reply_printf(msg, "{\"stalled\":%u}",
-                             watch_stall_all(pvs) + watch_stall_all(nodes));
+                reply_printf(msg, "{\"stalled\":%u}", for_all_hubs(emu, watch_stall_all));
         else if (strcmp(sub, "/watch/bookmarks") == 0 && post) {
-                if (post_number(msg, "interval_ms", 1000, &ms)) {
-                        watch_set_bookmark_interval(pvs, ms);
-                        watch_set_bookmark_interval(nodes, ms);
-                }
+                if (post_number(msg, "interval_ms", 1000, &ms))
+                        for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+                                watch_set_bookmark_interval(all[i]->watches, ms);
         } else if (strcmp(sub, "/compact") == 0 && post)
                 post_compact(emu, msg);
         else if (strcmp(sub, "/requests") == 0 &&
@@ -361,6 +416,10 @@ static void control_handler(SoupServer *server, SoupServerMessage *msg, const ch
                 serve_objects(&emu->nodes, msg, method, NULL);
         else if (g_str_has_prefix(sub, "/nodes/") && sub[7] != '\0')
                 serve_objects(&emu->nodes, msg, method, sub + 7);
+        else if (strcmp(sub, "/events") == 0)
+                serve_events(emu, msg, method, NULL);
+        else if (g_str_has_prefix(sub, "/events/") && strchr(sub + 8, '/') != NULL)
+                serve_events(emu, msg, method, sub + 8);
         else if (strcmp(sub, "/generate") == 0 && post)
                 control_generate(emu, msg);
         else if (strcmp(sub, "/counts") == 0 && method == SOUP_METHOD_GET)

@@ -1,4 +1,4 @@
-/* kube-emulator: a small Kubernetes API server for PersistentVolumes and Nodes (tests,
+/* kube-emulator: a small Kubernetes API server for PersistentVolumes, Nodes and Events (tests,
  * benchmarks, demo). */
 #pragma once
 
@@ -9,8 +9,8 @@
 /* ---- store.c: PVs kept as serialized JSON, sorted by name ---- */
 
 typedef struct {
-        int refs; /* the tree and the history's events share objects */
-        char *name;
+        int refs;   /* the tree and the history's events share objects */
+        char *name; /* the key: NAME, or NAMESPACE/NAME for namespaced kinds (etcd's order) */
         char *json; /* compact serialization of the whole object */
         gsize len;
         guint64 rv;
@@ -42,15 +42,20 @@ typedef void (*StoreEventFunc)(StoreEvent *event, gpointer user_data);
 
 /* @history: how many events are kept for watches that resume from an RV; @kind: the default
  * "kind" of written objects; @clock: the resourceVersion counter, shared by every store (one
- * etcd revision for all kinds). */
-Store *store_new(guint history, const char *kind, guint64 *clock);
+ * etcd revision for all kinds); @namespaced: keys are NAMESPACE/NAME. */
+Store *store_new(guint history, const char *kind, guint64 *clock, gboolean namespaced);
+/* The key of an object: @name, or @ns/@name when @ns is set. */
+char *store_key(const char *ns, const char *name);
+/* The name part of a stored object's key. */
+const char *stored_name(const StoredPv *pv);
 void store_free(Store *store);
 guint64 store_rv(Store *store);
 guint store_count(Store *store);
 StoredPv *store_lookup(Store *store, const char *name);
 JsonNode *store_parse(const StoredPv *pv);
 /* Stamps resourceVersion (a fresh one), uid and creationTimestamp (kept from the previous
- * version, else new) on @obj, then stores it. @obj must carry metadata.name. */
+ * version, else new) on @obj, then stores it. @obj must carry metadata.name (and, in a
+ * namespaced store, metadata.namespace). */
 const StoredPv *store_write(Store *store, JsonNode *obj);
 /* Fast path for the generator: @json is taken and already carries @rv. */
 void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created);
@@ -71,15 +76,25 @@ gboolean store_events_since(Store *store, guint64 after, StoreEventFunc func, gp
 typedef struct {
         GPtrArray *items; /* StoredPv *, borrowed */
         gboolean more;
+        gboolean filtered; /* a filter was used: remaining is not reported (as etcd3's store) */
         guint64 remaining;
         guint64 next_pos;
 } StorePage;
 
-/* Items after @start_after (NULL: from the first), at most @limit (0: all). @pos is the index
- * of the first returned item when the caller knows it and the store has not changed since
- * (@pos_rv == current RV); it makes remainingItemCount O(1). */
-void store_page(Store *store, const char *start_after, guint limit, guint64 pos, guint64 pos_rv,
-                StorePage *page);
+typedef gboolean (*StoreFilter)(StoredPv *pv, gpointer user_data);
+
+typedef struct {
+        const char *prefix;      /* only keys with this prefix ("NS/"), or NULL */
+        const char *start_after; /* NULL: from the first */
+        guint limit;             /* 0: all */
+        StoreFilter filter;      /* or NULL */
+        gpointer filter_data;
+} StoreQuery;
+
+/* Items of @q, at most @q->limit. @pos is the index of the first returned item when the
+ * caller knows it and the store has not changed since (@pos_rv == current RV); it makes
+ * remainingItemCount O(1) for unfiltered lists. */
+void store_page(Store *store, const StoreQuery *q, guint64 pos, guint64 pos_rv, StorePage *page);
 void store_page_clear(StorePage *page);
 
 /* ---- json-util.c ---- */
@@ -92,23 +107,66 @@ const char *json_get_string_member(JsonObject *obj, const char *member);
 const char *pv_name(JsonNode *obj);
 const char *pv_resource_version(JsonNode *obj);
 char *rfc3339_now(gboolean micro);
+/* Unix seconds of an RFC 3339 time, or -1. */
+gint64 parse_rfc3339(const char *text);
+/* kubectl's short human durations (k8s.io/apimachinery/pkg/util/duration). */
+char *human_duration(gint64 seconds);
 /* Drops metadata.annotations / metadata.labels when empty, as the API server's omitempty. */
 void pv_drop_empty_maps(JsonNode *obj);
 
-/* ---- kinds.c: what differs between resource kinds ---- */
+/* ---- kinds.c, events.c: what differs between resource kinds ---- */
+
+/* A field.Error of the API server's validation, for 422 Invalid bodies. */
+typedef struct {
+        const char *field; /* "involvedObject.namespace" */
+        const char *type;  /* "FieldValueRequired", "FieldValueInvalid" */
+        char *detail;      /* "Required value", "Invalid value: \"x\": does not match …" */
+} FieldError;
+
+void field_error_required(GPtrArray *errors, const char *field);
+void field_error_invalid(GPtrArray *errors, const char *field, const char *value,
+                         const char *detail);
 
 typedef struct {
-        const char *resource;  /* "persistentvolumes": the URL segment, Status details kind */
-        const char *kind;      /* "PersistentVolume" */
-        const char *list_kind; /* "PersistentVolumeList" */
-        const char *columns;   /* the Table's "columnDefinitions":[…], member */
+        const char *resource;      /* "persistentvolumes": the URL segment, Status details kind */
+        const char *kind;          /* "PersistentVolume" */
+        const char *list_kind;     /* "PersistentVolumeList" */
+        gboolean namespaced;       /* served under /api/v1/namespaces/NS/RESOURCE */
+        gboolean create_on_update; /* PUT of a missing object creates it (AllowCreateOnUpdate) */
+        const char *columns;       /* the Table's "columnDefinitions":[…], member */
         /* The Table cells before and after AGE, JSON strings joined by commas (@after: "" or
-         * starting with a comma). */
+         * starting with a comma); cached per stored version. */
         void (*cells)(JsonObject *root, const char *name, char **before, char **after);
+        /* Instead of @cells: every cell, computed at each request (times relative to now). */
+        void (*row)(GString *out, JsonObject *root, gint64 now);
+        /* The strategy's validation of a created or updated object (NULL: none); adds to
+         * @errors (FieldError *). */
+        void (*validate)(JsonObject *root, GPtrArray *errors);
+        /* Field selector labels besides metadata.name (and metadata.namespace), NULL-ended. */
+        const char *const *field_labels;
+        /* A label's value when it is not the object's member at that dotted path (NULL). */
+        char *(*field_value)(JsonObject *root, const char *label);
 } ResourceKind;
 
 extern const ResourceKind kind_pv;
 extern const ResourceKind kind_node;
+extern const ResourceKind kind_event;
+
+/* ---- fields.c: field selectors (fieldSelector=a=b,c!=d) ---- */
+
+typedef struct FieldSelector FieldSelector;
+
+/* NULL (and no error) for an empty selector; an unsupported label is an error. */
+FieldSelector *field_selector_parse(const ResourceKind *kind, const char *text, GError **error);
+void field_selector_free(FieldSelector *sel);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FieldSelector, field_selector_free)
+gboolean field_selector_matches(const FieldSelector *sel, const ResourceKind *kind, StoredPv *pv);
+/* A StoreFilter for store_page: @user_data is a FieldSelectorFilter. */
+typedef struct {
+        const FieldSelector *sel;
+        const ResourceKind *kind;
+} FieldSelectorFilter;
+gboolean field_selector_filter(StoredPv *pv, gpointer user_data);
 
 /* ---- patch.c ---- */
 
@@ -140,6 +198,7 @@ typedef enum {
         ACTION_HUGE,
         ACTION_GONE,
         ACTION_GONE_EVENT,
+        ACTION_APPLY_LATER,
 } FaultAction;
 
 typedef struct {
@@ -153,6 +212,7 @@ typedef struct {
         char *message;
         int retry_after; /* -1: no header */
         guint ms;
+        gboolean answer_status; /* apply-later: answer with a Status (else drop) */
         guint64 bytes;
         GRand *rand;
         JsonNode *spec; /* as posted, for GET /_emulator/faults */
@@ -169,7 +229,8 @@ JsonNode *faults_to_json(Faults *faults);
 Fault *faults_take(Faults *faults, const char *resource, Verb verb, const char *name);
 void fault_free(Fault *fault);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fault, fault_free)
-/* Answers @msg as the fault says (not for ACTION_DELAY or ACTION_TRUNCATED). */
+/* Answers @msg as the fault says (not for ACTION_DELAY or ACTION_TRUNCATED; apply-later:
+ * only its answer). */
 void fault_perform(const Fault *fault, SoupServerMessage *msg, const ResourceKind *kind,
                    const char *name);
 /* Sends the first half of the response already set on @msg, then closes the connection. */
@@ -211,7 +272,7 @@ char *request_log_to_json(RequestLog *log);
 
 /* ---- the emulator ---- */
 
-/* One kind of object served under /api/v1/RESOURCE. */
+/* One kind of object served under /api/v1/RESOURCE (or /api/v1/namespaces/NS/RESOURCE). */
 typedef struct {
         const ResourceKind *kind;
         Store *store;
@@ -226,6 +287,8 @@ typedef struct {
         guint64 rv; /* the clock of every store */
         Resource pvs;
         Resource nodes;
+        Resource events;
+        GPtrArray *later; /* Later *: writes the apply-later fault will apply */
         Faults *faults;
         RequestLog *requests;
         char *token;
@@ -247,17 +310,37 @@ void send_json_node(SoupServerMessage *msg, guint code, JsonNode *node);
 const char *reason_for_code(guint code);
 void send_gone(SoupServerMessage *msg);
 
+/* One API call: from a request, or (msg NULL) a write the apply-later fault applies after its
+ * answer, which nobody waits for. */
+typedef struct {
+        SoupServerMessage *msg;
+        const char *ns; /* namespaced kinds; NULL for a list or watch of all namespaces */
+        const char *name;
+        GHashTable *query;
+        const char *content_type;
+        const char *body;
+        gsize body_len;
+} Call;
+
+/* Fills @call from @msg (borrowing its body and headers). */
+void call_init(Call *call, SoupServerMessage *msg, const char *ns, const char *name,
+               GHashTable *query);
+/* Serves @call as @verb (api-object.c). */
+void api_call(Resource *res, Verb verb, Call *call);
+
 /* api-object.c: the verbs on one named object */
-void api_get(Resource *res, SoupServerMessage *msg, const char *name, GHashTable *query);
-void api_create(Resource *res, SoupServerMessage *msg);
-void api_update(Resource *res, SoupServerMessage *msg, const char *name);
-void api_patch(Resource *res, SoupServerMessage *msg, const char *name);
-void api_delete(Resource *res, SoupServerMessage *msg, const char *name);
+void api_get(Resource *res, Call *call);
+void api_create(Resource *res, Call *call);
+void api_update(Resource *res, Call *call);
+void api_patch(Resource *res, Call *call);
+void api_delete(Resource *res, Call *call);
 void send_not_found(SoupServerMessage *msg, const ResourceKind *kind, const char *name);
 void send_conflict(SoupServerMessage *msg, const ResourceKind *kind, const char *name);
 
 /* api-list.c */
-void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query);
+/* The fieldSelector of @call (NULL: none); answers 400 itself and sets *@ok FALSE when bad. */
+FieldSelector *call_field_selector(const ResourceKind *kind, Call *call, gboolean *ok);
+void api_list(Resource *res, Call *call);
 gboolean wants_table(SoupServerMessage *msg);
 void send_table(SoupServerMessage *msg, const ResourceKind *kind, GPtrArray *items,
                 const char *list_meta, gboolean full_object);
@@ -267,10 +350,19 @@ void table_append(GString *out, const ResourceKind *kind, StoredPv *const *items
                   const char *list_meta, gboolean full_object, gboolean headers);
 
 /* watch.c */
-void api_watch(Resource *res, SoupServerMessage *msg, GHashTable *query);
+void api_watch(Resource *res, Call *call);
+
+/* later.c: the apply-later fault */
+/* Keeps a copy of @call's write, applied to @res after @ms ms. */
+void later_schedule(Emulator *emu, Resource *res, Verb verb, const Call *call, guint ms);
+void later_free_all(Emulator *emu);
 
 /* control.c */
 void control_register(Emulator *emu);
+/* Every kind, for what applies to all (compaction, watch faults, counts). */
+/* clang-format off */
+#define EMULATOR_RESOURCES(emu) {&(emu)->pvs, &(emu)->nodes, &(emu)->events}
+/* clang-format on */
 /* Seeds @res from an array, a List or one object (each needs metadata.name). */
 gboolean control_load(Resource *res, JsonNode *root, guint *n, GError **error);
 

@@ -21,6 +21,7 @@ static const char *const action_names[] = {
     [ACTION_HUGE] = "huge",
     [ACTION_GONE] = "gone",
     [ACTION_GONE_EVENT] = "gone-event",
+    [ACTION_APPLY_LATER] = "apply-later",
 };
 
 const char *verb_name(Verb verb)
@@ -100,6 +101,19 @@ static gboolean parse_action(Fault *fault, JsonObject *spec, GError **error)
         return FALSE;
 }
 
+/* apply-later's "answer": "drop" (the default) or "status". */
+static gboolean parse_answer(Fault *fault, JsonObject *spec, GError **error)
+{
+        const char *answer = json_get_string_member(spec, "answer");
+
+        fault->answer_status = g_strcmp0(answer, "status") == 0;
+        if (answer == NULL || fault->answer_status || strcmp(answer, "drop") == 0)
+                return TRUE;
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "unknown answer \"%s\"",
+                    answer);
+        return FALSE;
+}
+
 static gint64 int_member(JsonObject *obj, const char *member, gint64 fallback)
 {
         JsonNode *node = json_object_get_member(obj, member);
@@ -120,7 +134,8 @@ gboolean faults_add(Faults *faults, JsonNode *spec_node, GError **error)
                 return FALSE;
         }
         spec = json_node_get_object(spec_node);
-        if (!parse_match(fault, spec, error) || !parse_action(fault, spec, error))
+        if (!parse_match(fault, spec, error) || !parse_action(fault, spec, error) ||
+            !parse_answer(fault, spec, error))
                 return FALSE;
         fault->probability = json_object_has_member(spec, "probability")
                                  ? json_object_get_double_member(spec, "probability")
@@ -306,6 +321,12 @@ void fault_perform(const Fault *fault, SoupServerMessage *msg, const ResourceKin
                 break;
         case ACTION_DROP:
                 steal_and_write(msg, NULL);
+                break;
+        case ACTION_APPLY_LATER: /* the write is kept by the caller; this is the answer */
+                if (fault->answer_status)
+                        send_fault_status(fault, msg, kind, name);
+                else
+                        steal_and_write(msg, NULL);
                 break;
         case ACTION_MALFORMED:
                 soup_server_message_set_status(msg, 200, NULL);

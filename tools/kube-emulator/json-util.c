@@ -104,6 +104,38 @@ char *rfc3339_now(gboolean micro)
         return g_date_time_format(now, micro ? "%Y-%m-%dT%H:%M:%S.%fZ" : "%Y-%m-%dT%H:%M:%SZ");
 }
 
+gint64 parse_rfc3339(const char *text)
+{
+        g_autoptr(GDateTime) dt = NULL;
+
+        if (text == NULL || *text == '\0')
+                return -1;
+        dt = g_date_time_new_from_iso8601(text, NULL);
+        return dt != NULL ? g_date_time_to_unix(dt) : -1;
+}
+
+char *human_duration(gint64 seconds)
+{
+        if (seconds < 0)
+                seconds = 0;
+        if (seconds < 120)
+                return g_strdup_printf("%" G_GINT64_FORMAT "s", seconds);
+        if (seconds < 600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "m%" G_GINT64_FORMAT "s", seconds / 60,
+                                       seconds % 60);
+        if (seconds < 3 * 3600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "m", seconds / 60);
+        if (seconds < 8 * 3600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "h%" G_GINT64_FORMAT "m", seconds / 3600,
+                                       seconds % 3600 / 60);
+        if (seconds < 48 * 3600)
+                return g_strdup_printf("%" G_GINT64_FORMAT "h", seconds / 3600);
+        if (seconds < 8 * 86400)
+                return g_strdup_printf("%" G_GINT64_FORMAT "d%" G_GINT64_FORMAT "h",
+                                       seconds / 86400, seconds % 86400 / 3600);
+        return g_strdup_printf("%" G_GINT64_FORMAT "d", seconds / 86400);
+}
+
 void pv_drop_empty_maps(JsonNode *obj)
 {
         static const char *const maps[] = {"annotations", "labels"};

@@ -192,22 +192,25 @@ static gboolean on_signal(gpointer user_data)
 static void resource_init(Resource *res, const ResourceKind *kind, const Options *o, guint64 *clock)
 {
         res->kind = kind;
-        res->store = store_new((guint)o->watch_history, kind->kind, clock);
+        res->store = store_new((guint)o->watch_history, kind->kind, clock, kind->namespaced);
         res->watches = watch_hub_new(res->store, kind, (guint)o->bookmark_ms);
         store_set_observer(res->store, watch_hub_dispatch, res->watches);
 }
 
 static void emulator_clear(Emulator *emu)
 {
+        Resource *all[] = EMULATOR_RESOURCES(emu);
+
         /* The streams first: they hold messages of the server. */
-        g_clear_pointer(&emu->pvs.watches, watch_hub_free);
-        g_clear_pointer(&emu->nodes.watches, watch_hub_free);
+        for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+                g_clear_pointer(&all[i]->watches, watch_hub_free);
+        later_free_all(emu);
         if (emu->server != NULL)
                 soup_server_disconnect(emu->server);
         g_clear_object(&emu->server);
         g_clear_pointer(&emu->loop, g_main_loop_unref);
-        g_clear_pointer(&emu->pvs.store, store_free);
-        g_clear_pointer(&emu->nodes.store, store_free);
+        for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+                g_clear_pointer(&all[i]->store, store_free);
         g_clear_pointer(&emu->faults, faults_free);
         g_clear_pointer(&emu->requests, request_log_free);
         g_clear_pointer(&emu->token, g_free);
@@ -231,6 +234,7 @@ int main(int argc, char **argv)
         emu.rv = (guint64)o.start_rv;
         resource_init(&emu.pvs, &kind_pv, &o, &emu.rv);
         resource_init(&emu.nodes, &kind_node, &o, &emu.rv);
+        resource_init(&emu.events, &kind_event, &o, &emu.rv);
         emu.faults = faults_new();
         emu.requests = request_log_new(1000);
         emu.token = o.token != NULL && *o.token != '\0' ? g_strdup(o.token) : NULL;

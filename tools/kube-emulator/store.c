@@ -6,8 +6,9 @@
 #include <string.h>
 
 struct Store {
-        GTree *tree; /* name -> StoredPv */
+        GTree *tree; /* key -> StoredPv */
         const char *kind;
+        gboolean namespaced;
         guint64 *rv;    /* shared by the stores of every kind */
         GQueue history; /* StoreEvent *, oldest first */
         guint capacity;
@@ -60,10 +61,11 @@ static int compare_names(gconstpointer a, gconstpointer b, gpointer user_data)
         return strcmp(a, b);
 }
 
-Store *store_new(guint history, const char *kind, guint64 *clock)
+Store *store_new(guint history, const char *kind, guint64 *clock, gboolean namespaced)
 {
         Store *store = g_new0(Store, 1);
 
+        store->namespaced = namespaced;
         /* The key is the value's own name, so only the value is freed. */
         store->tree = g_tree_new_full(compare_names, NULL, NULL, value_unref);
         store->kind = kind;
@@ -124,6 +126,19 @@ guint store_count(Store *store)
         return (guint)g_tree_nnodes(store->tree);
 }
 
+char *store_key(const char *ns, const char *name)
+{
+        return ns != NULL ? g_strconcat(ns, "/", name, NULL) : g_strdup(name);
+}
+
+/* Neither a namespace nor a name may contain '/'. */
+const char *stored_name(const StoredPv *pv)
+{
+        const char *slash = strchr(pv->name, '/');
+
+        return slash != NULL ? slash + 1 : pv->name;
+}
+
 StoredPv *store_lookup(Store *store, const char *name)
 {
         return g_tree_lookup(store->tree, name);
@@ -173,7 +188,9 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
 {
         JsonObject *root = json_node_get_object(obj);
         JsonObject *meta = json_get_object_member(root, "metadata");
-        StoredPv *old = store_lookup(store, pv_name(obj));
+        g_autofree char *key = store_key(
+            store->namespaced ? json_get_string_member(meta, "namespace") : NULL, pv_name(obj));
+        StoredPv *old = store_lookup(store, key);
         StoredPv *pv = stored_pv_new();
         EventType type = old != NULL ? EVENT_MODIFIED : EVENT_ADDED;
         g_autofree char *rv = NULL;
@@ -187,7 +204,7 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
         rv = g_strdup_printf("%" G_GUINT64_FORMAT, pv->rv);
         json_object_set_string_member(meta, "resourceVersion", rv);
         pv_drop_empty_maps(obj);
-        pv->name = g_strdup(json_get_string_member(meta, "name"));
+        pv->name = g_steal_pointer(&key);
         pv->created = parse_timestamp(json_get_string_member(meta, "creationTimestamp"));
         pv->json = json_node_to_compact(obj, &pv->len);
         g_tree_replace(store->tree, pv->name, pv);
@@ -240,38 +257,58 @@ void store_clear(Store *store)
                 store_emit(store, EVENT_DELETED, all->pdata[i], store_next_rv(store));
 }
 
-static guint64 count_from(GTreeNode *node)
+static gboolean in_query(const StoreQuery *q, StoredPv *pv, gboolean *past)
 {
+        if (q->prefix != NULL && !g_str_has_prefix(pv->name, q->prefix)) {
+                *past = TRUE; /* keys with a prefix are contiguous */
+                return FALSE;
+        }
+        return q->filter == NULL || q->filter(pv, q->filter_data);
+}
+
+static guint64 count_from(const StoreQuery *q, GTreeNode *node)
+{
+        gboolean past = FALSE;
         guint64 n = 0;
 
-        for (; node != NULL; node = g_tree_node_next(node))
-                n++;
+        for (; node != NULL && !past; node = g_tree_node_next(node))
+                n += in_query(q, g_tree_node_value(node), &past) ? 1 : 0;
         return n;
 }
 
-void store_page(Store *store, const char *start_after, guint limit, guint64 pos, guint64 pos_rv,
-                StorePage *page)
+static GTreeNode *first_node(Store *store, const StoreQuery *q)
 {
-        GTreeNode *node;
-        guint64 total = (guint64)g_tree_nnodes(store->tree);
-        gboolean pos_known = start_after == NULL || pos_rv == *store->rv;
+        if (q->start_after != NULL)
+                return g_tree_upper_bound(store->tree, q->start_after);
+        if (q->prefix != NULL)
+                return g_tree_lower_bound(store->tree, q->prefix);
+        return g_tree_node_first(store->tree);
+}
 
-        if (start_after == NULL)
+void store_page(Store *store, const StoreQuery *q, guint64 pos, guint64 pos_rv, StorePage *page)
+{
+        GTreeNode *node = first_node(store, q);
+        guint64 total = (guint64)g_tree_nnodes(store->tree);
+        gboolean whole = q->prefix == NULL && q->filter == NULL;
+        gboolean pos_known = whole && (q->start_after == NULL || pos_rv == *store->rv);
+        gboolean past = FALSE;
+
+        if (q->start_after == NULL)
                 pos = 0;
-        page->items = g_ptr_array_sized_new(limit > 0 ? limit : 64);
-        node = start_after != NULL ? g_tree_upper_bound(store->tree, start_after)
-                                   : g_tree_node_first(store->tree);
-        for (; node != NULL && (limit == 0 || page->items->len < limit);
+        page->items = g_ptr_array_sized_new(q->limit > 0 ? q->limit : 64);
+        page->filtered = q->filter != NULL;
+        for (; node != NULL && !past && (q->limit == 0 || page->items->len < q->limit);
              node = g_tree_node_next(node))
-                g_ptr_array_add(page->items, g_tree_node_value(node));
-        page->more = node != NULL;
+                if (in_query(q, g_tree_node_value(node), &past))
+                        g_ptr_array_add(page->items, g_tree_node_value(node));
         page->next_pos = pos + page->items->len;
-        if (!page->more)
+        if (past || node == NULL)
                 page->remaining = 0;
         else if (pos_known && total >= page->next_pos)
                 page->remaining = total - page->next_pos;
         else
-                page->remaining = count_from(node);
+                page->remaining = count_from(q, node);
+        page->more = page->remaining > 0;
 }
 
 void store_page_clear(StorePage *page)

@@ -21,7 +21,8 @@ struct WatchHub {
 typedef struct {
         WatchHub *hub;
         SoupServerMessage *msg;
-        char *name; /* fieldSelector=metadata.name=NAME, or NULL */
+        char *prefix;       /* "NS/": a watch in one namespace, or NULL */
+        FieldSelector *sel; /* or NULL */
         GSource *hup;
         guint timeout_id;
         gulong finished_id;
@@ -49,7 +50,8 @@ static void watcher_free(Watcher *w)
         }
         g_clear_signal_handler(&w->finished_id, w->msg);
         g_object_unref(w->msg);
-        g_free(w->name);
+        g_free(w->prefix);
+        field_selector_free(w->sel);
         g_free(w);
 }
 
@@ -89,9 +91,11 @@ static GBytes *table_line(Watcher *w, const char *type, StoredPv *pv)
         return g_string_free_to_bytes(out);
 }
 
-static gboolean wants(const Watcher *w, const StoredPv *pv)
+static gboolean wants(const Watcher *w, StoredPv *pv)
 {
-        return !w->stalled && !w->ending && (w->name == NULL || strcmp(w->name, pv->name) == 0);
+        return !w->stalled && !w->ending &&
+               (w->prefix == NULL || g_str_has_prefix(pv->name, w->prefix)) &&
+               field_selector_matches(w->sel, w->hub->kind, pv);
 }
 
 static void send_event(Watcher *w, EventType type, StoredPv *pv, GBytes **plain)
@@ -127,9 +131,9 @@ static gboolean on_bookmark(gpointer user_data)
 {
         WatchHub *hub = user_data;
         g_autofree char *object =
-            g_strdup_printf("{\"kind\":\"PersistentVolume\",\"apiVersion\":\"v1\",\"metadata\":{"
+            g_strdup_printf("{\"kind\":\"%s\",\"apiVersion\":\"v1\",\"metadata\":{"
                             "\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"}}",
-                            store_rv(hub->store));
+                            hub->kind->kind, store_rv(hub->store));
         g_autoptr(GBytes) line = event_line("BOOKMARK", object);
 
         for (guint i = 0; i < hub->watchers->len; i++) {
@@ -352,9 +356,10 @@ static void replay_event(StoreEvent *event, gpointer user_data)
 
 static void send_current_state(Watcher *w)
 {
+        StoreQuery q = {.prefix = w->prefix};
         StorePage page = {0};
 
-        store_page(w->hub->store, NULL, 0, 0, 0, &page);
+        store_page(w->hub->store, &q, 0, 0, &page);
         for (guint i = 0; i < page.items->len; i++) {
                 g_autoptr(GBytes) plain = NULL;
 
@@ -363,20 +368,22 @@ static void send_current_state(Watcher *w)
         store_page_clear(&page);
 }
 
-static Watcher *watcher_new(Resource *res, SoupServerMessage *msg, GHashTable *query)
+/* Takes @sel. */
+static Watcher *watcher_new(Resource *res, Call *call, FieldSelector *sel)
 {
         Watcher *w = g_new0(Watcher, 1);
+        SoupServerMessage *msg = call->msg;
+        GHashTable *query = call->query;
         const char *bookmarks = g_hash_table_lookup(query, "allowWatchBookmarks");
         const char *include = g_hash_table_lookup(query, "includeObject");
-        const char *fields = g_hash_table_lookup(query, "fieldSelector");
 
         w->hub = res->watches;
+        w->prefix = call->ns != NULL ? g_strconcat(call->ns, "/", NULL) : NULL;
+        w->sel = sel;
         w->msg = g_object_ref(msg);
         w->bookmarks = g_strcmp0(bookmarks, "true") == 0 || g_strcmp0(bookmarks, "1") == 0;
         w->table = wants_table(msg);
         w->full_object = g_strcmp0(include, "Object") == 0;
-        if (fields != NULL && g_str_has_prefix(fields, "metadata.name="))
-                w->name = g_strdup(fields + strlen("metadata.name="));
         return w;
 }
 
@@ -409,21 +416,26 @@ static gboolean check_start(Resource *res, SoupServerMessage *msg, GHashTable *q
         return TRUE;
 }
 
-void api_watch(Resource *res, SoupServerMessage *msg, GHashTable *query)
+void api_watch(Resource *res, Call *call)
 {
+        SoupServerMessage *msg = call->msg;
+        GHashTable *query = call->query;
         const char *timeout = g_hash_table_lookup(query, "timeoutSeconds");
+        g_autoptr(FieldSelector) sel = NULL;
         guint64 seconds = 0;
         guint64 rv = 0;
+        gboolean ok;
         Watcher *w;
 
-        if (!check_start(res, msg, query, &rv))
+        sel = call_field_selector(res->kind, call, &ok);
+        if (!ok || !check_start(res, msg, query, &rv))
                 return;
         if (timeout == NULL ||
             !g_ascii_string_to_unsigned(timeout, 10, 0, G_MAXINT / 1000, &seconds, NULL) ||
             seconds == 0)
                 seconds = DEFAULT_TIMEOUT_S;
         start_stream(msg);
-        w = watcher_new(res, msg, query);
+        w = watcher_new(res, call, g_steal_pointer(&sel));
         /* No RV (or "0"): the current state as ADDED events first, as the real server does. */
         if (rv == 0)
                 send_current_state(w);
