@@ -42,6 +42,10 @@ k8s_cleanup() {
         stop_daemon
         local p
         for p in "${extra_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+        # A daemon stuck in a request would keep the wait below (and the test) going for ever.
+        for p in "${extra_pids[@]}"; do
+                wait_for 20 dead "$p" || { echo "# pid $p ignored SIGTERM: killed"; failed=1; kill -KILL "$p"; }
+        done
         [ -n "$bus_pid" ] && kill -9 "$bus_pid" 2>/dev/null
         wait 2>/dev/null
         delete_pvs
@@ -268,9 +272,16 @@ start_daemon() {
         done
 }
 
+dead() { ! kill -0 "$1" 2>/dev/null || [[ $(ps -o stat= -p "$1") == Z* ]]; }
+
 stop_daemon() {
         [ -n "$daemon_pid" ] || return 0
         kill -TERM "$daemon_pid" 2>/dev/null
+        wait_for 20 dead "$daemon_pid" || {
+                echo "# the daemon ignored SIGTERM for 20 s: killed"
+                failed=1
+                kill -KILL "$daemon_pid"
+        }
         wait "$daemon_pid" 2>/dev/null
         daemon_pid=
 }
