@@ -315,6 +315,51 @@ static gint64 retry_after_usec(SoupMessage *msg)
         return MAX((gint64)seconds * G_TIME_SPAN_SECOND, MIN_RETRY_WAIT_USEC);
 }
 
+/* Before the handshake of each new connection for a message (libsoup hands the TLS connection
+ * it created to this signal before its handshake):
+ * - ALPN http/1.1 only, never h2. The API server ends an HTTP/2 connection with GOAWAY after
+ *   every 401 (its UnauthenticatedHTTP2DOSMitigation sets "Connection: close"), at random with
+ *   --goaway-chance (load balancing in HA clusters) and on a graceful shutdown; libsoup before
+ *   3.7.1 then fails the requests it already answered with "HTTP/2 Error: NO_ERROR" and no
+ *   status (GNOME/libsoup #514), so a 401 is never seen (no token re-read) and a restart fails
+ *   in-flight writes. Over HTTP/1.1 those are an ordinary response and a closed connection.
+ *   libsoup 3.2 has no public switch for the version.
+ * - The client certificate, on the TLS connection itself. Otherwise GnuTLS asks libsoup's
+ *   TLS interaction for it during the handshake; that interaction is async only, so from a
+ *   worker thread GLib runs it on the global default main context, which nothing in the daemon
+ *   iterates: a handshake that finds the context owned by another one's request waits on it.
+ *   k8s-race once saw two Tracks hang in their handshake for minutes, past the socket timeout
+ *   (so not waiting for the server), until the API server went away. Given the certificate,
+ *   GnuTLS never asks. */
+static void on_network_event(SoupMessage *msg, GSocketClientEvent event, GIOStream *connection,
+                             gpointer certificate)
+{
+        static const char *const http1_only[] = {"http/1.1", NULL};
+
+        (void)msg;
+        if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_TLS_CONNECTION(connection))
+                return;
+        g_tls_connection_set_advertised_protocols(G_TLS_CONNECTION(connection), http1_only);
+        if (certificate != NULL)
+                g_tls_connection_set_certificate(G_TLS_CONNECTION(connection), certificate);
+}
+
+static void certificate_unref(gpointer certificate, GClosure *closure)
+{
+        (void)closure;
+        g_clear_object(&certificate);
+}
+
+/* The client certificate to present (NULL: none) and on_network_event() for `msg`. */
+static void message_set_tls(SoupMessage *msg, GTlsCertificate *certificate)
+{
+        if (certificate != NULL)
+                soup_message_set_tls_client_certificate(msg, certificate);
+        g_signal_connect_data(msg, "network-event", G_CALLBACK(on_network_event),
+                              certificate != NULL ? g_object_ref(certificate) : NULL,
+                              certificate_unref, 0);
+}
+
 static SoupMessage *message_new(KubeClient *self, const char *method, const char *path,
                                 const char *content_type, const char *body, const char *token,
                                 GError **error)
@@ -374,8 +419,7 @@ static GBytes *send_once(KubeClient *self, const char *method, const char *path,
                 return NULL;
         session = session_acquire(self, &self->requests, &certificate);
         /* Per message: libsoup 3.2 hands it to the handshake of a new connection. */
-        if (certificate != NULL)
-                soup_message_set_tls_client_certificate(msg, certificate);
+        message_set_tls(msg, certificate);
         stream = soup_session_send(session, msg, NULL, &local);
         if (stream == NULL) {
                 set_transport_error(self, local, error);
@@ -468,8 +512,7 @@ GInputStream *kube_client_open_stream(KubeClient *self, const char *path, GCance
                         memset(token, 0, strlen(token));
                 if (msg == NULL)
                         return NULL;
-                if (certificate != NULL)
-                        soup_message_set_tls_client_certificate(msg, certificate);
+                message_set_tls(msg, certificate);
                 stream = soup_session_send(session, msg, cancellable, &local);
                 if (!g_cancellable_is_cancelled(cancellable))
                         metrics_api_request(self->metrics, "GET", soup_message_get_status(msg),

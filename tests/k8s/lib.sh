@@ -40,6 +40,12 @@ k8s_init() {
 
 k8s_cleanup() {
         stop_daemon
+        local p
+        for p in "${extra_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+        # A daemon stuck in a request would keep the wait below (and the test) going for ever.
+        for p in "${extra_pids[@]}"; do
+                wait_for 20 dead "$p" || { echo "# pid $p ignored SIGTERM: killed"; failed=1; kill -KILL "$p"; }
+        done
         [ -n "$bus_pid" ] && kill -9 "$bus_pid" 2>/dev/null
         wait 2>/dev/null
         delete_pvs
@@ -145,6 +151,35 @@ EOF
         [ "$(curl -s -K "$1/curl.conf" | grep -c '^201$')" -eq "$count" ]
 }
 
+# attached_pvs DIR PREFIX TOTAL: DIR/PREFIX-NNNN.json for NNNN in 0..TOTAL-1 (pv_json), every
+# tenth attached to node-(i mod 7), the rest free.
+attached_pvs() {
+        local i pv node
+        mkdir -p "$1"
+        for i in $(seq 0 $(($3 - 1))); do
+                pv=$(printf '%s-%04d' "$2" "$i")
+                node=""
+                [ $((i % 10)) -ne 0 ] || node=node-$((i % 7))
+                pv_json "$pv" "$node" >"$1/$pv.json"
+        done
+}
+
+# expect_attached_list PREFIX TOTAL: a TAP result: the daemon's List holds exactly the
+# attachments of attached_pvs PREFIX TOTAL, with their nodes (List in $tmp/list).
+expect_attached_list() {
+        local i
+        call List >"$tmp/list"
+        grep -o "\"$1-[0-9]*\" \"node-[0-9]\"" "$tmp/list" | tr -d '"' | sort >"$tmp/got"
+        for i in $(seq 0 10 $(($2 - 1))); do printf '%s-%04d node-%d\n' "$1" "$i" $((i % 7)); done |
+                sort >"$tmp/want"
+        if cmp -s "$tmp/want" "$tmp/got"; then
+                ok "List holds exactly the attached PVs with their nodes"
+        else
+                not_ok "List holds exactly the attached PVs with their nodes"
+                diff "$tmp/want" "$tmp/got" | head | diag
+        fi
+}
+
 # annotation PV KEY-SUFFIX: the value of <driver>/<suffix> on the PV ("" if absent).
 annotation() {
         local key=${driver//./\\.}/$2
@@ -177,6 +212,42 @@ StartTimeoutSec=5
 EOF
 }
 
+# write_kubeconfig_config FILE [KUBECONFIG]: the daemon through Kubeconfig= (default: the
+# client certificate CN=srvlab-attachment that tools/k8s/start wrote).
+write_kubeconfig_config() {
+        cat >"$1" <<EOF
+[Attachment]
+Store=kubernetes
+Driver=$driver
+[Kubernetes]
+Kubeconfig=${2:-$SRVLAB_K8S_DAEMON_KUBECONFIG}
+StartTimeoutSec=5
+EOF
+}
+
+# make_kubeconfig FILE CERT KEY [SERVER]: a kubeconfig for a client certificate, of the test
+# server or of SERVER (a proxy in front of it).
+make_kubeconfig() {
+        cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: srvlab-test
+  cluster:
+    server: ${4:-$SRVLAB_K8S_SERVER}
+    certificate-authority: $SRVLAB_K8S_CA
+users:
+- name: user
+  user:
+    client-certificate: $2
+    client-key: $3
+contexts:
+- name: srvlab-test
+  context: {cluster: srvlab-test, user: user}
+current-context: srvlab-test
+EOF
+}
+
 bctl() { busctl --address="$addr" --timeout=120 "$@"; }
 call() { bctl call $name $path $iface "$@"; }
 # gcall METHOD ARGS...: through gdbus, whose errors name the D-Bus error (busctl's do not).
@@ -201,9 +272,90 @@ start_daemon() {
         done
 }
 
+dead() { ! kill -0 "$1" 2>/dev/null || [[ $(ps -o stat= -p "$1") == Z* ]]; }
+
 stop_daemon() {
         [ -n "$daemon_pid" ] || return 0
         kill -TERM "$daemon_pid" 2>/dev/null
+        wait_for 20 dead "$daemon_pid" || {
+                echo "# the daemon ignored SIGTERM for 20 s: killed"
+                failed=1
+                kill -KILL "$daemon_pid"
+        }
         wait "$daemon_pid" 2>/dev/null
         daemon_pid=
+}
+
+# ---- more daemons, each on a bus of its own (the daemon above is number 0) ----
+peer_addr=()
+peer_pid=()
+extra_pids=() # peers' buses and daemons, and the proxy: ended by k8s_cleanup
+
+# start_peer I CONFIG: bus $tmp/busI and a daemon on it (log $tmp/daemonI.log); waits until
+# it owns the name. peer_addr[I] is its bus address.
+start_peer() {
+        local i=$1 deadline=$((SECONDS + 120))
+        "$source_root/tools/private-bus-conf" "$tmp/bus$i" >"$tmp/bus$i.conf"
+        dbus-daemon --config-file="$tmp/bus$i.conf" --nofork >"$tmp/bus$i.log" 2>&1 &
+        extra_pids+=($!)
+        wait_for 60 test -S "$tmp/bus$i" || return 1
+        peer_addr[i]=unix:path=$tmp/bus$i
+        DBUS_SYSTEM_BUS_ADDRESS=${peer_addr[i]} "$daemon_bin" --config="$2" \
+                >>"$tmp/daemon$i.log" 2>&1 &
+        peer_pid[i]=$!
+        extra_pids+=($!)
+        until busctl --address="${peer_addr[i]}" status $name >/dev/null 2>&1; do
+                kill -0 "${peer_pid[i]}" 2>/dev/null || return 1
+                [ "$SECONDS" -lt "$deadline" ] || return 1
+                sleep 0.05
+        done
+}
+
+# pcall I METHOD SIGNATURE ARGS...: a call to daemon I (0: the one of start_daemon).
+pcall() {
+        local a=$addr
+        [ "$1" -eq 0 ] || a=${peer_addr[$1]}
+        shift
+        busctl --address="$a" --timeout=120 call $name $path $iface "$@"
+}
+
+# pget I VOLUME: the node daemon I's Get answers, or "-" when it is not attached.
+pget() {
+        local out
+        out=$(pcall "$1" Get s "$2" 2>/dev/null) || { echo -; return; }
+        out=${out#st \"}
+        echo "${out%%\"*}"
+}
+
+# watch_state I: daemon I's WatchState ("watching", "reconnecting", ...).
+watch_state() {
+        local a=$addr out
+        [ "$1" -eq 0 ] || a=${peer_addr[$1]}
+        out=$(busctl --address="$a" get-property $name $path $iface WatchState 2>/dev/null)
+        out=${out#s \"}
+        echo "${out%\"}"
+}
+
+# start_proxy: tests/k8s/tcp-proxy.py in front of the API server (DIR $tmp/proxy); sets
+# proxy_dir and proxy_url (https://127.0.0.1:PORT, which the serving certificate covers).
+start_proxy() {
+        proxy_dir=$tmp/proxy
+        mkdir -p "$proxy_dir"
+        python3 "$source_root/tests/k8s/tcp-proxy.py" "$proxy_dir" "$SRVLAB_K8S_API_PORT" \
+                2>"$tmp/proxy.log" &
+        extra_pids+=($!)
+        wait_for 20 test -s "$proxy_dir/port" || return 1
+        proxy_url=https://127.0.0.1:$(cat "$proxy_dir/port")
+}
+
+# etcd_revision: etcd's current revision (through its v3 JSON gateway, no etcdctl needed).
+etcd_revision() {
+        curl -sf -X POST "$SRVLAB_K8S_ETCD_URL/v3/maintenance/status" -d '{}' |
+                jq -r '.header.revision'
+}
+
+# etcd_compact REVISION: compacts etcd's history up to REVISION, waiting until it is done.
+etcd_compact() {
+        curl -sf -X POST "$SRVLAB_K8S_ETCD_URL/v3/kv/compaction" \
+                -d "{\"revision\": \"$1\", \"physical\": true}" >/dev/null
 }

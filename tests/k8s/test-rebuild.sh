@@ -1,8 +1,8 @@
 #!/bin/bash
-# The daemon's start-up rebuild against a real kube-apiserver: 1,200 PersistentVolumes (the
-# daemon lists 500 a page, so the real server's continue tokens are followed), a tenth of
-# them attached, plus PVs of another CSI driver that must be ignored; then a restart after
-# Track/Untrack rebuilds the changed table.
+# The daemon's start-up rebuild against a real kube-apiserver (client certificate through
+# Kubeconfig=): 1,200 PersistentVolumes (the daemon lists 500 a page, so the real server's
+# continue tokens are followed), a tenth of them attached, plus PVs of another CSI driver that
+# must be ignored; then a restart after Track/Untrack rebuilds the changed table.
 # Prints TAP; skips without SRVLAB_K8S_ENV (tools/k8s/with-apiserver).
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -12,13 +12,7 @@ k8s_init k8s-rebuild rebuild.rds.csi.srvlab.io
 total=1200
 # Every tenth PV is attached, to node-(i mod 7); the rest are free. Plus another driver's
 # PVs, annotated with our keys: not ours, so never in the table.
-mkdir -p "$tmp/pvs"
-for i in $(seq 0 $((total - 1))); do
-        pv=$(printf 'k8s-rebuild-%04d' "$i")
-        node=""
-        [ $((i % 10)) -ne 0 ] || node=node-$((i % 7))
-        pv_json "$pv" "$node" >"$tmp/pvs/$pv.json"
-done
+attached_pvs "$tmp/pvs" k8s-rebuild $total
 for i in 0 1 2; do
         pv_json "k8s-rebuild-other-$i" node-1 other.csi.example.com >"$tmp/pvs/other-$i.json"
 done
@@ -28,7 +22,7 @@ post_pvs "$tmp/pvs" && ok "created $total PVs and 3 of another driver ($((SECOND
 expect_eq "the server lists them all" $((total + 3)) \
         "$(kc get pv -l srvlab-test=k8s-rebuild --no-headers | wc -l)"
 
-write_config "$tmp/attachment.conf"
+write_kubeconfig_config "$tmp/attachment.conf"
 started=$SECONDS
 lists_before=$(pv_requests LIST 200)
 if start_daemon "$tmp/attachment.conf"; then ok "the daemon rebuilt ($((SECONDS - started)) s)"
@@ -40,12 +34,7 @@ expect_ok "AttachmentCount is $((total / 10))" "^u $((total / 10))$" \
         bctl get-property $name $path $iface AttachmentCount
 
 # The table equals what the server holds, volume by volume.
-call List >"$tmp/list"
-grep -o '"k8s-rebuild-[0-9]*" "node-[0-9]"' "$tmp/list" | tr -d '"' | sort >"$tmp/got"
-for i in $(seq 0 10 $((total - 1))); do printf 'k8s-rebuild-%04d node-%d\n' "$i" $((i % 7)); done |
-        sort >"$tmp/want"
-if cmp -s "$tmp/want" "$tmp/got"; then ok "List holds exactly the attached PVs with their nodes"
-else not_ok "List holds exactly the attached PVs with their nodes"; diff "$tmp/want" "$tmp/got" | head | diag; fi
+expect_attached_list k8s-rebuild $total
 grep -q 'k8s-rebuild-other' "$tmp/list" && not_ok "another driver's PVs are ignored" ||
         ok "another driver's PVs are ignored"
 expect_ok "Get of the last page's k8s-rebuild-1190" '^st "node-0" [0-9]+$' \

@@ -17,7 +17,7 @@ ok_created=$?
 expect_ok "kubectl shows them" '^k8s-track-a +1Gi +RWO +Retain +Pending +srvlab-test' \
         kc get pv k8s-track-a --no-headers
 
-write_config "$tmp/attachment.conf"
+write_kubeconfig_config "$tmp/attachment.conf"
 if start_daemon "$tmp/attachment.conf"; then ok "the daemon starts against the real server"
 else not_ok "the daemon starts against the real server"; done_testing; fi
 expect_ok "Store is kubernetes" '^s "kubernetes"$' bctl get-property $name $path $iface Store
