@@ -66,9 +66,12 @@ static char *list_metadata(Store *store, StorePage *page)
         if (page->more && page->items->len > 0) {
                 last = page->items->pdata[page->items->len - 1];
                 token = encode_continue(store_rv(store), last->name, page->next_pos);
-                g_string_append_printf(
-                    meta, ",\"continue\":\"%s\",\"remainingItemCount\":%" G_GUINT64_FORMAT, token,
-                    page->remaining);
+                g_string_append_printf(meta, ",\"continue\":\"%s\"", token);
+                /* The API server counts only unfiltered lists (a selector's matches ahead are
+                 * unknown to etcd). */
+                if (!page->filtered)
+                        g_string_append_printf(meta, ",\"remainingItemCount\":%" G_GUINT64_FORMAT,
+                                               page->remaining);
         }
         return g_string_free(meta, FALSE);
 }
@@ -98,19 +101,37 @@ static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArra
         g_string_free(out, FALSE);
 }
 
+/* limit= as the API server reads it: not a number is 400, negative or 0 is no limit. */
+static gboolean parse_limit(SoupServerMessage *msg, const char *text, guint *limit)
+{
+        gint64 value = 0;
+        g_autofree char *message = NULL;
+
+        *limit = 0;
+        if (text == NULL || *text == '\0')
+                return TRUE;
+        if (!g_ascii_string_to_signed(text, 10, G_MININT64, G_MAXINT64, &value, NULL)) {
+                message = g_strdup_printf("strconv.ParseInt: parsing \"%s\": invalid syntax", text);
+                send_status(msg, 400, "BadRequest", message, NULL);
+                return FALSE;
+        }
+        *limit = value > 0 ? (guint)MIN(value, G_MAXUINT) : 0;
+        return TRUE;
+}
+
 void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query)
 {
-        const char *limit_text = query != NULL ? g_hash_table_lookup(query, "limit") : NULL;
         const char *token = query != NULL ? g_hash_table_lookup(query, "continue") : NULL;
         const char *include = query != NULL ? g_hash_table_lookup(query, "includeObject") : NULL;
+        g_autoptr(LabelSelector) sel = NULL;
         ContinueToken cont = {0};
         StorePage page = {0};
-        guint64 limit = 0;
+        guint limit = 0;
         g_autofree char *meta = NULL;
 
-        if (limit_text != NULL &&
-            !g_ascii_string_to_unsigned(limit_text, 10, 0, G_MAXUINT, &limit, NULL))
-                limit = 0;
+        if (!parse_limit(msg, query != NULL ? g_hash_table_lookup(query, "limit") : NULL, &limit) ||
+            !label_selector_from_query(msg, query, &sel))
+                return;
         if (token != NULL && *token != '\0' && !decode_continue(token, &cont)) {
                 send_status(msg, 400, "BadRequest",
                             "continue key is not valid: incorrect encoded start resourceVersion "
@@ -124,7 +145,10 @@ void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query)
                 g_free(cont.start);
                 return;
         }
-        store_page(res->store, cont.start, (guint)limit, cont.pos, cont.rv, &page);
+        if (sel != NULL)
+                store_page_selected(res->store, cont.start, limit, sel, &page);
+        else
+                store_page(res->store, cont.start, limit, cont.pos, cont.rv, &page);
         meta = list_metadata(res->store, &page);
         if (wants_table(msg))
                 send_table(msg, res->kind, page.items, meta, g_strcmp0(include, "Object") == 0);

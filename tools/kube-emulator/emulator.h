@@ -68,9 +68,12 @@ void store_compact(Store *store, guint64 rv);
 /* Calls @func for each event after @after in RV order; FALSE (and no call) if too old. */
 gboolean store_events_since(Store *store, guint64 after, StoreEventFunc func, gpointer user_data);
 
+typedef struct LabelSelector LabelSelector;
+
 typedef struct {
         GPtrArray *items; /* StoredPv *, borrowed */
         gboolean more;
+        gboolean filtered; /* by a label selector: remaining is unknown, as the API server's */
         guint64 remaining;
         guint64 next_pos;
 } StorePage;
@@ -80,7 +83,23 @@ typedef struct {
  * (@pos_rv == current RV); it makes remainingItemCount O(1). */
 void store_page(Store *store, const char *start_after, guint limit, guint64 pos, guint64 pos_rv,
                 StorePage *page);
+/* The same with @sel: the items that match it. As etcd's paging, @page->more is whether any
+ * object (matching or not) follows the last returned one. */
+void store_page_selected(Store *store, const char *start_after, guint limit,
+                         const LabelSelector *sel, StorePage *page);
 void store_page_clear(StorePage *page);
+
+/* ---- selector.c: labelSelector ---- */
+
+/* NULL with a G_IO_ERROR_INVALID_ARGUMENT error when @text does not parse. */
+LabelSelector *label_selector_parse(const char *text, GError **error);
+void label_selector_free(LabelSelector *sel);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabelSelector, label_selector_free)
+/* TRUE for a NULL @sel. */
+gboolean label_selector_matches(const LabelSelector *sel, const StoredPv *pv);
+/* The request's labelSelector (NULL without one); answers 400 itself and returns FALSE when
+ * it does not parse. */
+gboolean label_selector_from_query(SoupServerMessage *msg, GHashTable *query, LabelSelector **sel);
 
 /* ---- json-util.c ---- */
 

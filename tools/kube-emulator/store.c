@@ -274,6 +274,22 @@ void store_page(Store *store, const char *start_after, guint limit, guint64 pos,
                 page->remaining = count_from(node);
 }
 
+void store_page_selected(Store *store, const char *start_after, guint limit,
+                         const LabelSelector *sel, StorePage *page)
+{
+        GTreeNode *node = start_after != NULL ? g_tree_upper_bound(store->tree, start_after)
+                                              : g_tree_node_first(store->tree);
+
+        page->items = g_ptr_array_sized_new(limit > 0 ? limit : 64);
+        for (; node != NULL && (limit == 0 || page->items->len < limit);
+             node = g_tree_node_next(node)) {
+                if (label_selector_matches(sel, g_tree_node_value(node)))
+                        g_ptr_array_add(page->items, g_tree_node_value(node));
+        }
+        page->more = node != NULL;
+        page->filtered = TRUE;
+}
+
 void store_page_clear(StorePage *page)
 {
         g_clear_pointer(&page->items, g_ptr_array_unref);

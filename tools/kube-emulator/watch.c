@@ -22,6 +22,7 @@ typedef struct {
         WatchHub *hub;
         SoupServerMessage *msg;
         char *name; /* fieldSelector=metadata.name=NAME, or NULL */
+        LabelSelector *labels; /* labelSelector, or NULL */
         GSource *hup;
         guint timeout_id;
         gulong finished_id;
@@ -50,6 +51,7 @@ static void watcher_free(Watcher *w)
         g_clear_signal_handler(&w->finished_id, w->msg);
         g_object_unref(w->msg);
         g_free(w->name);
+        label_selector_free(w->labels);
         g_free(w);
 }
 
@@ -91,7 +93,10 @@ static GBytes *table_line(Watcher *w, const char *type, StoredPv *pv)
 
 static gboolean wants(const Watcher *w, const StoredPv *pv)
 {
-        return !w->stalled && !w->ending && (w->name == NULL || strcmp(w->name, pv->name) == 0);
+        /* An object that stops matching the label selector is not announced as DELETED, as
+         * the real server's would be: the emulator keeps no previous version to compare. */
+        return !w->stalled && !w->ending && (w->name == NULL || strcmp(w->name, pv->name) == 0) &&
+               label_selector_matches(w->labels, pv);
 }
 
 static void send_event(Watcher *w, EventType type, StoredPv *pv, GBytes **plain)
@@ -363,7 +368,8 @@ static void send_current_state(Watcher *w)
         store_page_clear(&page);
 }
 
-static Watcher *watcher_new(Resource *res, SoupServerMessage *msg, GHashTable *query)
+static Watcher *watcher_new(Resource *res, SoupServerMessage *msg, GHashTable *query,
+                            LabelSelector *labels)
 {
         Watcher *w = g_new0(Watcher, 1);
         const char *bookmarks = g_hash_table_lookup(query, "allowWatchBookmarks");
@@ -375,6 +381,7 @@ static Watcher *watcher_new(Resource *res, SoupServerMessage *msg, GHashTable *q
         w->bookmarks = g_strcmp0(bookmarks, "true") == 0 || g_strcmp0(bookmarks, "1") == 0;
         w->table = wants_table(msg);
         w->full_object = g_strcmp0(include, "Object") == 0;
+        w->labels = labels;
         if (fields != NULL && g_str_has_prefix(fields, "metadata.name="))
                 w->name = g_strdup(fields + strlen("metadata.name="));
         return w;
@@ -414,16 +421,17 @@ void api_watch(Resource *res, SoupServerMessage *msg, GHashTable *query)
         const char *timeout = g_hash_table_lookup(query, "timeoutSeconds");
         guint64 seconds = 0;
         guint64 rv = 0;
+        g_autoptr(LabelSelector) labels = NULL;
         Watcher *w;
 
-        if (!check_start(res, msg, query, &rv))
+        if (!label_selector_from_query(msg, query, &labels) || !check_start(res, msg, query, &rv))
                 return;
         if (timeout == NULL ||
             !g_ascii_string_to_unsigned(timeout, 10, 0, G_MAXINT / 1000, &seconds, NULL) ||
             seconds == 0)
                 seconds = DEFAULT_TIMEOUT_S;
         start_stream(msg);
-        w = watcher_new(res, msg, query);
+        w = watcher_new(res, msg, query, g_steal_pointer(&labels));
         /* No RV (or "0"): the current state as ADDED events first, as the real server does. */
         if (rv == 0)
                 send_current_state(w);
