@@ -132,9 +132,9 @@ static gboolean on_bookmark(gpointer user_data)
 {
         WatchHub *hub = user_data;
         g_autofree char *object =
-            g_strdup_printf("{\"kind\":\"PersistentVolume\",\"apiVersion\":\"v1\",\"metadata\":{"
+            g_strdup_printf("{\"kind\":\"%s\",\"apiVersion\":\"v1\",\"metadata\":{"
                             "\"resourceVersion\":\"%" G_GUINT64_FORMAT "\"}}",
-                            store_rv(hub->store));
+                            hub->kind->kind, store_rv(hub->store));
         g_autoptr(GBytes) line = event_line("BOOKMARK", object);
 
         for (guint i = 0; i < hub->watchers->len; i++) {
