@@ -99,13 +99,8 @@ void api_create(Resource *res, SoupServerMessage *msg)
                 return;
         meta = ensure_metadata(obj);
         name = json_get_string_member(meta, "name");
-        if (name == NULL || *name == '\0') {
-                text = g_strdup_printf("%s \"\" is invalid: metadata.name: Required value: name "
-                                       "or generateName is required",
-                                       res->kind->kind);
-                send_status(msg, 422, "Invalid", text, NULL);
+        if (!validate_name(msg, res->kind, name))
                 return;
-        }
         if (store_lookup(res->store, name) != NULL) {
                 text = g_strdup_printf("%s \"%s\" already exists", res->kind->resource, name);
                 send_status_about(msg, 409, "AlreadyExists", text, res->kind, name);
@@ -136,6 +131,18 @@ static gboolean check_name(SoupServerMessage *msg, JsonNode *obj, const char *na
         return FALSE;
 }
 
+/* The kind's checks of @obj replacing @pv; answers 422 itself. */
+static gboolean validate_update(Resource *res, SoupServerMessage *msg, const StoredPv *pv,
+                                JsonNode *obj)
+{
+        g_autoptr(JsonNode) old = NULL;
+
+        if (res->kind->validate_update == NULL)
+                return TRUE;
+        old = store_parse(pv);
+        return res->kind->validate_update(msg, res->kind, old, obj);
+}
+
 /* A resourceVersion the client sent must be the current one; an empty one means "any". */
 static gboolean rv_matches(const StoredPv *pv, const char *rv)
 {
@@ -163,7 +170,8 @@ void api_update(Resource *res, SoupServerMessage *msg, const char *name)
                 send_conflict(msg, res->kind, name);
                 return;
         }
-        send_stored(msg, 200, store_write(res->store, obj));
+        if (validate_update(res, msg, pv, obj))
+                send_stored(msg, 200, store_update(res->store, obj));
 }
 
 typedef enum {
@@ -205,10 +213,12 @@ static gboolean apply_patch(SoupServerMessage *msg, PatchType type, JsonNode **d
         }
         if (json_patch_apply(doc, patch, &error))
                 return TRUE;
+        /* The API server wraps what json-patch says in a generic 422 (NewGenericServerResponse). */
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT))
                 send_status(msg, 400, "BadRequest", error->message, NULL);
         else
-                send_status(msg, 422, "Invalid", error->message, NULL);
+                send_status(msg, 422, "Invalid",
+                            "the server rejected our request due to an error in our request", NULL);
         return FALSE;
 }
 
@@ -219,11 +229,7 @@ void api_patch(Resource *res, SoupServerMessage *msg, const char *name)
         StoredPv *pv;
 
         if (type == PATCH_UNSUPPORTED) {
-                send_status(msg, 415, "UnsupportedMediaType",
-                            "the body of the request was in an unknown format - accepted media "
-                            "types include: application/json-patch+json, "
-                            "application/merge-patch+json, application/apply-patch+yaml",
-                            NULL);
+                send_status(msg, 415, "UnsupportedMediaType", "415: Unsupported Media Type", NULL);
                 return;
         }
         pv = store_lookup(res->store, name);
@@ -234,19 +240,63 @@ void api_patch(Resource *res, SoupServerMessage *msg, const char *name)
         doc = store_parse(pv);
         if (!apply_patch(msg, type, &doc))
                 return;
-        if (!JSON_NODE_HOLDS_OBJECT(doc) || g_strcmp0(pv_name(doc), name) != 0) {
-                send_status_about(msg, 422, "Invalid",
-                                  "the patch may not change metadata.name or the object's type",
+        if (!JSON_NODE_HOLDS_OBJECT(doc)) {
+                send_status_about(msg, 422, "Invalid", "the patch may not change the object's type",
                                   res->kind, name);
                 return;
         }
+        if (!check_name(msg, doc, name))
+                return;
         /* The patched object carries the version it was based on; like the API server's
          * update, a version other than the current one is a conflict. */
         if (!rv_matches(pv, pv_resource_version(doc))) {
                 send_conflict(msg, res->kind, name);
                 return;
         }
-        send_stored(msg, 200, store_write(res->store, doc));
+        if (validate_update(res, msg, pv, doc))
+                send_stored(msg, 200, store_update(res->store, doc));
+}
+
+static void send_precondition_failed(SoupServerMessage *msg, const ResourceKind *kind,
+                                     const StoredPv *pv, const char *rv)
+{
+        g_autofree char *text = g_strdup_printf(
+            "Operation cannot be fulfilled on %s \"%s\": the ResourceVersion in the precondition "
+            "(%s) does not match the ResourceVersion in record (%" G_GUINT64_FORMAT
+            "). The object might have been modified",
+            kind->kind, pv->name, rv, pv->rv);
+        GString *out = g_string_new("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                                    "\"status\":\"Failure\",\"message\":");
+
+        json_append_escaped(out, text);
+        g_string_append(out, ",\"reason\":\"Conflict\",\"details\":{\"name\":");
+        json_append_escaped(out, pv->name);
+        g_string_append_printf(out, ",\"kind\":\"%s\"},\"code\":409}", kind->kind);
+        send_json_take(msg, 409, out->str, out->len);
+        g_string_free(out, FALSE);
+}
+
+/* The deleted object with the deletion's resourceVersion, or for some kinds a Success Status. */
+static void send_deleted(SoupServerMessage *msg, Resource *res, const StoredPv *pv)
+{
+        g_autoptr(JsonNode) node = store_parse(pv);
+        JsonObject *meta = json_get_object_member(json_node_get_object(node), "metadata");
+        g_autofree char *rv = g_strdup_printf("%" G_GUINT64_FORMAT, store_rv(res->store));
+        GString *out;
+
+        if (!res->kind->delete_answers_status) {
+                json_object_set_string_member(meta, "resourceVersion", rv);
+                send_json_node(msg, 200, node);
+                return;
+        }
+        out = g_string_new("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                           "\"status\":\"Success\",\"details\":{\"name\":");
+        json_append_escaped(out, pv->name);
+        g_string_append_printf(out, ",\"kind\":\"%s\",\"uid\":", res->kind->resource);
+        json_append_escaped(out, json_get_string_member(meta, "uid") ?: "");
+        g_string_append(out, "}}");
+        send_json_take(msg, 200, out->str, out->len);
+        g_string_free(out, FALSE);
 }
 
 /* DeleteOptions.preconditions.resourceVersion, if the client sent one. */
@@ -273,9 +323,11 @@ void api_delete(Resource *res, SoupServerMessage *msg, const char *name)
         if (body->length > 0)
                 options = json_parse_text(body->data, (gsize)body->length, NULL);
         if (!rv_matches(pv, delete_precondition(options))) {
-                send_conflict(msg, res->kind, name);
+                send_precondition_failed(msg, res->kind, pv, delete_precondition(options));
                 return;
         }
-        send_stored(msg, 200, pv);
+        stored_pv_ref(pv);
         store_remove(res->store, name);
+        send_deleted(msg, res, pv);
+        stored_pv_unref(pv);
 }

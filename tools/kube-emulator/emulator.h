@@ -52,6 +52,9 @@ JsonNode *store_parse(const StoredPv *pv);
 /* Stamps resourceVersion (a fresh one), uid and creationTimestamp (kept from the previous
  * version, else new) on @obj, then stores it. @obj must carry metadata.name. */
 const StoredPv *store_write(Store *store, JsonNode *obj);
+/* store_write, unless that would change nothing but the resourceVersion: then the stored
+ * object is answered as it is (no new RV, no event), as kube-apiserver's GuaranteedUpdate. */
+const StoredPv *store_update(Store *store, JsonNode *obj);
 /* Fast path for the generator: @json is taken and already carries @rv. */
 void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created);
 guint64 store_next_rv(Store *store);
@@ -116,7 +119,7 @@ void pv_drop_empty_maps(JsonNode *obj);
 
 /* ---- kinds.c: what differs between resource kinds ---- */
 
-typedef struct {
+typedef struct ResourceKind {
         const char *resource;  /* "persistentvolumes": the URL segment, Status details kind */
         const char *kind;      /* "PersistentVolume" */
         const char *list_kind; /* "PersistentVolumeList" */
@@ -124,10 +127,27 @@ typedef struct {
         /* The Table cells before and after AGE, JSON strings joined by commas (@after: "" or
          * starting with a comma). */
         void (*cells)(JsonObject *root, const char *name, char **before, char **after);
+        /* Checks an update or patch of @old into @new (NULL: anything goes); answers 422
+         * itself and returns FALSE. */
+        gboolean (*validate_update)(SoupServerMessage *msg, const struct ResourceKind *kind,
+                                    JsonNode *old, JsonNode *new);
+        /* DELETE answers a Success Status rather than the deleted object (the Node registry's
+         * ReturnDeletedObject is false, the PV registry's true). */
+        gboolean delete_answers_status;
 } ResourceKind;
 
 extern const ResourceKind kind_pv;
 extern const ResourceKind kind_node;
+
+/* ---- validate.c ---- */
+
+/* The 422 Invalid Status for one field: "KIND \"NAME\" is invalid: FIELD: DETAIL". */
+void send_invalid(SoupServerMessage *msg, const ResourceKind *kind, const char *name,
+                  const char *field, const char *cause, const char *detail);
+/* A DNS-1123 subdomain, else answers 422 and returns FALSE. */
+gboolean validate_name(SoupServerMessage *msg, const ResourceKind *kind, const char *name);
+gboolean validate_pv_update(SoupServerMessage *msg, const ResourceKind *kind, JsonNode *old,
+                            JsonNode *new);
 
 /* ---- patch.c ---- */
 

@@ -195,6 +195,33 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
         return pv;
 }
 
+static gboolean unchanged(Store *store, const StoredPv *old, JsonNode *obj)
+{
+        g_autoptr(JsonNode) before = store_parse(old);
+        g_autoptr(JsonNode) after = json_node_copy(obj);
+        JsonObject *root = json_node_get_object(after);
+        g_autofree char *rv = g_strdup_printf("%" G_GUINT64_FORMAT, old->rv);
+
+        if (!json_object_has_member(root, "apiVersion"))
+                json_object_set_string_member(root, "apiVersion", "v1");
+        if (!json_object_has_member(root, "kind"))
+                json_object_set_string_member(root, "kind", store->kind);
+        stamp_identity(json_get_object_member(root, "metadata"), old);
+        json_object_set_string_member(json_get_object_member(root, "metadata"), "resourceVersion",
+                                      rv);
+        pv_drop_empty_maps(after);
+        return json_node_equal(before, after);
+}
+
+const StoredPv *store_update(Store *store, JsonNode *obj)
+{
+        StoredPv *old = store_lookup(store, pv_name(obj));
+
+        if (old != NULL && unchanged(store, old, obj))
+                return old;
+        return store_write(store, obj);
+}
+
 void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created)
 {
         StoredPv *pv = stored_pv_new();
