@@ -17,8 +17,12 @@ static char *encode_continue(guint64 rv, const char *last, guint64 pos)
         GString *json = g_string_new(NULL);
         g_autofree char *text = NULL;
 
-        g_string_append_printf(
-            json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":%" G_GUINT64_FORMAT ",\"start\":", rv);
+        if (rv == G_MAXUINT64)
+                g_string_append(json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":-1,\"start\":");
+        else
+                g_string_append_printf(
+                    json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":%" G_GUINT64_FORMAT ",\"start\":",
+                    rv);
         json_append_escaped(json, last);
         g_string_append_printf(json, ",\"pos\":%" G_GUINT64_FORMAT "}", pos);
         text = g_string_free(json, FALSE);
@@ -54,6 +58,21 @@ static gboolean decode_continue(const char *token, ContinueToken *out)
         return TRUE;
 }
 
+void send_list_gone(SoupServerMessage *msg, const char *token)
+{
+        ContinueToken cont = {0};
+        g_autofree char *next = NULL;
+
+        if (!decode_continue(token, &cont)) {
+                send_gone(msg);
+                return;
+        }
+        /* rv -1: "continue from the current state", what etcd3's store hands out here. */
+        next = encode_continue(G_MAXUINT64, cont.start, 0);
+        send_gone_with_continue(msg, next);
+        g_free(cont.start);
+}
+
 /* The list's metadata members (without braces), shared by List and Table. */
 static char *list_metadata(Store *store, StorePage *page)
 {
@@ -76,6 +95,31 @@ static char *list_metadata(Store *store, StorePage *page)
         return g_string_free(meta, FALSE);
 }
 
+/* A list's items carry no kind and apiVersion on the real server (the List has them). The
+ * stored text starts with both in one order or the other (the order clients and the generator
+ * write); any other layout is reserialized. */
+static void append_item(GString *out, const ResourceKind *kind, const StoredPv *pv)
+{
+        g_autofree char *a = g_strdup_printf("{\"kind\":\"%s\",\"apiVersion\":\"v1\",", kind->kind);
+        g_autofree char *b = g_strdup_printf("{\"apiVersion\":\"v1\",\"kind\":\"%s\",", kind->kind);
+        g_autoptr(JsonNode) node = NULL;
+        g_autofree char *text = NULL;
+        gsize len = 0;
+
+        if (g_str_has_prefix(pv->json, a) || g_str_has_prefix(pv->json, b)) {
+                gsize skip = strlen(a); /* a and b have the same length */
+
+                g_string_append_c(out, '{');
+                g_string_append_len(out, pv->json + skip, (gssize)(pv->len - skip));
+                return;
+        }
+        node = store_parse(pv);
+        json_object_remove_member(json_node_get_object(node), "kind");
+        json_object_remove_member(json_node_get_object(node), "apiVersion");
+        text = json_node_to_compact(node, &len);
+        g_string_append_len(out, text, (gssize)len);
+}
+
 static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArray *items,
                       const char *meta)
 {
@@ -94,11 +138,26 @@ static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArra
 
                 if (i > 0)
                         g_string_append_c(out, ',');
-                g_string_append_len(out, pv->json, (gssize)pv->len);
+                append_item(out, kind, pv);
         }
         g_string_append(out, "]}");
         send_json_take(msg, 200, out->str, out->len);
         g_string_free(out, FALSE);
+}
+
+/* resourceVersion= is not used (a LIST answers the current state) but must be a number. */
+static gboolean parse_list_rv(SoupServerMessage *msg, const char *text)
+{
+        g_autofree char *message = NULL;
+
+        if (text == NULL || *text == '\0' ||
+            g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, NULL, NULL))
+                return TRUE;
+        message = g_strdup_printf("invalid resource version: resourceVersion: Invalid value: "
+                                  "\"%s\": strconv.ParseUint: parsing \"%s\": invalid syntax",
+                                  text, text);
+        send_status(msg, 400, "BadRequest", message, NULL);
+        return FALSE;
 }
 
 /* limit= as the API server reads it: not a number is 400, negative or 0 is no limit. */
@@ -129,19 +188,20 @@ void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query)
         guint limit = 0;
         g_autofree char *meta = NULL;
 
-        if (!parse_limit(msg, query != NULL ? g_hash_table_lookup(query, "limit") : NULL, &limit) ||
+        if (!parse_list_rv(msg, query != NULL ? g_hash_table_lookup(query, "resourceVersion") : NULL) ||
+            !parse_limit(msg, query != NULL ? g_hash_table_lookup(query, "limit") : NULL, &limit) ||
             !label_selector_from_query(msg, query, &sel))
                 return;
         if (token != NULL && *token != '\0' && !decode_continue(token, &cont)) {
                 send_status(msg, 400, "BadRequest",
-                            "continue key is not valid: incorrect encoded start resourceVersion "
-                            "(version meta.k8s.io/v1)",
+                            "invalid continue token: continue key is not valid: incorrect "
+                            "encoded start resourceVersion (version meta.k8s.io/v1)",
                             NULL);
                 return;
         }
         /* As etcd: a list snapshot older than the last compaction cannot be continued. */
         if (token != NULL && *token != '\0' && cont.rv < store_compacted_rv(res->store)) {
-                send_gone(msg);
+                send_list_gone(msg, token);
                 g_free(cont.start);
                 return;
         }

@@ -278,13 +278,19 @@ typedef struct {
 void api_register(Emulator *emu);
 void send_status(SoupServerMessage *msg, guint code, const char *reason, const char *message,
                  const char *name);
-/* With details {"name":@name,"kind":@kind's resource} when @name is set. */
+/* With details {"name":@name,"kind":@kind's resource} when @name is set; @reason NULL: the
+ * code's, "": none. */
 void send_status_about(SoupServerMessage *msg, guint code, const char *reason, const char *message,
                        const ResourceKind *kind, const char *name);
 void send_json_take(SoupServerMessage *msg, guint code, char *body, gsize len);
 void send_json_node(SoupServerMessage *msg, guint code, JsonNode *node);
 const char *reason_for_code(guint code);
 void send_gone(SoupServerMessage *msg);
+/* The 410 with metadata.continue: @token resumes the list without a consistent snapshot. */
+void send_gone_with_continue(SoupServerMessage *msg, const char *token);
+/* The 410 Expired for the list continued by @token (with the inconsistent continuation, as
+ * the real server, when the token decodes). */
+void send_list_gone(SoupServerMessage *msg, const char *token);
 
 /* api-object.c: the verbs on one named object */
 void api_get(Resource *res, SoupServerMessage *msg, const char *name, GHashTable *query);
