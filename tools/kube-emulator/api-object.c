@@ -29,8 +29,59 @@ static void send_stored(SoupServerMessage *msg, guint code, const StoredPv *pv)
                                          pv->len);
 }
 
-/* The request body as a JSON object; answers 400 itself when it is not one. */
-static JsonNode *read_object(SoupServerMessage *msg, gboolean any_type)
+typedef enum {
+        BODY_OBJECT, /* POST, PUT */
+        PATCH_MERGE,
+        PATCH_STRATEGIC, /* applied as a merge patch: right for metadata */
+        PATCH_JSON,
+        PATCH_UNSUPPORTED,
+} BodyType;
+
+/* What the parser says, in Go's encoding/json words where the two agree. */
+static const char *parse_error_text(const GError *error)
+{
+        return strstr(error->message, "unexpected end of file") != NULL ||
+                       strstr(error->message, "empty body") != NULL
+                   ? "unexpected end of JSON input"
+                   : error->message;
+}
+
+/* The 400 for a body that does not decode, with the real server's words around the
+ * parser's: kube-apiserver's decoder for objects, its patch handler for patches. */
+static void send_bad_body(SoupServerMessage *msg, const ResourceKind *kind, BodyType type,
+                          const char *detail)
+{
+        g_autofree char *text = NULL;
+
+        if (type == BODY_OBJECT)
+                text = g_strdup_printf("the object provided is unrecognized (must be of type %s): "
+                                       "couldn't get version/kind; json parse error: %s",
+                                       kind->kind, detail);
+        else if (type == PATCH_STRATEGIC)
+                text = g_strdup(detail);
+        else
+                text = g_strdup_printf("error decoding patch: %s", detail);
+        send_status(msg, 400, "BadRequest", text, NULL);
+}
+
+static const char *json_type_word(JsonNode *node)
+{
+        if (JSON_NODE_HOLDS_OBJECT(node))
+                return "object";
+        if (JSON_NODE_HOLDS_NULL(node))
+                return "null";
+        switch (json_node_get_value_type(node)) {
+        case G_TYPE_STRING:
+                return "string";
+        case G_TYPE_BOOLEAN:
+                return "bool";
+        default:
+                return "number";
+        }
+}
+
+/* The request body: a JSON object, or for a JSON patch an array; answers 400 itself. */
+static JsonNode *read_object(SoupServerMessage *msg, const ResourceKind *kind, BodyType type)
 {
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
         g_autoptr(GError) error = NULL;
@@ -39,12 +90,18 @@ static JsonNode *read_object(SoupServerMessage *msg, gboolean any_type)
 
         node = json_parse_text(body->data, (gsize)body->length, &error);
         if (node == NULL) {
-                text = g_strdup_printf("error decoding request body: %s", error->message);
-                send_status(msg, 400, "BadRequest", text, NULL);
+                send_bad_body(msg, kind, type, parse_error_text(error));
                 return NULL;
         }
-        if (!any_type && !JSON_NODE_HOLDS_OBJECT(node)) {
-                send_status(msg, 400, "BadRequest", "the request body must be a JSON object", NULL);
+        if (type == PATCH_JSON && !JSON_NODE_HOLDS_ARRAY(node)) {
+                text = g_strdup_printf("json: cannot unmarshal %s into Go value of type "
+                                       "[]handlers.jsonPatchOp",
+                                       json_type_word(node));
+                send_bad_body(msg, kind, type, text);
+                return NULL;
+        }
+        if (type != PATCH_JSON && !JSON_NODE_HOLDS_OBJECT(node)) {
+                send_bad_body(msg, kind, type, "the request body must be a JSON object");
                 return NULL;
         }
         return g_steal_pointer(&node);
@@ -90,7 +147,7 @@ void api_get(Resource *res, SoupServerMessage *msg, const char *name, GHashTable
 
 void api_create(Resource *res, SoupServerMessage *msg)
 {
-        g_autoptr(JsonNode) obj = read_object(msg, FALSE);
+        g_autoptr(JsonNode) obj = read_object(msg, res->kind, BODY_OBJECT);
         g_autofree char *text = NULL;
         JsonObject *meta;
         const char *name;
@@ -156,7 +213,7 @@ static gboolean rv_matches(const StoredPv *pv, const char *rv)
 
 void api_update(Resource *res, SoupServerMessage *msg, const char *name)
 {
-        g_autoptr(JsonNode) obj = read_object(msg, FALSE);
+        g_autoptr(JsonNode) obj = read_object(msg, res->kind, BODY_OBJECT);
         StoredPv *pv;
 
         if (obj == NULL || !check_name(msg, obj, name))
@@ -174,38 +231,33 @@ void api_update(Resource *res, SoupServerMessage *msg, const char *name)
                 send_stored(msg, 200, store_update(res->store, obj));
 }
 
-typedef enum {
-        PATCH_MERGE,
-        PATCH_JSON,
-        PATCH_UNSUPPORTED,
-} PatchType;
-
-static PatchType patch_type(SoupServerMessage *msg)
+static BodyType patch_type(SoupServerMessage *msg)
 {
         const char *type = soup_message_headers_get_content_type(
             soup_server_message_get_request_headers(msg), NULL);
 
         if (type == NULL)
                 return PATCH_UNSUPPORTED;
-        /* A strategic merge patch of metadata is a merge patch. */
-        if (g_ascii_strcasecmp(type, "application/merge-patch+json") == 0 ||
-            g_ascii_strcasecmp(type, "application/strategic-merge-patch+json") == 0)
+        if (g_ascii_strcasecmp(type, "application/merge-patch+json") == 0)
                 return PATCH_MERGE;
+        if (g_ascii_strcasecmp(type, "application/strategic-merge-patch+json") == 0)
+                return PATCH_STRATEGIC;
         if (g_ascii_strcasecmp(type, "application/json-patch+json") == 0)
                 return PATCH_JSON;
         return PATCH_UNSUPPORTED;
 }
 
 /* Applies the request's patch to @doc; answers the error itself and returns FALSE. */
-static gboolean apply_patch(SoupServerMessage *msg, PatchType type, JsonNode **doc)
+static gboolean apply_patch(SoupServerMessage *msg, const ResourceKind *kind, BodyType type,
+                            JsonNode **doc)
 {
-        g_autoptr(JsonNode) patch = read_object(msg, type == PATCH_JSON);
+        g_autoptr(JsonNode) patch = read_object(msg, kind, type);
         g_autoptr(GError) error = NULL;
         JsonNode *merged;
 
         if (patch == NULL)
                 return FALSE;
-        if (type == PATCH_MERGE) {
+        if (type != PATCH_JSON) {
                 merged = merge_patch(*doc, patch);
                 json_node_unref(*doc);
                 *doc = merged;
@@ -224,7 +276,7 @@ static gboolean apply_patch(SoupServerMessage *msg, PatchType type, JsonNode **d
 
 void api_patch(Resource *res, SoupServerMessage *msg, const char *name)
 {
-        PatchType type = patch_type(msg);
+        BodyType type = patch_type(msg);
         g_autoptr(JsonNode) doc = NULL;
         StoredPv *pv;
 
@@ -238,7 +290,7 @@ void api_patch(Resource *res, SoupServerMessage *msg, const char *name)
                 return;
         }
         doc = store_parse(pv);
-        if (!apply_patch(msg, type, &doc))
+        if (!apply_patch(msg, res->kind, type, &doc))
                 return;
         if (!JSON_NODE_HOLDS_OBJECT(doc)) {
                 send_status_about(msg, 422, "Invalid", "the patch may not change the object's type",
