@@ -75,6 +75,7 @@ static void test_watch_taint_delete(void)
         g_autoptr(WatchStream) w = NULL;
         g_autoptr(WatchStream) pvs = NULL;
         g_autoptr(Reply) tainted = NULL;
+        g_autoptr(Reply) bad = NULL;
         g_autoptr(Reply) deleted = NULL;
         g_autoptr(JsonNode) e1 = NULL, e2 = NULL, e3 = NULL, e4 = NULL, p1 = NULL;
         JsonObject *modified, *spec;
@@ -88,6 +89,14 @@ static void test_watch_taint_delete(void)
                           "{\"spec\":{\"taints\":[{\"key\":\"node.kubernetes.io/out-of-service\","
                           "\"value\":\"nodeshutdown\",\"effect\":\"NoExecute\"}]}}");
         g_assert_cmpuint(tainted->status, ==, 200);
+        /* an unknown effect is refused (422, no write, no event), as by the real server */
+        bad = emu_api(emu, "PATCH", NODES "/node-2", "application/merge-patch+json",
+                      "{\"spec\":{\"taints\":[{\"key\":\"k\",\"effect\":\"Bogus\"}]}}");
+        assert_status_body(bad, 422, "Invalid");
+        g_assert_cmpstr(reply_string(bad, "message"), ==,
+                        "Node \"node-2\" is invalid: metadata.taints[0].effect: Unsupported value: "
+                        "\"Bogus\": supported values: \"NoSchedule\", \"PreferNoSchedule\", "
+                        "\"NoExecute\"");
         modified = watch_expect(w, "MODIFIED", &e3);
         spec = json_object_get_object_member(modified, "spec");
         g_assert_cmpuint(json_array_get_length(json_object_get_array_member(spec, "taints")), ==,

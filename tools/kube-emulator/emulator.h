@@ -148,6 +148,8 @@ void send_invalid(SoupServerMessage *msg, const ResourceKind *kind, const char *
 gboolean validate_name(SoupServerMessage *msg, const ResourceKind *kind, const char *name);
 gboolean validate_pv_update(SoupServerMessage *msg, const ResourceKind *kind, JsonNode *old,
                             JsonNode *new);
+gboolean validate_node_update(SoupServerMessage *msg, const ResourceKind *kind, JsonNode *old,
+                              JsonNode *new);
 
 /* ---- patch.c ---- */
 

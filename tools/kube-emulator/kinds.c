@@ -249,5 +249,6 @@ const ResourceKind kind_node = {
     .list_kind = "NodeList",
     .columns = node_columns,
     .cells = node_cells,
+    .validate_update = validate_node_update,
     .delete_answers_status = TRUE,
 };
