@@ -33,6 +33,7 @@ typedef struct {
         EventType type;
         guint64 rv;
         StoredPv *pv;     /* DELETED: the last stored version */
+        StoredPv *prev;   /* MODIFIED: the version it replaced (for label-selected watches) */
         StoredPv *object; /* DELETED: that version with the event's RV, built lazily */
 } StoreEvent;
 

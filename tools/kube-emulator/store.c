@@ -51,6 +51,7 @@ static void value_unref(gpointer data)
 static void store_event_free(StoreEvent *event)
 {
         stored_pv_unref(event->pv);
+        stored_pv_unref(event->prev);
         stored_pv_unref(event->object);
         g_free(event);
 }
@@ -91,13 +92,14 @@ void store_set_observer(Store *store, StoreObserver observer, gpointer user_data
 }
 
 /* Every write ends here: the watchers see the event first, then the history keeps it. */
-static void store_emit(Store *store, EventType type, StoredPv *pv, guint64 rv)
+static void store_emit(Store *store, EventType type, StoredPv *pv, StoredPv *prev, guint64 rv)
 {
         StoreEvent *event = g_new0(StoreEvent, 1);
 
         event->type = type;
         event->rv = rv;
         event->pv = stored_pv_ref(pv);
+        event->prev = prev != NULL ? stored_pv_ref(prev) : NULL;
         if (store->observer != NULL)
                 store->observer(event, store->observer_data);
         g_queue_push_tail(&store->history, event);
@@ -190,8 +192,11 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
         pv->name = g_strdup(json_get_string_member(meta, "name"));
         pv->created = parse_timestamp(json_get_string_member(meta, "creationTimestamp"));
         pv->json = json_node_to_compact(obj, &pv->len);
+        if (old != NULL)
+                stored_pv_ref(old);
         g_tree_replace(store->tree, pv->name, pv);
-        store_emit(store, type, pv, pv->rv);
+        store_emit(store, type, pv, old, pv->rv);
+        stored_pv_unref(old);
         return pv;
 }
 
@@ -225,15 +230,19 @@ const StoredPv *store_update(Store *store, JsonNode *obj)
 void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created)
 {
         StoredPv *pv = stored_pv_new();
-        EventType type = store_lookup(store, name) != NULL ? EVENT_MODIFIED : EVENT_ADDED;
+        StoredPv *old = store_lookup(store, name);
+        EventType type = old != NULL ? EVENT_MODIFIED : EVENT_ADDED;
 
+        if (old != NULL)
+                stored_pv_ref(old);
         pv->name = g_strdup(name);
         pv->json = json;
         pv->len = strlen(json);
         pv->rv = rv;
         pv->created = created;
         g_tree_replace(store->tree, pv->name, pv);
-        store_emit(store, type, pv, rv);
+        store_emit(store, type, pv, old, rv);
+        stored_pv_unref(old);
 }
 
 gboolean store_remove(Store *store, const char *name)
@@ -244,7 +253,7 @@ gboolean store_remove(Store *store, const char *name)
                 return FALSE;
         stored_pv_ref(pv);
         g_tree_remove(store->tree, name);
-        store_emit(store, EVENT_DELETED, pv, store_next_rv(store));
+        store_emit(store, EVENT_DELETED, pv, NULL, store_next_rv(store));
         stored_pv_unref(pv);
         return TRUE;
 }
@@ -264,7 +273,7 @@ void store_clear(Store *store)
         g_tree_destroy(store->tree);
         store->tree = g_tree_new_full(compare_names, NULL, NULL, value_unref);
         for (guint i = 0; i < all->len; i++)
-                store_emit(store, EVENT_DELETED, all->pdata[i], store_next_rv(store));
+                store_emit(store, EVENT_DELETED, all->pdata[i], NULL, store_next_rv(store));
 }
 
 static guint64 count_from(GTreeNode *node)

@@ -94,18 +94,40 @@ static GBytes *table_line(Watcher *w, const char *type, StoredPv *pv)
 
 static gboolean wants(const Watcher *w, const StoredPv *pv)
 {
-        /* An object that stops matching the label selector is not announced as DELETED, as
-         * the real server's would be: the emulator keeps no previous version to compare. */
         return !w->stalled && !w->ending && (w->name == NULL || strcmp(w->name, pv->name) == 0) &&
-               pv->rv > w->after && label_selector_matches(w->labels, pv);
+               pv->rv > w->after;
 }
 
-static void send_event(Watcher *w, EventType type, StoredPv *pv, GBytes **plain)
+/* The event as @w sees it through its label selector (-1: not at all). As the cacher's
+ * filtered watchers: a MODIFIED object that starts matching is ADDED, one that stops
+ * matching DELETED. */
+static int seen_type(const Watcher *w, EventType type, const StoredPv *pv, const StoredPv *prev)
+{
+        gboolean now = label_selector_matches(w->labels, pv);
+        gboolean before;
+
+        if (w->labels == NULL || type != EVENT_MODIFIED || prev == NULL)
+                return now ? (int)type : -1;
+        before = label_selector_matches(w->labels, prev);
+        if (now)
+                return before ? EVENT_MODIFIED : EVENT_ADDED;
+        return before ? EVENT_DELETED : -1;
+}
+
+/* @plain: the event's line for watchers that see @type, shared by them. */
+static void send_event(Watcher *w, EventType type, StoredPv *pv, StoredPv *prev, GBytes **plain)
 {
         g_autoptr(GBytes) line = NULL;
+        int seen;
 
-        if (!wants(w, pv))
+        if (!wants(w, pv) || (seen = seen_type(w, type, pv, prev)) < 0)
                 return;
+        if ((EventType)seen != type && !w->table) {
+                line = event_line(event_names[seen], pv->json);
+                append_bytes(w, line);
+                return;
+        }
+        type = (EventType)seen;
         if (w->table) {
                 line = table_line(w, event_names[type], pv);
                 append_bytes(w, line);
@@ -126,7 +148,7 @@ void watch_hub_dispatch(StoreEvent *event, gpointer user_data)
                 return;
         pv = store_event_object(event);
         for (guint i = 0; i < hub->watchers->len; i++)
-                send_event(hub->watchers->pdata[i], event->type, pv, &plain);
+                send_event(hub->watchers->pdata[i], event->type, pv, event->prev, &plain);
 }
 
 static gboolean on_bookmark(gpointer user_data)
@@ -353,7 +375,7 @@ static void replay_event(StoreEvent *event, gpointer user_data)
 {
         g_autoptr(GBytes) plain = NULL;
 
-        send_event(user_data, event->type, store_event_object(event), &plain);
+        send_event(user_data, event->type, store_event_object(event), event->prev, &plain);
 }
 
 static void send_current_state(Watcher *w)
@@ -364,7 +386,7 @@ static void send_current_state(Watcher *w)
         for (guint i = 0; i < page.items->len; i++) {
                 g_autoptr(GBytes) plain = NULL;
 
-                send_event(w, EVENT_ADDED, page.items->pdata[i], &plain);
+                send_event(w, EVENT_ADDED, page.items->pdata[i], NULL, &plain);
         }
         store_page_clear(&page);
 }
