@@ -269,9 +269,11 @@ def bookmark_shape(bookmarks):
                             ",".join(map(str, kinds)))
 
 
-def run_all(targets, script):
+def run_all(targets, script, ctx):
     """Runs the script against every target at once; answers each target's records."""
     sessions = [Session(t) for t in targets]
+    for s in sessions:
+        s.ctx.update(ctx)
 
     def run(s):
         try:
