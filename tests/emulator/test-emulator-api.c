@@ -154,10 +154,10 @@ static void test_update_conflict(void)
         /* the same again changes nothing: no new resourceVersion, as the real server */
         g_autoptr(Reply) again = emu_api(emu, "PUT", PVS "/pv-a", NULL,
                                          "{\"metadata\":{\"name\":\"pv-a\"},\"spec\":" CSI_A "}");
-        g_autoptr(Reply) moved = emu_api(
-            emu, "PUT", PVS "/pv-a", NULL,
-            "{\"metadata\":{\"name\":\"pv-a\"},\"spec\":{\"csi\":{\"driver\":\"x\","
-            "\"volumeHandle\":\"pv-z\"}}}");
+        g_autoptr(Reply) moved =
+            emu_api(emu, "PUT", PVS "/pv-a", NULL,
+                    "{\"metadata\":{\"name\":\"pv-a\"},\"spec\":{\"csi\":{\"driver\":\"x\","
+                    "\"volumeHandle\":\"pv-z\"}}}");
         g_autoptr(Reply) missing =
             emu_api(emu, "PUT", PVS "/pv-b", NULL, "{\"metadata\":{\"name\":\"pv-b\"}}");
 

@@ -21,8 +21,7 @@ static char *encode_continue(guint64 rv, const char *last, guint64 pos)
                 g_string_append(json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":-1,\"start\":");
         else
                 g_string_append_printf(
-                    json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":%" G_GUINT64_FORMAT ",\"start\":",
-                    rv);
+                    json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":%" G_GUINT64_FORMAT ",\"start\":", rv);
         json_append_escaped(json, last);
         g_string_append_printf(json, ",\"pos\":%" G_GUINT64_FORMAT "}", pos);
         text = g_string_free(json, FALSE);
@@ -188,7 +187,8 @@ void api_list(Resource *res, SoupServerMessage *msg, GHashTable *query)
         guint limit = 0;
         g_autofree char *meta = NULL;
 
-        if (!parse_list_rv(msg, query != NULL ? g_hash_table_lookup(query, "resourceVersion") : NULL) ||
+        if (!parse_list_rv(msg,
+                           query != NULL ? g_hash_table_lookup(query, "resourceVersion") : NULL) ||
             !parse_limit(msg, query != NULL ? g_hash_table_lookup(query, "limit") : NULL, &limit) ||
             !label_selector_from_query(msg, query, &sel))
                 return;

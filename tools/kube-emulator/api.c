@@ -89,9 +89,9 @@ void send_status_about(SoupServerMessage *msg, guint code, const char *reason, c
 
 #define GONE_MESSAGE                                                                               \
         "The provided continue parameter is too old to display a consistent list result. You can " \
-        "start a new list without the continue parameter, or use the continue token in this "     \
-        "response to retrieve the remainder of the results. Continuing with the provided token "  \
-        "results in an inconsistent list - objects that were created, modified, or deleted "      \
+        "start a new list without the continue parameter, or use the continue token in this "      \
+        "response to retrieve the remainder of the results. Continuing with the provided token "   \
+        "results in an inconsistent list - objects that were created, modified, or deleted "       \
         "between the time the first chunk was returned and now may show up in the list."
 
 void send_gone(SoupServerMessage *msg)
@@ -103,7 +103,8 @@ void send_gone_with_continue(SoupServerMessage *msg, const char *token)
 {
         GString *out = g_string_sized_new(1024);
 
-        g_string_append(out, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{\"continue\":");
+        g_string_append(out,
+                        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{\"continue\":");
         json_append_escaped(out, token);
         g_string_append(out, "},\"status\":\"Failure\",\"message\":");
         json_append_escaped(out, GONE_MESSAGE);

@@ -154,8 +154,7 @@ static gboolean requirement_matches(const Requirement *req, JsonObject *labels)
                 return value != NULL && g_strv_contains((const char *const *)req->values, value);
         case REQ_NOT_EQUALS:
         case REQ_NOT_IN:
-                return value == NULL ||
-                       !g_strv_contains((const char *const *)req->values, value);
+                return value == NULL || !g_strv_contains((const char *const *)req->values, value);
         }
         return FALSE;
 }

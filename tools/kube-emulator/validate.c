@@ -6,9 +6,9 @@
 
 #include <string.h>
 
-static void send_invalid_causes(SoupServerMessage *msg, const ResourceKind *kind,
-                                const char *name, const char *field, const char *cause,
-                                const char *detail, guint n_causes)
+static void send_invalid_causes(SoupServerMessage *msg, const ResourceKind *kind, const char *name,
+                                const char *field, const char *cause, const char *detail,
+                                guint n_causes)
 {
         GString *out = g_string_sized_new(512);
         g_autofree char *message =
@@ -93,11 +93,28 @@ gboolean validate_name(SoupServerMessage *msg, const ResourceKind *kind, const c
 
 /* The members of a PersistentVolumeSource, inlined in a PV's spec. */
 static const char *const pv_sources[] = {
-    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs",     "cinder",
-    "csi",                  "fc",        "flexVolume", "flocker",   "gcePersistentDisk",
-    "glusterfs",            "hostPath",  "iscsi",     "local",      "nfs",
-    "photonPersistentDisk", "portworxVolume", "quobyte", "rbd",     "scaleIO",
-    "storageos",            "vsphereVolume",
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "csi",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "glusterfs",
+    "hostPath",
+    "iscsi",
+    "local",
+    "nfs",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "storageos",
+    "vsphereVolume",
 };
 
 static JsonNode *spec_member(JsonNode *obj, const char *member)
@@ -146,9 +163,9 @@ gboolean validate_node_update(SoupServerMessage *msg, const ResourceKind *kind, 
         arr = json_node_get_array(taints);
         for (guint i = 0; i < json_array_get_length(arr); i++) {
                 JsonNode *t = json_array_get_element(arr, i);
-                const char *effect = JSON_NODE_HOLDS_OBJECT(t) ? json_get_string_member(
-                                                                     json_node_get_object(t), "effect")
-                                                               : NULL;
+                const char *effect = JSON_NODE_HOLDS_OBJECT(t)
+                                         ? json_get_string_member(json_node_get_object(t), "effect")
+                                         : NULL;
                 g_autofree char *field = NULL, *detail = NULL;
 
                 if (taint_effect_known(effect))
@@ -157,8 +174,8 @@ gboolean validate_node_update(SoupServerMessage *msg, const ResourceKind *kind, 
                 detail = g_strdup_printf("Unsupported value: \"%s\": supported values: "
                                          "\"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
                                          effect != NULL ? effect : "");
-                send_invalid_causes(msg, kind, pv_name(old), field, "FieldValueNotSupported", detail,
-                                    2);
+                send_invalid_causes(msg, kind, pv_name(old), field, "FieldValueNotSupported",
+                                    detail, 2);
                 return FALSE;
         }
         return TRUE;

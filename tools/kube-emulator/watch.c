@@ -21,7 +21,7 @@ struct WatchHub {
 typedef struct {
         WatchHub *hub;
         SoupServerMessage *msg;
-        char *name; /* fieldSelector=metadata.name=NAME, or NULL */
+        char *name;            /* fieldSelector=metadata.name=NAME, or NULL */
         LabelSelector *labels; /* labelSelector, or NULL */
         guint64 after;         /* only events with a greater RV (a start in the future) */
         GSource *hup;
