@@ -82,7 +82,8 @@ static void validate_new_event(JsonObject *root, GPtrArray *errors)
         check_length(errors, root, "message", "message", NOTE_LIMIT, FALSE);
 }
 
-static void event_validate(JsonObject *root, GPtrArray *errors)
+/* ValidateEventCreate and ValidateEventUpdate check the same (the legacy rules of core/v1). */
+static void event_validate(JsonObject *root, G_GNUC_UNUSED JsonObject *old, GPtrArray *errors)
 {
         const char *ns = member_string(json_get_object_member(root, "metadata"), "namespace");
         const char *involved_ns =
@@ -237,6 +238,7 @@ const ResourceKind kind_event = {
     .list_kind = "EventList",
     .namespaced = TRUE,
     .create_on_update = TRUE,
+    .delete_answers_status = TRUE,
     .columns = event_columns,
     .row = event_row,
     .validate = event_validate,
