@@ -31,23 +31,65 @@ static gboolean has_time(JsonObject *root, const char *member)
         return *member_string(root, member) != '\0';
 }
 
-/* IsQualifiedName: [prefix/]name, name 1-63 of [A-Za-z0-9_.-] starting and ending
- * alphanumeric, prefix a DNS subdomain (here: lowercase alphanumerics, '-' and '.'). */
-static gboolean qualified_name(const char *text)
+#define QUALIFIED_NAME_REGEX_ERROR                                                                 \
+        "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "   \
+        "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "  \
+        "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+
+static gboolean name_part_ok(const char *name)
 {
-        const char *slash = strchr(text, '/');
-        const char *name = slash != NULL ? slash + 1 : text;
         gsize len = strlen(name);
 
-        if (len == 0 || len > 63 || !g_ascii_isalnum(name[0]) || !g_ascii_isalnum(name[len - 1]))
+        if (len == 0 || !g_ascii_isalnum(name[0]) || !g_ascii_isalnum(name[len - 1]))
                 return FALSE;
         for (const char *c = name; *c != '\0'; c++)
                 if (!g_ascii_isalnum(*c) && *c != '-' && *c != '_' && *c != '.')
                         return FALSE;
-        for (const char *c = text; slash != NULL && c < slash; c++)
-                if (!(g_ascii_islower(*c) || g_ascii_isdigit(*c) || *c == '-' || *c == '.'))
+        return TRUE;
+}
+
+static gboolean prefix_ok(const char *prefix, gsize len)
+{
+        if (len == 0 || !g_ascii_isalnum(prefix[0]) || !g_ascii_isalnum(prefix[len - 1]))
+                return FALSE;
+        for (gsize i = 0; i < len; i++)
+                if (!(g_ascii_islower(prefix[i]) || g_ascii_isdigit(prefix[i]) ||
+                      prefix[i] == '-' || prefix[i] == '.'))
                         return FALSE;
-        return slash == NULL || slash > text;
+        return TRUE;
+}
+
+/* ValidateQualifiedName: one Invalid error per message of IsQualifiedName ([prefix/]name,
+ * the name 1-63 of [A-Za-z0-9_.-] starting and ending alphanumeric, the prefix a DNS
+ * subdomain), in its order and words. */
+static void check_qualified_name(GPtrArray *errors, const char *field, const char *text)
+{
+        const char *slash = strchr(text, '/');
+        const char *name = slash != NULL ? slash + 1 : text;
+
+        if (slash != NULL && strchr(name, '/') != NULL) {
+                field_error_invalid(errors, field, text,
+                                    "a qualified name " QUALIFIED_NAME_REGEX_ERROR
+                                    " with an optional DNS subdomain prefix and '/' (e.g. "
+                                    "'example.com/MyName')");
+                return;
+        }
+        if (slash == text)
+                field_error_invalid(errors, field, text, "prefix part must be non-empty");
+        else if (slash != NULL && !prefix_ok(text, (gsize)(slash - text)))
+                field_error_invalid(
+                    errors, field, text,
+                    "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
+                    "alphanumeric characters, '-' or '.', and must start and end with an "
+                    "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+        if (*name == '\0')
+                field_error_invalid(errors, field, text, "name part must be non-empty");
+        else if (strlen(name) > 63)
+                field_error_invalid(errors, field, text,
+                                    "name part must be no more than 63 characters");
+        if (!name_part_ok(name))
+                field_error_invalid(errors, field, text, "name part " QUALIFIED_NAME_REGEX_ERROR);
 }
 
 static void check_length(GPtrArray *errors, JsonObject *root, const char *member, const char *field,
@@ -69,13 +111,11 @@ static void validate_new_event(JsonObject *root, GPtrArray *errors)
 {
         const char *controller = member_string(root, "reportingComponent");
 
+        /* core/v1 requests name the field as their member is named (reportingComponent); the
+         * emptiness and the qualified-name checks both run. */
         if (*controller == '\0')
-                field_error_required(errors, "reportingController");
-        else if (!qualified_name(controller))
-                field_error_invalid(errors, "reportingController", controller,
-                                    "name part must consist of alphanumeric characters, '-', "
-                                    "'_' or '.', and must start and end with an alphanumeric "
-                                    "character");
+                field_error_required(errors, "reportingComponent");
+        check_qualified_name(errors, "reportingComponent", controller);
         check_length(errors, root, "reportingInstance", "reportingInstance", INSTANCE_LIMIT, TRUE);
         check_length(errors, root, "action", "action", ACTION_LIMIT, TRUE);
         check_length(errors, root, "reason", "reason", REASON_LIMIT, TRUE);

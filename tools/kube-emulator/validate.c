@@ -106,12 +106,21 @@ static void name_required(GPtrArray *errors)
  * only when the strategy's validation passed. */
 static void validate_path_segment_name(const char *name, GPtrArray *errors)
 {
-        if (name == NULL || *name == '\0')
+        if (name == NULL || *name == '\0') {
                 name_required(errors);
-        else if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/') != NULL ||
-                 strchr(name, '%') != NULL)
-                field_error_invalid(errors, "metadata.name", name,
-                                    "may not be '.' or '..' and may not contain '/' or '%'");
+                return;
+        }
+        /* IsValidPathSegmentName: one message, or one per illegal character. */
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+                g_autofree char *detail = g_strdup_printf("may not be '%s'", name);
+
+                field_error_invalid(errors, "metadata.name", name, detail);
+                return;
+        }
+        if (strchr(name, '/') != NULL)
+                field_error_invalid(errors, "metadata.name", name, "may not contain '/'");
+        if (strchr(name, '%') != NULL)
+                field_error_invalid(errors, "metadata.name", name, "may not contain '%'");
 }
 
 gboolean validate_object(const ResourceKind *kind, SoupServerMessage *msg, JsonNode *obj,
