@@ -285,12 +285,14 @@ static void test_table(void)
 static void test_watch(void)
 {
         Emu *emu = emu_start(NULL);
-        g_autoptr(WatchStream) w = NULL;
-        g_autoptr(Reply) patched = NULL;
-        g_autoptr(JsonNode) e1 = NULL, e2 = NULL;
+        g_autoptr(WatchStream) w = NULL, by_reason = NULL;
+        g_autoptr(Reply) patched = NULL, renamed = NULL;
+        g_autoptr(JsonNode) e1 = NULL, e2 = NULL, f1 = NULL, f2 = NULL, f3 = NULL;
         JsonObject *modified;
 
         w = emu_watch_at(emu, EVENTS "?watch=true&resourceVersion=1000", NULL);
+        by_reason = emu_watch_at(
+            emu, EVENTS "?watch=true&resourceVersion=1000&fieldSelector=reason%3DR", NULL);
         g_assert_cmpuint(w->status, ==, 200);
         create_event(emu, "other", "pv-x.1", "pv-x", "R"); /* another namespace: not seen */
         create_event(emu, "default", "pv-a.1", "pv-a", "R");
@@ -299,6 +301,16 @@ static void test_watch(void)
                           "{\"count\":2}");
         modified = watch_expect(w, "MODIFIED", &e2);
         g_assert_cmpint(json_object_get_int_member(modified, "count"), ==, 2);
+        /* a field-selected watch, as the real server's: an event that stops matching is
+         * DELETED (carrying its new state), one that starts matching ADDED */
+        renamed = emu_api(emu, "PATCH", EVENTS "/pv-a.1", "application/merge-patch+json",
+                          "{\"reason\":\"Other\"}");
+        g_assert_cmpuint(renamed->status, ==, 200);
+        g_assert_cmpstr(json_name(watch_expect(by_reason, "ADDED", &f1)), ==, "pv-a.1");
+        watch_expect(by_reason, "MODIFIED", &f2);
+        g_assert_cmpstr(
+            json_object_get_string_member(watch_expect(by_reason, "DELETED", &f3), "reason"), ==,
+            "Other");
         emu_stop(emu);
 }
 
