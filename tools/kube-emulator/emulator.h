@@ -199,6 +199,13 @@ gboolean field_selector_filter(StoredPv *pv, gpointer user_data);
 gboolean validate_object(const ResourceKind *kind, SoupServerMessage *msg, JsonNode *obj,
                          JsonNode *old);
 void validate_pv(JsonObject *root, JsonObject *old, GPtrArray *errors);
+/* IsDNS1123Subdomain's rule (its length limit aside) and its message. */
+gboolean dns1123_subdomain(const char *s, gsize len);
+#define DNS1123_SUBDOMAIN_ERROR                                                                    \
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "  \
+        "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "      \
+        "regex used for validation is "                                                            \
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 void validate_node(JsonObject *root, JsonObject *old, GPtrArray *errors);
 
 /* ---- patch.c ---- */

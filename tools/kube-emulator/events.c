@@ -48,17 +48,6 @@ static gboolean name_part_ok(const char *name)
         return TRUE;
 }
 
-static gboolean prefix_ok(const char *prefix, gsize len)
-{
-        if (len == 0 || !g_ascii_isalnum(prefix[0]) || !g_ascii_isalnum(prefix[len - 1]))
-                return FALSE;
-        for (gsize i = 0; i < len; i++)
-                if (!(g_ascii_islower(prefix[i]) || g_ascii_isdigit(prefix[i]) ||
-                      prefix[i] == '-' || prefix[i] == '.'))
-                        return FALSE;
-        return TRUE;
-}
-
 /* ValidateQualifiedName: one Invalid error per message of IsQualifiedName ([prefix/]name,
  * the name 1-63 of [A-Za-z0-9_.-] starting and ending alphanumeric, the prefix a DNS
  * subdomain), in its order and words. */
@@ -76,13 +65,8 @@ static void check_qualified_name(GPtrArray *errors, const char *field, const cha
         }
         if (slash == text)
                 field_error_invalid(errors, field, text, "prefix part must be non-empty");
-        else if (slash != NULL && !prefix_ok(text, (gsize)(slash - text)))
-                field_error_invalid(
-                    errors, field, text,
-                    "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-                    "alphanumeric characters, '-' or '.', and must start and end with an "
-                    "alphanumeric character (e.g. 'example.com', regex used for validation is "
-                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+        else if (slash != NULL && !dns1123_subdomain(text, (gsize)(slash - text)))
+                field_error_invalid(errors, field, text, "prefix part " DNS1123_SUBDOMAIN_ERROR);
         if (*name == '\0')
                 field_error_invalid(errors, field, text, "name part must be non-empty");
         else if (strlen(name) > 63)

@@ -153,32 +153,33 @@ static gboolean dns_label(const char *s, gsize len)
         return TRUE;
 }
 
-/* A DNS-1123 subdomain, as PersistentVolume and Node names (ValidateNameFunc). */
+gboolean dns1123_subdomain(const char *s, gsize len)
+{
+        gsize start = 0;
+
+        for (gsize i = 0; i <= len; i++) {
+                if (i < len && s[i] != '.')
+                        continue;
+                if (!dns_label(s + start, i - start))
+                        return FALSE;
+                start = i + 1;
+        }
+        return TRUE;
+}
+
+/* PersistentVolume and Node names are DNS-1123 subdomains (ValidateNameFunc). */
 static void validate_dns_subdomain_name(const char *name, GPtrArray *errors)
 {
-        const char *start = name;
-
         if (name == NULL || *name == '\0') {
                 name_required(errors);
                 return;
         }
-        for (const char *dot;; start = dot + 1) {
-                dot = strchr(start, '.');
-                if (!dns_label(start, dot != NULL ? (gsize)(dot - start) : strlen(start)))
-                        break;
-                if (dot == NULL) {
-                        if (strlen(name) > 253)
-                                field_error_invalid(errors, "metadata.name", name,
-                                                    "must be no more than 253 characters");
-                        return;
-                }
-        }
-        field_error_invalid(
-            errors, "metadata.name", name,
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-            "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-            "'example.com', regex used for validation is "
-            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+        /* IsDNS1123Subdomain: the length, then the pattern, each its own error. */
+        if (strlen(name) > 253)
+                field_error_invalid(errors, "metadata.name", name,
+                                    "must be no more than 253 characters");
+        if (!dns1123_subdomain(name, strlen(name)))
+                field_error_invalid(errors, "metadata.name", name, DNS1123_SUBDOMAIN_ERROR);
 }
 
 /* The members of a PersistentVolumeSource, inlined in a PV's spec. */
