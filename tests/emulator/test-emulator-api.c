@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #define PVS "/api/v1/persistentvolumes"
+#define CSI_A "{\"csi\":{\"driver\":\"rds.csi.srvlab.io\",\"volumeHandle\":\"pv-a\"}}"
 
 static const char pv_body[] =
     "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pv-a\","
@@ -145,11 +146,18 @@ static void test_update_conflict(void)
         g_autoptr(Reply) created = emu_api(emu, "POST", PVS, NULL, pv_body);
         const char *rv = reply_string(created, "metadata.resourceVersion");
         g_autofree char *fresh = g_strdup_printf(
-            "{\"metadata\":{\"name\":\"pv-a\",\"resourceVersion\":\"%s\"},\"spec\":{}}", rv);
+            "{\"metadata\":{\"name\":\"pv-a\",\"resourceVersion\":\"%s\"},\"spec\":" CSI_A "}", rv);
         g_autoptr(Reply) ok = emu_api(emu, "PUT", PVS "/pv-a", NULL, fresh);
         g_autoptr(Reply) stale = emu_api(emu, "PUT", PVS "/pv-a", NULL, fresh);
         g_autoptr(Reply) blind = emu_api(emu, "PUT", PVS "/pv-a", NULL,
-                                         "{\"metadata\":{\"name\":\"pv-a\"},\"spec\":{}}");
+                                         "{\"metadata\":{\"name\":\"pv-a\"},\"spec\":" CSI_A "}");
+        /* the same again changes nothing: no new resourceVersion, as the real server */
+        g_autoptr(Reply) again = emu_api(emu, "PUT", PVS "/pv-a", NULL,
+                                         "{\"metadata\":{\"name\":\"pv-a\"},\"spec\":" CSI_A "}");
+        g_autoptr(Reply) moved =
+            emu_api(emu, "PUT", PVS "/pv-a", NULL,
+                    "{\"metadata\":{\"name\":\"pv-a\"},\"spec\":{\"csi\":{\"driver\":\"x\","
+                    "\"volumeHandle\":\"pv-z\"}}}");
         g_autoptr(Reply) missing =
             emu_api(emu, "PUT", PVS "/pv-b", NULL, "{\"metadata\":{\"name\":\"pv-b\"}}");
 
@@ -165,6 +173,13 @@ static void test_update_conflict(void)
                         "try again");
         g_assert_cmpstr(reply_string(stale, "details.name"), ==, "pv-a");
         g_assert_cmpuint(blind->status, ==, 200);
+        g_assert_cmpuint(again->status, ==, 200);
+        g_assert_cmpstr(reply_string(again, "metadata.resourceVersion"), ==,
+                        reply_string(blind, "metadata.resourceVersion"));
+        assert_status_body(moved, 422, "Invalid");
+        g_assert_cmpstr(reply_string(moved, "message"), ==,
+                        "PersistentVolume \"pv-a\" is invalid: spec.persistentvolumesource: "
+                        "Forbidden: spec.persistentvolumesource is immutable after creation");
         assert_status_body(missing, 404, "NotFound");
         emu_stop(emu);
 }

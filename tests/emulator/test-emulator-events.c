@@ -97,7 +97,12 @@ static void test_create_and_repeat(void)
         assert_status_body(patch_missing, 404, "NotFound");
         /* AllowCreateOnUpdate: a PUT of a missing event creates it */
         g_assert_cmpuint(put_created->status, ==, 201);
+        /* the Event registry answers a Success Status, not the deleted object */
         g_assert_cmpuint(deleted->status, ==, 200);
+        g_assert_cmpstr(reply_string(deleted, "kind"), ==, "Status");
+        g_assert_cmpstr(reply_string(deleted, "status"), ==, "Success");
+        g_assert_cmpstr(reply_string(deleted, "details.name"), ==, "pv-a.2");
+        g_assert_cmpstr(reply_string(deleted, "details.kind"), ==, "events");
         assert_status_body(gone, 404, "NotFound");
         emu_stop(emu);
 }
@@ -134,6 +139,14 @@ static void test_validation(void)
         g_autoptr(Reply) patch_ns =
             emu_api(emu, "PATCH", EVENTS "/b", "application/merge-patch+json",
                     "{\"involvedObject\":{\"namespace\":\"other\"}}");
+        /* core/v1 names the field reportingComponent: required, then IsQualifiedName's two
+         * messages for an empty name (the real server's three causes) */
+        g_autoptr(Reply) no_controller =
+            emu_api(emu, "POST", EVENTS, NULL,
+                    "{\"metadata\":{\"name\":\"c\"},\"eventTime\":\"2026-01-01T00:00:00.000000Z\","
+                    "\"reportingInstance\":\"h\",\"action\":\"Track\",\"reason\":\"R\"}");
+        g_autoptr(Reply) bad_name =
+            emu_api(emu, "POST", EVENTS, NULL, "{\"metadata\":{\"name\":\"a%b\"}}");
         g_autoptr(Reply) generated =
             emu_api(emu, "POST", "/api/v1/namespaces/team-a/events", NULL,
                     "{\"metadata\":{\"generateName\":\"pvc-\"},\"involvedObject\":{\"kind\":"
@@ -152,6 +165,19 @@ static void test_validation(void)
         g_assert_cmpstr(cause_field(wrong_ns, 0), ==, "involvedObject.namespace");
         assert_status_body(new_event, 422, "Invalid");
         g_assert_cmpstr(cause_field(new_event, 0), ==, "reason");
+        assert_status_body(no_controller, 422, "Invalid");
+        g_assert_cmpstr(cause_field(no_controller, 0), ==, "reportingComponent");
+        g_assert_cmpstr(cause_field(no_controller, 2), ==, "reportingComponent");
+        g_assert_true(
+            g_str_has_prefix(reply_string(no_controller, "message"),
+                             "Event \"c\" is invalid: [reportingComponent: Required "
+                             "value, reportingComponent: Invalid value: \"\": name part "
+                             "must be non-empty, reportingComponent: Invalid value: \"\": "
+                             "name part must consist of"));
+        assert_status_body(bad_name, 422, "Invalid");
+        g_assert_cmpstr(reply_string(bad_name, "message"), ==,
+                        "Event \"a%b\" is invalid: metadata.name: Invalid value: \"a%b\": may "
+                        "not contain '%'");
         g_assert_cmpuint(bare->status, ==, 201);
         assert_status_body(patch_ns, 422, "Invalid");
         g_assert_cmpuint(generated->status, ==, 201);
@@ -259,12 +285,14 @@ static void test_table(void)
 static void test_watch(void)
 {
         Emu *emu = emu_start(NULL);
-        g_autoptr(WatchStream) w = NULL;
-        g_autoptr(Reply) patched = NULL;
-        g_autoptr(JsonNode) e1 = NULL, e2 = NULL;
+        g_autoptr(WatchStream) w = NULL, by_reason = NULL;
+        g_autoptr(Reply) patched = NULL, renamed = NULL;
+        g_autoptr(JsonNode) e1 = NULL, e2 = NULL, f1 = NULL, f2 = NULL, f3 = NULL;
         JsonObject *modified;
 
         w = emu_watch_at(emu, EVENTS "?watch=true&resourceVersion=1000", NULL);
+        by_reason = emu_watch_at(
+            emu, EVENTS "?watch=true&resourceVersion=1000&fieldSelector=reason%3DR", NULL);
         g_assert_cmpuint(w->status, ==, 200);
         create_event(emu, "other", "pv-x.1", "pv-x", "R"); /* another namespace: not seen */
         create_event(emu, "default", "pv-a.1", "pv-a", "R");
@@ -273,6 +301,16 @@ static void test_watch(void)
                           "{\"count\":2}");
         modified = watch_expect(w, "MODIFIED", &e2);
         g_assert_cmpint(json_object_get_int_member(modified, "count"), ==, 2);
+        /* a field-selected watch, as the real server's: an event that stops matching is
+         * DELETED (carrying its new state), one that starts matching ADDED */
+        renamed = emu_api(emu, "PATCH", EVENTS "/pv-a.1", "application/merge-patch+json",
+                          "{\"reason\":\"Other\"}");
+        g_assert_cmpuint(renamed->status, ==, 200);
+        g_assert_cmpstr(json_name(watch_expect(by_reason, "ADDED", &f1)), ==, "pv-a.1");
+        watch_expect(by_reason, "MODIFIED", &f2);
+        g_assert_cmpstr(
+            json_object_get_string_member(watch_expect(by_reason, "DELETED", &f3), "reason"), ==,
+            "Other");
         emu_stop(emu);
 }
 

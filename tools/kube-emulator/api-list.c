@@ -17,8 +17,11 @@ static char *encode_continue(guint64 rv, const char *last, guint64 pos)
         GString *json = g_string_new(NULL);
         g_autofree char *text = NULL;
 
-        g_string_append_printf(
-            json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":%" G_GUINT64_FORMAT ",\"start\":", rv);
+        if (rv == G_MAXUINT64)
+                g_string_append(json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":-1,\"start\":");
+        else
+                g_string_append_printf(
+                    json, "{\"v\":\"meta.k8s.io/v1\",\"rv\":%" G_GUINT64_FORMAT ",\"start\":", rv);
         json_append_escaped(json, last);
         g_string_append_printf(json, ",\"pos\":%" G_GUINT64_FORMAT "}", pos);
         text = g_string_free(json, FALSE);
@@ -54,6 +57,21 @@ static gboolean decode_continue(const char *token, ContinueToken *out)
         return TRUE;
 }
 
+void send_list_gone(SoupServerMessage *msg, const char *token)
+{
+        ContinueToken cont = {0};
+        g_autofree char *next = NULL;
+
+        if (!decode_continue(token, &cont)) {
+                send_gone(msg);
+                return;
+        }
+        /* rv -1: "continue from the current state", what etcd3's store hands out here. */
+        next = encode_continue(G_MAXUINT64, cont.start, 0);
+        send_gone_with_continue(msg, next);
+        g_free(cont.start);
+}
+
 /* The list's metadata members (without braces), shared by List and Table. */
 static char *list_metadata(Store *store, StorePage *page)
 {
@@ -75,6 +93,31 @@ static char *list_metadata(Store *store, StorePage *page)
         return g_string_free(meta, FALSE);
 }
 
+/* A list's items carry no kind and apiVersion on the real server (the List has them). The
+ * stored text starts with both in one order or the other (the order clients and the generator
+ * write); any other layout is reserialized. */
+static void append_item(GString *out, const ResourceKind *kind, const StoredPv *pv)
+{
+        g_autofree char *a = g_strdup_printf("{\"kind\":\"%s\",\"apiVersion\":\"v1\",", kind->kind);
+        g_autofree char *b = g_strdup_printf("{\"apiVersion\":\"v1\",\"kind\":\"%s\",", kind->kind);
+        g_autoptr(JsonNode) node = NULL;
+        g_autofree char *text = NULL;
+        gsize len = 0;
+
+        if (g_str_has_prefix(pv->json, a) || g_str_has_prefix(pv->json, b)) {
+                gsize skip = strlen(a); /* a and b have the same length */
+
+                g_string_append_c(out, '{');
+                g_string_append_len(out, pv->json + skip, (gssize)(pv->len - skip));
+                return;
+        }
+        node = store_parse(pv);
+        json_object_remove_member(json_node_get_object(node), "kind");
+        json_object_remove_member(json_node_get_object(node), "apiVersion");
+        text = json_node_to_compact(node, &len);
+        g_string_append_len(out, text, (gssize)len);
+}
+
 static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArray *items,
                       const char *meta)
 {
@@ -93,7 +136,7 @@ static void send_list(SoupServerMessage *msg, const ResourceKind *kind, GPtrArra
 
                 if (i > 0)
                         g_string_append_c(out, ',');
-                g_string_append_len(out, pv->json, (gssize)pv->len);
+                append_item(out, kind, pv);
         }
         g_string_append(out, "]}");
         send_json_take(msg, 200, out->str, out->len);
@@ -123,47 +166,84 @@ static gboolean read_continue(Resource *res, Call *call, ContinueToken *cont)
                 return TRUE;
         if (!decode_continue(token, cont)) {
                 send_status(call->msg, 400, "BadRequest",
-                            "continue key is not valid: incorrect encoded start resourceVersion "
-                            "(version meta.k8s.io/v1)",
+                            "invalid continue token: continue key is not valid: incorrect "
+                            "encoded start resourceVersion (version meta.k8s.io/v1)",
                             NULL);
                 return FALSE;
         }
         /* As etcd: a list snapshot older than the last compaction cannot be continued. */
         if (cont->rv < store_compacted_rv(res->store)) {
-                send_gone(call->msg);
+                send_list_gone(call->msg, token);
                 return FALSE;
         }
+        return TRUE;
+}
+
+/* resourceVersion= is not used (a LIST answers the current state) but must be a number. */
+static gboolean parse_list_rv(SoupServerMessage *msg, const char *text)
+{
+        g_autofree char *message = NULL;
+
+        if (text == NULL || *text == '\0' ||
+            g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, NULL, NULL))
+                return TRUE;
+        message = g_strdup_printf("invalid resource version: resourceVersion: Invalid value: "
+                                  "\"%s\": strconv.ParseUint: parsing \"%s\": invalid syntax",
+                                  text, text);
+        send_status(msg, 400, "BadRequest", message, NULL);
+        return FALSE;
+}
+
+/* limit= as the API server reads it: not a number is 400, negative or 0 is no limit. */
+static gboolean parse_limit(SoupServerMessage *msg, const char *text, guint *limit)
+{
+        gint64 value = 0;
+        g_autofree char *message = NULL;
+
+        *limit = 0;
+        if (text == NULL || *text == '\0')
+                return TRUE;
+        if (!g_ascii_string_to_signed(text, 10, G_MININT64, G_MAXINT64, &value, NULL)) {
+                message = g_strdup_printf("strconv.ParseInt: parsing \"%s\": invalid syntax", text);
+                send_status(msg, 400, "BadRequest", message, NULL);
+                return FALSE;
+        }
+        *limit = value > 0 ? (guint)MIN(value, G_MAXUINT) : 0;
         return TRUE;
 }
 
 void api_list(Resource *res, Call *call)
 {
         GHashTable *query = call->query;
-        const char *limit_text = query != NULL ? g_hash_table_lookup(query, "limit") : NULL;
         const char *include = query != NULL ? g_hash_table_lookup(query, "includeObject") : NULL;
         g_autofree char *prefix = call->ns != NULL ? g_strconcat(call->ns, "/", NULL) : NULL;
         g_autoptr(FieldSelector) sel = NULL;
+        g_autoptr(LabelSelector) labels = NULL;
         FieldSelectorFilter filter = {NULL, res->kind};
         StoreQuery q = {.prefix = prefix};
         ContinueToken cont = {0};
         StorePage page = {0};
-        guint64 limit = 0;
+        guint limit = 0;
         g_autofree char *meta = NULL;
         gboolean ok;
 
-        if (limit_text != NULL &&
-            !g_ascii_string_to_unsigned(limit_text, 10, 0, G_MAXUINT, &limit, NULL))
-                limit = 0;
+        if (!parse_list_rv(call->msg,
+                           query != NULL ? g_hash_table_lookup(query, "resourceVersion") : NULL) ||
+            !parse_limit(call->msg, query != NULL ? g_hash_table_lookup(query, "limit") : NULL,
+                         &limit))
+                return;
         sel = call_field_selector(res->kind, call, &ok);
-        if (!ok || !read_continue(res, call, &cont)) {
+        if (!ok || !label_selector_from_query(call->msg, query, &labels) ||
+            !read_continue(res, call, &cont)) {
                 g_free(cont.start);
                 return;
         }
         filter.sel = sel;
         q.start_after = cont.start;
-        q.limit = (guint)limit;
+        q.limit = limit;
         q.filter = sel != NULL ? field_selector_filter : NULL;
         q.filter_data = &filter;
+        q.labels = labels;
         store_page(res->store, &q, cont.pos, cont.rv, &page);
         meta = list_metadata(res->store, &page);
         if (wants_table(call->msg))

@@ -46,8 +46,59 @@ void call_init(Call *call, SoupServerMessage *msg, const char *ns, const char *n
         call->body_len = (gsize)body->length;
 }
 
-/* The request body as a JSON object; answers 400 itself when it is not one. */
-static JsonNode *read_object(Call *call, gboolean any_type)
+typedef enum {
+        BODY_OBJECT, /* POST, PUT */
+        PATCH_MERGE,
+        PATCH_STRATEGIC, /* applied as a merge patch: right for metadata */
+        PATCH_JSON,
+        PATCH_UNSUPPORTED,
+} BodyType;
+
+/* What the parser says, in Go's encoding/json words where the two agree. */
+static const char *parse_error_text(const GError *error)
+{
+        return strstr(error->message, "unexpected end of file") != NULL ||
+                       strstr(error->message, "empty body") != NULL
+                   ? "unexpected end of JSON input"
+                   : error->message;
+}
+
+/* The 400 for a body that does not decode, with the real server's words around the
+ * parser's: kube-apiserver's decoder for objects, its patch handler for patches. */
+static void send_bad_body(SoupServerMessage *msg, const ResourceKind *kind, BodyType type,
+                          const char *detail)
+{
+        g_autofree char *text = NULL;
+
+        if (type == BODY_OBJECT)
+                text = g_strdup_printf("the object provided is unrecognized (must be of type %s): "
+                                       "couldn't get version/kind; json parse error: %s",
+                                       kind->kind, detail);
+        else if (type == PATCH_STRATEGIC)
+                text = g_strdup(detail);
+        else
+                text = g_strdup_printf("error decoding patch: %s", detail);
+        send_status(msg, 400, "BadRequest", text, NULL);
+}
+
+static const char *json_type_word(JsonNode *node)
+{
+        if (JSON_NODE_HOLDS_OBJECT(node))
+                return "object";
+        if (JSON_NODE_HOLDS_NULL(node))
+                return "null";
+        switch (json_node_get_value_type(node)) {
+        case G_TYPE_STRING:
+                return "string";
+        case G_TYPE_BOOLEAN:
+                return "bool";
+        default:
+                return "number";
+        }
+}
+
+/* The request body: a JSON object, or for a JSON patch an array; answers 400 itself. */
+static JsonNode *read_object(Call *call, const ResourceKind *kind, BodyType type)
 {
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) node = NULL;
@@ -55,114 +106,21 @@ static JsonNode *read_object(Call *call, gboolean any_type)
 
         node = json_parse_text(call->body, call->body_len, &error);
         if (node == NULL) {
-                text = g_strdup_printf("error decoding request body: %s", error->message);
-                send_status(call->msg, 400, "BadRequest", text, NULL);
+                send_bad_body(call->msg, kind, type, parse_error_text(error));
                 return NULL;
         }
-        if (!any_type && !JSON_NODE_HOLDS_OBJECT(node)) {
-                send_status(call->msg, 400, "BadRequest", "the request body must be a JSON object",
-                            NULL);
+        if (type == PATCH_JSON && !JSON_NODE_HOLDS_ARRAY(node)) {
+                text = g_strdup_printf("json: cannot unmarshal %s into Go value of type "
+                                       "[]handlers.jsonPatchOp",
+                                       json_type_word(node));
+                send_bad_body(call->msg, kind, type, text);
+                return NULL;
+        }
+        if (type != PATCH_JSON && !JSON_NODE_HOLDS_OBJECT(node)) {
+                send_bad_body(call->msg, kind, type, "the request body must be a JSON object");
                 return NULL;
         }
         return g_steal_pointer(&node);
-}
-
-void field_error_required(GPtrArray *errors, const char *field)
-{
-        FieldError *e = g_new0(FieldError, 1);
-
-        e->field = field;
-        e->type = "FieldValueRequired";
-        e->detail = g_strdup("Required value");
-        g_ptr_array_add(errors, e);
-}
-
-void field_error_invalid(GPtrArray *errors, const char *field, const char *value,
-                         const char *detail)
-{
-        FieldError *e = g_new0(FieldError, 1);
-        g_autoptr(GString) quoted = g_string_new(NULL);
-
-        json_append_escaped(quoted, value);
-        e->field = field;
-        e->type = "FieldValueInvalid";
-        e->detail = g_strdup_printf("Invalid value: %s: %s", quoted->str, detail);
-        g_ptr_array_add(errors, e);
-}
-
-static void field_error_free(FieldError *e)
-{
-        g_free(e->detail);
-        g_free(e);
-}
-
-/* errors.NewInvalid: 'Kind "name" is invalid: field: detail' ("[a, b]" for several), the
- * causes in details, whose kind is the Kind, not the resource. */
-static void send_invalid(SoupServerMessage *msg, const ResourceKind *kind, const char *name,
-                         GPtrArray *errors)
-{
-        GString *text = g_string_new(NULL);
-        GString *out = g_string_new("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-                                    "\"status\":\"Failure\",\"message\":");
-
-        g_string_printf(text, "%s \"%s\" is invalid: %s", kind->kind, name,
-                        errors->len > 1 ? "[" : "");
-        for (guint i = 0; i < errors->len; i++) {
-                const FieldError *e = errors->pdata[i];
-
-                g_string_append_printf(text, "%s%s: %s", i > 0 ? ", " : "", e->field, e->detail);
-        }
-        g_string_append(text, errors->len > 1 ? "]" : "");
-        json_append_escaped(out, text->str);
-        g_string_append(out, ",\"reason\":\"Invalid\",\"details\":{");
-        if (*name != '\0') {
-                g_string_append(out, "\"name\":");
-                json_append_escaped(out, name);
-                g_string_append_c(out, ',');
-        }
-        g_string_append_printf(out, "\"kind\":\"%s\",\"causes\":[", kind->kind);
-        for (guint i = 0; i < errors->len; i++) {
-                const FieldError *e = errors->pdata[i];
-
-                g_string_append_printf(out, "%s{\"reason\":\"%s\",\"message\":", i > 0 ? "," : "",
-                                       e->type);
-                json_append_escaped(out, e->detail);
-                g_string_append(out, ",\"field\":");
-                json_append_escaped(out, e->field);
-                g_string_append_c(out, '}');
-        }
-        g_string_append(out, "]},\"code\":422}");
-        g_string_free(text, TRUE);
-        send_json_take(msg, 422, out->str, out->len);
-        g_string_free(out, FALSE);
-}
-
-/* The kind's validation of an object to be stored; answers 422 itself. */
-static gboolean valid(const ResourceKind *kind, Call *call, JsonNode *obj)
-{
-        g_autoptr(GPtrArray) errors =
-            g_ptr_array_new_with_free_func((GDestroyNotify)field_error_free);
-        g_autofree char *text = NULL;
-        const char *name = pv_name(obj);
-
-        if (kind->validate != NULL)
-                kind->validate(json_node_get_object(obj), errors);
-        /* Then the common ObjectMeta checks, as BeforeCreate runs them after the strategy's. */
-        if (name == NULL || *name == '\0')
-                field_error_required(errors, "metadata.name");
-        else if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '%') != NULL)
-                field_error_invalid(errors, "metadata.name", name,
-                                    "may not be '.' or '..' and may not contain '/' or '%'");
-        if (errors->len == 0)
-                return TRUE;
-        if (errors->len == 1 && (name == NULL || *name == '\0')) {
-                /* The message the API server has for this one. */
-                g_free(((FieldError *)errors->pdata[0])->detail);
-                ((FieldError *)errors->pdata[0])->detail =
-                    g_strdup("Required value: name or generateName is required");
-        }
-        send_invalid(call->msg, kind, name != NULL ? name : "", errors);
-        return FALSE;
 }
 
 static JsonObject *ensure_metadata(JsonNode *obj)
@@ -269,7 +227,7 @@ static void create_object(Resource *res, Call *call, JsonNode *obj, JsonObject *
 
 void api_create(Resource *res, Call *call)
 {
-        g_autoptr(JsonNode) obj = read_object(call, FALSE);
+        g_autoptr(JsonNode) obj = read_object(call, res->kind, BODY_OBJECT);
         JsonObject *meta;
 
         if (obj == NULL)
@@ -278,7 +236,7 @@ void api_create(Resource *res, Call *call)
         if (!check_namespace(res->kind, call, meta))
                 return;
         generate_name(meta);
-        if (valid(res->kind, call, obj))
+        if (validate_object(res->kind, call->msg, obj, NULL))
                 create_object(res, call, obj, meta);
 }
 
@@ -313,8 +271,9 @@ static gboolean rv_matches(const StoredPv *pv, const char *rv)
 
 void api_update(Resource *res, Call *call)
 {
-        g_autoptr(JsonNode) obj = read_object(call, FALSE);
+        g_autoptr(JsonNode) obj = read_object(call, res->kind, BODY_OBJECT);
         g_autofree char *key = call_key(call);
+        g_autoptr(JsonNode) old = NULL;
         StoredPv *pv;
 
         if (obj == NULL || !check_name(call, obj) ||
@@ -322,7 +281,7 @@ void api_update(Resource *res, Call *call)
                 return;
         pv = store_lookup(res->store, key);
         if (pv == NULL && res->kind->create_on_update) {
-                if (valid(res->kind, call, obj))
+                if (validate_object(res->kind, call->msg, obj, NULL))
                         create_object(res, call, obj, ensure_metadata(obj));
                 return;
         }
@@ -334,41 +293,36 @@ void api_update(Resource *res, Call *call)
                 send_conflict(call->msg, res->kind, call->name);
                 return;
         }
-        if (valid(res->kind, call, obj))
-                send_stored(call->msg, 200, store_write(res->store, obj));
+        old = store_parse(pv);
+        if (validate_object(res->kind, call->msg, obj, old))
+                send_stored(call->msg, 200, store_update(res->store, obj));
 }
 
-typedef enum {
-        PATCH_MERGE,
-        PATCH_JSON,
-        PATCH_UNSUPPORTED,
-} PatchType;
-
-static PatchType patch_type(Call *call)
+static BodyType patch_type(Call *call)
 {
         const char *type = call->content_type;
 
         if (type == NULL)
                 return PATCH_UNSUPPORTED;
-        /* A strategic merge patch of metadata is a merge patch. */
-        if (g_ascii_strcasecmp(type, "application/merge-patch+json") == 0 ||
-            g_ascii_strcasecmp(type, "application/strategic-merge-patch+json") == 0)
+        if (g_ascii_strcasecmp(type, "application/merge-patch+json") == 0)
                 return PATCH_MERGE;
+        if (g_ascii_strcasecmp(type, "application/strategic-merge-patch+json") == 0)
+                return PATCH_STRATEGIC;
         if (g_ascii_strcasecmp(type, "application/json-patch+json") == 0)
                 return PATCH_JSON;
         return PATCH_UNSUPPORTED;
 }
 
 /* Applies the request's patch to @doc; answers the error itself and returns FALSE. */
-static gboolean apply_patch(Call *call, PatchType type, JsonNode **doc)
+static gboolean apply_patch(Call *call, const ResourceKind *kind, BodyType type, JsonNode **doc)
 {
-        g_autoptr(JsonNode) patch = read_object(call, type == PATCH_JSON);
+        g_autoptr(JsonNode) patch = read_object(call, kind, type);
         g_autoptr(GError) error = NULL;
         JsonNode *merged;
 
         if (patch == NULL)
                 return FALSE;
-        if (type == PATCH_MERGE) {
+        if (type != PATCH_JSON) {
                 merged = merge_patch(*doc, patch);
                 json_node_unref(*doc);
                 *doc = merged;
@@ -376,44 +330,46 @@ static gboolean apply_patch(Call *call, PatchType type, JsonNode **doc)
         }
         if (json_patch_apply(doc, patch, &error))
                 return TRUE;
+        /* The API server wraps what json-patch says in a generic 422 (NewGenericServerResponse). */
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT))
                 send_status(call->msg, 400, "BadRequest", error->message, NULL);
         else
-                send_status(call->msg, 422, "Invalid", error->message, NULL);
+                send_status(call->msg, 422, "Invalid",
+                            "the server rejected our request due to an error in our request", NULL);
         return FALSE;
 }
 
 /* The patched object: same name, same namespace, the version it was based on still current. */
 static gboolean patched_ok(Resource *res, Call *call, const StoredPv *pv, JsonNode *doc)
 {
-        if (!JSON_NODE_HOLDS_OBJECT(doc) || g_strcmp0(pv_name(doc), call->name) != 0) {
+        g_autoptr(JsonNode) old = NULL;
+
+        if (!JSON_NODE_HOLDS_OBJECT(doc)) {
                 send_status_about(call->msg, 422, "Invalid",
-                                  "the patch may not change metadata.name or the object's type",
-                                  res->kind, call->name);
+                                  "the patch may not change the object's type", res->kind,
+                                  call->name);
                 return FALSE;
         }
-        if (!check_namespace(res->kind, call, ensure_metadata(doc)))
+        if (!check_name(call, doc) || !check_namespace(res->kind, call, ensure_metadata(doc)))
                 return FALSE;
         /* Like the API server's update, a version other than the current one is a conflict. */
         if (!rv_matches(pv, pv_resource_version(doc))) {
                 send_conflict(call->msg, res->kind, call->name);
                 return FALSE;
         }
-        return valid(res->kind, call, doc);
+        old = store_parse(pv);
+        return validate_object(res->kind, call->msg, doc, old);
 }
 
 void api_patch(Resource *res, Call *call)
 {
-        PatchType type = patch_type(call);
+        BodyType type = patch_type(call);
         g_autofree char *key = call_key(call);
         g_autoptr(JsonNode) doc = NULL;
         StoredPv *pv;
 
         if (type == PATCH_UNSUPPORTED) {
-                send_status(call->msg, 415, "UnsupportedMediaType",
-                            "the body of the request was in an unknown format - accepted media "
-                            "types include: application/json-patch+json, "
-                            "application/merge-patch+json, application/apply-patch+yaml",
+                send_status(call->msg, 415, "UnsupportedMediaType", "415: Unsupported Media Type",
                             NULL);
                 return;
         }
@@ -423,8 +379,50 @@ void api_patch(Resource *res, Call *call)
                 return;
         }
         doc = store_parse(pv);
-        if (apply_patch(call, type, &doc) && patched_ok(res, call, pv, doc))
-                send_stored(call->msg, 200, store_write(res->store, doc));
+        if (apply_patch(call, res->kind, type, &doc) && patched_ok(res, call, pv, doc))
+                send_stored(call->msg, 200, store_update(res->store, doc));
+}
+
+static void send_precondition_failed(Call *call, const ResourceKind *kind, const StoredPv *pv,
+                                     const char *rv)
+{
+        g_autofree char *text = g_strdup_printf(
+            "Operation cannot be fulfilled on %s \"%s\": the ResourceVersion in the precondition "
+            "(%s) does not match the ResourceVersion in record (%" G_GUINT64_FORMAT
+            "). The object might have been modified",
+            kind->kind, call->name, rv, pv->rv);
+        GString *out = g_string_new("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                                    "\"status\":\"Failure\",\"message\":");
+
+        json_append_escaped(out, text);
+        g_string_append(out, ",\"reason\":\"Conflict\",\"details\":{\"name\":");
+        json_append_escaped(out, call->name);
+        g_string_append_printf(out, ",\"kind\":\"%s\"},\"code\":409}", kind->kind);
+        send_json_take(call->msg, 409, out->str, out->len);
+        g_string_free(out, FALSE);
+}
+
+/* The deleted object with the deletion's resourceVersion, or for some kinds a Success Status. */
+static void send_deleted(Call *call, Resource *res, const StoredPv *pv)
+{
+        g_autoptr(JsonNode) node = store_parse(pv);
+        JsonObject *meta = json_get_object_member(json_node_get_object(node), "metadata");
+        g_autofree char *rv = g_strdup_printf("%" G_GUINT64_FORMAT, store_rv(res->store));
+        GString *out;
+
+        if (!res->kind->delete_answers_status) {
+                json_object_set_string_member(meta, "resourceVersion", rv);
+                send_json_node(call->msg, 200, node);
+                return;
+        }
+        out = g_string_new("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                           "\"status\":\"Success\",\"details\":{\"name\":");
+        json_append_escaped(out, call->name);
+        g_string_append_printf(out, ",\"kind\":\"%s\",\"uid\":", res->kind->resource);
+        json_append_escaped(out, json_get_string_member(meta, "uid") ?: "");
+        g_string_append(out, "}}");
+        send_json_take(call->msg, 200, out->str, out->len);
+        g_string_free(out, FALSE);
 }
 
 /* DeleteOptions.preconditions.resourceVersion, if the client sent one. */
@@ -451,11 +449,13 @@ void api_delete(Resource *res, Call *call)
         if (call->body_len > 0)
                 options = json_parse_text(call->body, call->body_len, NULL);
         if (!rv_matches(pv, delete_precondition(options))) {
-                send_conflict(call->msg, res->kind, call->name);
+                send_precondition_failed(call, res->kind, pv, delete_precondition(options));
                 return;
         }
-        send_stored(call->msg, 200, pv);
+        stored_pv_ref(pv);
         store_remove(res->store, key);
+        send_deleted(call, res, pv);
+        stored_pv_unref(pv);
 }
 
 void api_call(Resource *res, Verb verb, Call *call)

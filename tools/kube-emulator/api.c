@@ -76,8 +76,11 @@ void send_status_about(SoupServerMessage *msg, guint code, const char *reason, c
         g_string_append(out, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
                              "\"status\":\"Failure\",\"message\":");
         json_append_escaped(out, message);
-        g_string_append(out, ",\"reason\":");
-        json_append_escaped(out, reason != NULL ? reason : reason_for_code(code));
+        /* "": no reason at all, as some of the real server's 500s */
+        if (reason == NULL || *reason != '\0') {
+                g_string_append(out, ",\"reason\":");
+                json_append_escaped(out, reason != NULL ? reason : reason_for_code(code));
+        }
         g_string_append(out, ",\"details\":{");
         if (name != NULL) {
                 g_string_append(out, "\"name\":");
@@ -89,12 +92,30 @@ void send_status_about(SoupServerMessage *msg, guint code, const char *reason, c
         g_string_free(out, FALSE);
 }
 
+#define GONE_MESSAGE                                                                               \
+        "The provided continue parameter is too old to display a consistent list result. You can " \
+        "start a new list without the continue parameter, or use the continue token in this "      \
+        "response to retrieve the remainder of the results. Continuing with the provided token "   \
+        "results in an inconsistent list - objects that were created, modified, or deleted "       \
+        "between the time the first chunk was returned and now may show up in the list."
+
 void send_gone(SoupServerMessage *msg)
 {
-        send_status(msg, 410, "Expired",
-                    "The provided continue parameter is too old to display a consistent list "
-                    "result. You can start a new list without the continue parameter.",
-                    NULL);
+        send_status(msg, 410, "Expired", GONE_MESSAGE, NULL);
+}
+
+void send_gone_with_continue(SoupServerMessage *msg, const char *token)
+{
+        GString *out = g_string_sized_new(1024);
+
+        g_string_append(out,
+                        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{\"continue\":");
+        json_append_escaped(out, token);
+        g_string_append(out, "},\"status\":\"Failure\",\"message\":");
+        json_append_escaped(out, GONE_MESSAGE);
+        g_string_append(out, ",\"reason\":\"Expired\",\"code\":410}");
+        send_json_take(msg, 410, out->str, out->len);
+        g_string_free(out, FALSE);
 }
 
 static void send_not_found_path(SoupServerMessage *msg)
@@ -282,7 +303,7 @@ static void serve_normally(Request *req)
         if (req->verb == VERB_LIST && want_continue != NULL && *want_continue != '\0' &&
             req->emu->expire_continue > 0) {
                 req->emu->expire_continue--;
-                send_gone(req->msg);
+                send_list_gone(req->msg, want_continue);
                 return;
         }
         call_init(&call, req->msg, req->ns, req->name, req->query);

@@ -33,6 +33,7 @@ typedef struct {
         EventType type;
         guint64 rv;
         StoredPv *pv;     /* DELETED: the last stored version */
+        StoredPv *prev;   /* MODIFIED: the version it replaced (for label-selected watches) */
         StoredPv *object; /* DELETED: that version with the event's RV, built lazily */
 } StoreEvent;
 
@@ -57,6 +58,9 @@ JsonNode *store_parse(const StoredPv *pv);
  * version, else new) on @obj, then stores it. @obj must carry metadata.name (and, in a
  * namespaced store, metadata.namespace). */
 const StoredPv *store_write(Store *store, JsonNode *obj);
+/* store_write, unless that would change nothing but the resourceVersion: then the stored
+ * object is answered as it is (no new RV, no event), as kube-apiserver's GuaranteedUpdate. */
+const StoredPv *store_update(Store *store, JsonNode *obj);
 /* Fast path for the generator: @json is taken and already carries @rv. */
 void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created);
 guint64 store_next_rv(Store *store);
@@ -73,10 +77,12 @@ void store_compact(Store *store, guint64 rv);
 /* Calls @func for each event after @after in RV order; FALSE (and no call) if too old. */
 gboolean store_events_since(Store *store, guint64 after, StoreEventFunc func, gpointer user_data);
 
+typedef struct LabelSelector LabelSelector;
+
 typedef struct {
         GPtrArray *items; /* StoredPv *, borrowed */
         gboolean more;
-        gboolean filtered; /* a filter was used: remaining is not reported (as etcd3's store) */
+        gboolean filtered; /* by a selector: the rest is not counted, as etcd3's store */
         guint64 remaining;
         guint64 next_pos;
 } StorePage;
@@ -87,15 +93,29 @@ typedef struct {
         const char *prefix;      /* only keys with this prefix ("NS/"), or NULL */
         const char *start_after; /* NULL: from the first */
         guint limit;             /* 0: all */
-        StoreFilter filter;      /* or NULL */
+        StoreFilter filter;      /* a field selector, or NULL */
         gpointer filter_data;
+        const LabelSelector *labels; /* or NULL */
 } StoreQuery;
 
 /* Items of @q, at most @q->limit. @pos is the index of the first returned item when the
  * caller knows it and the store has not changed since (@pos_rv == current RV); it makes
- * remainingItemCount O(1) for unfiltered lists. */
+ * remainingItemCount O(1) for unfiltered lists. With a filter or labels, as etcd's paging,
+ * @page->more is whether any object of the prefix (matching or not) follows the last one. */
 void store_page(Store *store, const StoreQuery *q, guint64 pos, guint64 pos_rv, StorePage *page);
 void store_page_clear(StorePage *page);
+
+/* ---- selector.c: labelSelector ---- */
+
+/* NULL with a G_IO_ERROR_INVALID_ARGUMENT error when @text does not parse. */
+LabelSelector *label_selector_parse(const char *text, GError **error);
+void label_selector_free(LabelSelector *sel);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LabelSelector, label_selector_free)
+/* TRUE for a NULL @sel. */
+gboolean label_selector_matches(const LabelSelector *sel, const StoredPv *pv);
+/* The request's labelSelector (NULL without one); answers 400 itself and returns FALSE when
+ * it does not parse. */
+gboolean label_selector_from_query(SoupServerMessage *msg, GHashTable *query, LabelSelector **sel);
 
 /* ---- json-util.c ---- */
 
@@ -118,30 +138,34 @@ void pv_drop_empty_maps(JsonNode *obj);
 
 /* A field.Error of the API server's validation, for 422 Invalid bodies. */
 typedef struct {
-        const char *field; /* "involvedObject.namespace" */
-        const char *type;  /* "FieldValueRequired", "FieldValueInvalid" */
-        char *detail;      /* "Required value", "Invalid value: \"x\": does not match …" */
+        char *field;      /* "involvedObject.namespace" */
+        const char *type; /* "FieldValueRequired", "FieldValueInvalid" */
+        char *detail;     /* "Required value", "Invalid value: \"x\": does not match …" */
 } FieldError;
 
 void field_error_required(GPtrArray *errors, const char *field);
 void field_error_invalid(GPtrArray *errors, const char *field, const char *value,
                          const char *detail);
 
-typedef struct {
+typedef struct ResourceKind {
         const char *resource;      /* "persistentvolumes": the URL segment, Status details kind */
         const char *kind;          /* "PersistentVolume" */
         const char *list_kind;     /* "PersistentVolumeList" */
         gboolean namespaced;       /* served under /api/v1/namespaces/NS/RESOURCE */
         gboolean create_on_update; /* PUT of a missing object creates it (AllowCreateOnUpdate) */
-        const char *columns;       /* the Table's "columnDefinitions":[…], member */
+        /* DELETE answers a Success Status rather than the deleted object (the registry's
+         * ReturnDeletedObject is false: Nodes, Events; PersistentVolumes answer the object). */
+        gboolean delete_answers_status;
+        const char *columns; /* the Table's "columnDefinitions":[…], member */
         /* The Table cells before and after AGE, JSON strings joined by commas (@after: "" or
          * starting with a comma); cached per stored version. */
         void (*cells)(JsonObject *root, const char *name, char **before, char **after);
         /* Instead of @cells: every cell, computed at each request (times relative to now). */
         void (*row)(GString *out, JsonObject *root, gint64 now);
-        /* The strategy's validation of a created or updated object (NULL: none); adds to
-         * @errors (FieldError *). */
-        void (*validate)(JsonObject *root, GPtrArray *errors);
+        /* The strategy's validation of an object to be created (@old NULL) or of @old's
+         * update into @root (NULL: none); adds to @errors (FieldError *). The common
+         * ObjectMeta checks of a create follow when it adds none. */
+        void (*validate)(JsonObject *root, JsonObject *old, GPtrArray *errors);
         /* Field selector labels besides metadata.name (and metadata.namespace), NULL-ended. */
         const char *const *field_labels;
         /* A label's value when it is not the object's member at that dotted path (NULL). */
@@ -167,6 +191,22 @@ typedef struct {
         const ResourceKind *kind;
 } FieldSelectorFilter;
 gboolean field_selector_filter(StoredPv *pv, gpointer user_data);
+
+/* ---- validate.c ---- */
+
+/* The kind's validation of @obj to be created (@old NULL) or to replace @old, then on create
+ * the common ObjectMeta checks; answers the 422 Invalid Status itself and returns FALSE. */
+gboolean validate_object(const ResourceKind *kind, SoupServerMessage *msg, JsonNode *obj,
+                         JsonNode *old);
+void validate_pv(JsonObject *root, JsonObject *old, GPtrArray *errors);
+/* IsDNS1123Subdomain's rule (its length limit aside) and its message. */
+gboolean dns1123_subdomain(const char *s, gsize len);
+#define DNS1123_SUBDOMAIN_ERROR                                                                    \
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "  \
+        "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "      \
+        "regex used for validation is "                                                            \
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+void validate_node(JsonObject *root, JsonObject *old, GPtrArray *errors);
 
 /* ---- patch.c ---- */
 
@@ -302,13 +342,19 @@ typedef struct {
 void api_register(Emulator *emu);
 void send_status(SoupServerMessage *msg, guint code, const char *reason, const char *message,
                  const char *name);
-/* With details {"name":@name,"kind":@kind's resource} when @name is set. */
+/* With details {"name":@name,"kind":@kind's resource} when @name is set; @reason NULL: the
+ * code's, "": none. */
 void send_status_about(SoupServerMessage *msg, guint code, const char *reason, const char *message,
                        const ResourceKind *kind, const char *name);
 void send_json_take(SoupServerMessage *msg, guint code, char *body, gsize len);
 void send_json_node(SoupServerMessage *msg, guint code, JsonNode *node);
 const char *reason_for_code(guint code);
 void send_gone(SoupServerMessage *msg);
+/* The 410 with metadata.continue: @token resumes the list without a consistent snapshot. */
+void send_gone_with_continue(SoupServerMessage *msg, const char *token);
+/* The 410 Expired for the list continued by @token (with the inconsistent continuation, as
+ * the real server, when the token decodes). */
+void send_list_gone(SoupServerMessage *msg, const char *token);
 
 /* One API call: from a request, or (msg NULL) a write the apply-later fault applies after its
  * answer, which nobody waits for. */

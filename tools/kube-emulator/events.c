@@ -31,23 +31,49 @@ static gboolean has_time(JsonObject *root, const char *member)
         return *member_string(root, member) != '\0';
 }
 
-/* IsQualifiedName: [prefix/]name, name 1-63 of [A-Za-z0-9_.-] starting and ending
- * alphanumeric, prefix a DNS subdomain (here: lowercase alphanumerics, '-' and '.'). */
-static gboolean qualified_name(const char *text)
+#define QUALIFIED_NAME_REGEX_ERROR                                                                 \
+        "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "   \
+        "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "  \
+        "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+
+static gboolean name_part_ok(const char *name)
 {
-        const char *slash = strchr(text, '/');
-        const char *name = slash != NULL ? slash + 1 : text;
         gsize len = strlen(name);
 
-        if (len == 0 || len > 63 || !g_ascii_isalnum(name[0]) || !g_ascii_isalnum(name[len - 1]))
+        if (len == 0 || !g_ascii_isalnum(name[0]) || !g_ascii_isalnum(name[len - 1]))
                 return FALSE;
         for (const char *c = name; *c != '\0'; c++)
                 if (!g_ascii_isalnum(*c) && *c != '-' && *c != '_' && *c != '.')
                         return FALSE;
-        for (const char *c = text; slash != NULL && c < slash; c++)
-                if (!(g_ascii_islower(*c) || g_ascii_isdigit(*c) || *c == '-' || *c == '.'))
-                        return FALSE;
-        return slash == NULL || slash > text;
+        return TRUE;
+}
+
+/* ValidateQualifiedName: one Invalid error per message of IsQualifiedName ([prefix/]name,
+ * the name 1-63 of [A-Za-z0-9_.-] starting and ending alphanumeric, the prefix a DNS
+ * subdomain), in its order and words. */
+static void check_qualified_name(GPtrArray *errors, const char *field, const char *text)
+{
+        const char *slash = strchr(text, '/');
+        const char *name = slash != NULL ? slash + 1 : text;
+
+        if (slash != NULL && strchr(name, '/') != NULL) {
+                field_error_invalid(errors, field, text,
+                                    "a qualified name " QUALIFIED_NAME_REGEX_ERROR
+                                    " with an optional DNS subdomain prefix and '/' (e.g. "
+                                    "'example.com/MyName')");
+                return;
+        }
+        if (slash == text)
+                field_error_invalid(errors, field, text, "prefix part must be non-empty");
+        else if (slash != NULL && !dns1123_subdomain(text, (gsize)(slash - text)))
+                field_error_invalid(errors, field, text, "prefix part " DNS1123_SUBDOMAIN_ERROR);
+        if (*name == '\0')
+                field_error_invalid(errors, field, text, "name part must be non-empty");
+        else if (strlen(name) > 63)
+                field_error_invalid(errors, field, text,
+                                    "name part must be no more than 63 characters");
+        if (!name_part_ok(name))
+                field_error_invalid(errors, field, text, "name part " QUALIFIED_NAME_REGEX_ERROR);
 }
 
 static void check_length(GPtrArray *errors, JsonObject *root, const char *member, const char *field,
@@ -69,20 +95,19 @@ static void validate_new_event(JsonObject *root, GPtrArray *errors)
 {
         const char *controller = member_string(root, "reportingComponent");
 
+        /* core/v1 requests name the field as their member is named (reportingComponent); the
+         * emptiness and the qualified-name checks both run. */
         if (*controller == '\0')
-                field_error_required(errors, "reportingController");
-        else if (!qualified_name(controller))
-                field_error_invalid(errors, "reportingController", controller,
-                                    "name part must consist of alphanumeric characters, '-', "
-                                    "'_' or '.', and must start and end with an alphanumeric "
-                                    "character");
+                field_error_required(errors, "reportingComponent");
+        check_qualified_name(errors, "reportingComponent", controller);
         check_length(errors, root, "reportingInstance", "reportingInstance", INSTANCE_LIMIT, TRUE);
         check_length(errors, root, "action", "action", ACTION_LIMIT, TRUE);
         check_length(errors, root, "reason", "reason", REASON_LIMIT, TRUE);
         check_length(errors, root, "message", "message", NOTE_LIMIT, FALSE);
 }
 
-static void event_validate(JsonObject *root, GPtrArray *errors)
+/* ValidateEventCreate and ValidateEventUpdate check the same (the legacy rules of core/v1). */
+static void event_validate(JsonObject *root, G_GNUC_UNUSED JsonObject *old, GPtrArray *errors)
 {
         const char *ns = member_string(json_get_object_member(root, "metadata"), "namespace");
         const char *involved_ns =
@@ -237,6 +262,7 @@ const ResourceKind kind_event = {
     .list_kind = "EventList",
     .namespaced = TRUE,
     .create_on_update = TRUE,
+    .delete_answers_status = TRUE,
     .columns = event_columns,
     .row = event_row,
     .validate = event_validate,

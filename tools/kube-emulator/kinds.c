@@ -108,6 +108,7 @@ const ResourceKind kind_pv = {
     .list_kind = "PersistentVolumeList",
     .columns = pv_columns,
     .cells = pv_cells,
+    .validate = validate_pv,
 };
 
 /* printNode: Ready / NotReady from the Ready condition (Unknown without one), then
@@ -248,4 +249,6 @@ const ResourceKind kind_node = {
     .list_kind = "NodeList",
     .columns = node_columns,
     .cells = node_cells,
+    .validate = validate_node,
+    .delete_answers_status = TRUE,
 };

@@ -180,6 +180,13 @@ static gboolean op_remove(JsonNode *doc, GPtrArray *tokens, const char *path, GE
         return missing(path, error);
 }
 
+static gboolean replaces_member(JsonNode *doc, GPtrArray *tokens)
+{
+        JsonNode *parent = tokens->len > 0 ? resolve(doc, tokens, tokens->len - 1) : NULL;
+
+        return parent != NULL && JSON_NODE_HOLDS_OBJECT(parent);
+}
+
 static JsonNode *copy_at(JsonNode *doc, const char *pointer, GError **error)
 {
         g_autoptr(GPtrArray) tokens = split_pointer(pointer, error);
@@ -206,8 +213,8 @@ static gboolean apply_op(JsonNode **doc, JsonObject *op, GError **error)
 
         if (tokens == NULL || name == NULL) {
                 if (tokens != NULL)
-                        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                                            "JSON patch operation without \"op\"");
+                        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                                            "Unexpected kind: unknown");
                 return FALSE;
         }
         if ((strcmp(name, "add") == 0 || strcmp(name, "replace") == 0 ||
@@ -221,8 +228,10 @@ static gboolean apply_op(JsonNode **doc, JsonObject *op, GError **error)
                 return op_add(doc, tokens, path, json_node_copy(value), error);
         if (strcmp(name, "remove") == 0)
                 return op_remove(*doc, tokens, path, error);
+        /* As kube-apiserver's evanphx/json-patch v4: "replace" of a member missing from an
+         * existing object adds it. */
         if (strcmp(name, "replace") == 0)
-                return op_remove(*doc, tokens, path, error) &&
+                return (replaces_member(*doc, tokens) || op_remove(*doc, tokens, path, error)) &&
                        op_add(doc, tokens, path, json_node_copy(value), error);
         if (strcmp(name, "test") == 0) {
                 current = copy_at(*doc, path, error);
@@ -247,7 +256,8 @@ static gboolean apply_op(JsonNode **doc, JsonObject *op, GError **error)
                 }
                 return op_add(doc, tokens, path, g_steal_pointer(&current), error);
         }
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "Unexpected kind: %s", name);
+        /* The API server finds out only when applying: 422, as for a failed "test". */
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "Unexpected kind: %s", name);
         return FALSE;
 }
 

@@ -52,6 +52,7 @@ static void value_unref(gpointer data)
 static void store_event_free(StoreEvent *event)
 {
         stored_pv_unref(event->pv);
+        stored_pv_unref(event->prev);
         stored_pv_unref(event->object);
         g_free(event);
 }
@@ -93,13 +94,14 @@ void store_set_observer(Store *store, StoreObserver observer, gpointer user_data
 }
 
 /* Every write ends here: the watchers see the event first, then the history keeps it. */
-static void store_emit(Store *store, EventType type, StoredPv *pv, guint64 rv)
+static void store_emit(Store *store, EventType type, StoredPv *pv, StoredPv *prev, guint64 rv)
 {
         StoreEvent *event = g_new0(StoreEvent, 1);
 
         event->type = type;
         event->rv = rv;
         event->pv = stored_pv_ref(pv);
+        event->prev = prev != NULL ? stored_pv_ref(prev) : NULL;
         if (store->observer != NULL)
                 store->observer(event, store->observer_data);
         g_queue_push_tail(&store->history, event);
@@ -207,23 +209,60 @@ const StoredPv *store_write(Store *store, JsonNode *obj)
         pv->name = g_steal_pointer(&key);
         pv->created = parse_timestamp(json_get_string_member(meta, "creationTimestamp"));
         pv->json = json_node_to_compact(obj, &pv->len);
+        if (old != NULL)
+                stored_pv_ref(old);
         g_tree_replace(store->tree, pv->name, pv);
-        store_emit(store, type, pv, pv->rv);
+        store_emit(store, type, pv, old, pv->rv);
+        stored_pv_unref(old);
         return pv;
+}
+
+static gboolean unchanged(Store *store, const StoredPv *old, JsonNode *obj)
+{
+        g_autoptr(JsonNode) before = store_parse(old);
+        g_autoptr(JsonNode) after = json_node_copy(obj);
+        JsonObject *root = json_node_get_object(after);
+        g_autofree char *rv = g_strdup_printf("%" G_GUINT64_FORMAT, old->rv);
+
+        if (!json_object_has_member(root, "apiVersion"))
+                json_object_set_string_member(root, "apiVersion", "v1");
+        if (!json_object_has_member(root, "kind"))
+                json_object_set_string_member(root, "kind", store->kind);
+        stamp_identity(json_get_object_member(root, "metadata"), old);
+        json_object_set_string_member(json_get_object_member(root, "metadata"), "resourceVersion",
+                                      rv);
+        pv_drop_empty_maps(after);
+        return json_node_equal(before, after);
+}
+
+const StoredPv *store_update(Store *store, JsonNode *obj)
+{
+        JsonObject *meta = json_get_object_member(json_node_get_object(obj), "metadata");
+        g_autofree char *key = store_key(
+            store->namespaced ? json_get_string_member(meta, "namespace") : NULL, pv_name(obj));
+        StoredPv *old = store_lookup(store, key);
+
+        if (old != NULL && unchanged(store, old, obj))
+                return old;
+        return store_write(store, obj);
 }
 
 void store_insert_raw(Store *store, const char *name, char *json, guint64 rv, gint64 created)
 {
         StoredPv *pv = stored_pv_new();
-        EventType type = store_lookup(store, name) != NULL ? EVENT_MODIFIED : EVENT_ADDED;
+        StoredPv *old = store_lookup(store, name);
+        EventType type = old != NULL ? EVENT_MODIFIED : EVENT_ADDED;
 
+        if (old != NULL)
+                stored_pv_ref(old);
         pv->name = g_strdup(name);
         pv->json = json;
         pv->len = strlen(json);
         pv->rv = rv;
         pv->created = created;
         g_tree_replace(store->tree, pv->name, pv);
-        store_emit(store, type, pv, rv);
+        store_emit(store, type, pv, old, rv);
+        stored_pv_unref(old);
 }
 
 gboolean store_remove(Store *store, const char *name)
@@ -234,7 +273,7 @@ gboolean store_remove(Store *store, const char *name)
                 return FALSE;
         stored_pv_ref(pv);
         g_tree_remove(store->tree, name);
-        store_emit(store, EVENT_DELETED, pv, store_next_rv(store));
+        store_emit(store, EVENT_DELETED, pv, NULL, store_next_rv(store));
         stored_pv_unref(pv);
         return TRUE;
 }
@@ -254,7 +293,7 @@ void store_clear(Store *store)
         g_tree_destroy(store->tree);
         store->tree = g_tree_new_full(compare_names, NULL, NULL, value_unref);
         for (guint i = 0; i < all->len; i++)
-                store_emit(store, EVENT_DELETED, all->pdata[i], store_next_rv(store));
+                store_emit(store, EVENT_DELETED, all->pdata[i], NULL, store_next_rv(store));
 }
 
 static gboolean in_query(const StoreQuery *q, StoredPv *pv, gboolean *past)
@@ -263,7 +302,8 @@ static gboolean in_query(const StoreQuery *q, StoredPv *pv, gboolean *past)
                 *past = TRUE; /* keys with a prefix are contiguous */
                 return FALSE;
         }
-        return q->filter == NULL || q->filter(pv, q->filter_data);
+        return (q->filter == NULL || q->filter(pv, q->filter_data)) &&
+               label_selector_matches(q->labels, pv);
 }
 
 static guint64 count_from(const StoreQuery *q, GTreeNode *node)
@@ -289,19 +329,28 @@ void store_page(Store *store, const StoreQuery *q, guint64 pos, guint64 pos_rv, 
 {
         GTreeNode *node = first_node(store, q);
         guint64 total = (guint64)g_tree_nnodes(store->tree);
-        gboolean whole = q->prefix == NULL && q->filter == NULL;
+        gboolean selected = q->filter != NULL || q->labels != NULL;
+        gboolean whole = q->prefix == NULL && !selected;
         gboolean pos_known = whole && (q->start_after == NULL || pos_rv == *store->rv);
         gboolean past = FALSE;
 
         if (q->start_after == NULL)
                 pos = 0;
         page->items = g_ptr_array_sized_new(q->limit > 0 ? q->limit : 64);
-        page->filtered = q->filter != NULL;
+        page->filtered = selected;
         for (; node != NULL && !past && (q->limit == 0 || page->items->len < q->limit);
              node = g_tree_node_next(node))
                 if (in_query(q, g_tree_node_value(node), &past))
                         g_ptr_array_add(page->items, g_tree_node_value(node));
         page->next_pos = pos + page->items->len;
+        if (selected) {
+                /* As etcd's paging: whether any key of the range follows, matching or not. */
+                page->more =
+                    node != NULL && !past &&
+                    (q->prefix == NULL ||
+                     g_str_has_prefix(((StoredPv *)g_tree_node_value(node))->name, q->prefix));
+                return;
+        }
         if (past || node == NULL)
                 page->remaining = 0;
         else if (pos_known && total >= page->next_pos)

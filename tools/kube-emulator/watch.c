@@ -21,8 +21,10 @@ struct WatchHub {
 typedef struct {
         WatchHub *hub;
         SoupServerMessage *msg;
-        char *prefix;       /* "NS/": a watch in one namespace, or NULL */
-        FieldSelector *sel; /* or NULL */
+        char *prefix;          /* "NS/": a watch in one namespace, or NULL */
+        FieldSelector *sel;    /* or NULL */
+        LabelSelector *labels; /* labelSelector, or NULL */
+        guint64 after;         /* only events with a greater RV (a start in the future) */
         GSource *hup;
         guint timeout_id;
         gulong finished_id;
@@ -52,6 +54,7 @@ static void watcher_free(Watcher *w)
         g_object_unref(w->msg);
         g_free(w->prefix);
         field_selector_free(w->sel);
+        label_selector_free(w->labels);
         g_free(w);
 }
 
@@ -94,16 +97,45 @@ static GBytes *table_line(Watcher *w, const char *type, StoredPv *pv)
 static gboolean wants(const Watcher *w, StoredPv *pv)
 {
         return !w->stalled && !w->ending &&
-               (w->prefix == NULL || g_str_has_prefix(pv->name, w->prefix)) &&
-               field_selector_matches(w->sel, w->hub->kind, pv);
+               (w->prefix == NULL || g_str_has_prefix(pv->name, w->prefix)) && pv->rv > w->after;
 }
 
-static void send_event(Watcher *w, EventType type, StoredPv *pv, GBytes **plain)
+static gboolean selected(const Watcher *w, StoredPv *pv)
+{
+        return field_selector_matches(w->sel, w->hub->kind, pv) &&
+               label_selector_matches(w->labels, pv);
+}
+
+/* The event as @w sees it through its selectors (-1: not at all). As the cacher's filtered
+ * watchers: a MODIFIED object that starts matching is ADDED, one that stops matching
+ * DELETED. */
+static int seen_type(const Watcher *w, EventType type, StoredPv *pv, StoredPv *prev)
+{
+        gboolean now = selected(w, pv);
+        gboolean before;
+
+        if ((w->labels == NULL && w->sel == NULL) || type != EVENT_MODIFIED || prev == NULL)
+                return now ? (int)type : -1;
+        before = selected(w, prev);
+        if (now)
+                return before ? EVENT_MODIFIED : EVENT_ADDED;
+        return before ? EVENT_DELETED : -1;
+}
+
+/* @plain: the event's line for watchers that see @type, shared by them. */
+static void send_event(Watcher *w, EventType type, StoredPv *pv, StoredPv *prev, GBytes **plain)
 {
         g_autoptr(GBytes) line = NULL;
+        int seen;
 
-        if (!wants(w, pv))
+        if (!wants(w, pv) || (seen = seen_type(w, type, pv, prev)) < 0)
                 return;
+        if ((EventType)seen != type && !w->table) {
+                line = event_line(event_names[seen], pv->json);
+                append_bytes(w, line);
+                return;
+        }
+        type = (EventType)seen;
         if (w->table) {
                 line = table_line(w, event_names[type], pv);
                 append_bytes(w, line);
@@ -124,7 +156,7 @@ void watch_hub_dispatch(StoreEvent *event, gpointer user_data)
                 return;
         pv = store_event_object(event);
         for (guint i = 0; i < hub->watchers->len; i++)
-                send_event(hub->watchers->pdata[i], event->type, pv, &plain);
+                send_event(hub->watchers->pdata[i], event->type, pv, event->prev, &plain);
 }
 
 static gboolean on_bookmark(gpointer user_data)
@@ -351,7 +383,7 @@ static void replay_event(StoreEvent *event, gpointer user_data)
 {
         g_autoptr(GBytes) plain = NULL;
 
-        send_event(user_data, event->type, store_event_object(event), &plain);
+        send_event(user_data, event->type, store_event_object(event), event->prev, &plain);
 }
 
 static void send_current_state(Watcher *w)
@@ -363,13 +395,13 @@ static void send_current_state(Watcher *w)
         for (guint i = 0; i < page.items->len; i++) {
                 g_autoptr(GBytes) plain = NULL;
 
-                send_event(w, EVENT_ADDED, page.items->pdata[i], &plain);
+                send_event(w, EVENT_ADDED, page.items->pdata[i], NULL, &plain);
         }
         store_page_clear(&page);
 }
 
-/* Takes @sel. */
-static Watcher *watcher_new(Resource *res, Call *call, FieldSelector *sel)
+/* Takes @sel and @labels. */
+static Watcher *watcher_new(Resource *res, Call *call, FieldSelector *sel, LabelSelector *labels)
 {
         Watcher *w = g_new0(Watcher, 1);
         SoupServerMessage *msg = call->msg;
@@ -384,6 +416,7 @@ static Watcher *watcher_new(Resource *res, Call *call, FieldSelector *sel)
         w->bookmarks = g_strcmp0(bookmarks, "true") == 0 || g_strcmp0(bookmarks, "1") == 0;
         w->table = wants_table(msg);
         w->full_object = g_strcmp0(include, "Object") == 0;
+        w->labels = labels;
         return w;
 }
 
@@ -393,22 +426,16 @@ static gboolean check_start(Resource *res, SoupServerMessage *msg, GHashTable *q
         const char *text = g_hash_table_lookup(query, "resourceVersion");
         g_autofree char *message = NULL;
 
+        /* kube-apiserver v1.33 answers this 500 without a reason (the LIST's is a 400). */
         if (!parse_rv(text, rv)) {
-                message = g_strdup_printf("invalid resource version: %s", text);
-                send_status(msg, 400, "BadRequest", message, NULL);
+                message = g_strdup_printf("resourceVersion: Invalid value: \"%s\": "
+                                          "strconv.ParseUint: parsing \"%s\": invalid syntax",
+                                          text, text);
+                send_status(msg, 500, "", message, NULL);
                 return FALSE;
         }
-        /* The watch cache waits up to 3 s for a newer RV, then answers this; we do not wait. */
-        if (*rv > store_rv(res->store)) {
-                message = g_strdup_printf("Too large resource version: %" G_GUINT64_FORMAT
-                                          ", current: %" G_GUINT64_FORMAT,
-                                          *rv, store_rv(res->store));
-                send_error_event(msg, 504, "Timeout", message,
-                                 "{\"causes\":[{\"reason\":\"ResourceVersionTooLarge\","
-                                 "\"message\":\"Too large resource version\"}],"
-                                 "\"retryAfterSeconds\":1}");
-                return FALSE;
-        }
+        /* An RV in the future is no error: the watch cache sends the events after it once
+         * they happen (getAllEventsSinceLocked answers an empty interval), and nothing before. */
         if (*rv != 0 && *rv < store_oldest_rv(res->store)) {
                 watch_send_gone_event(res->store, msg, query);
                 return FALSE;
@@ -424,18 +451,21 @@ void api_watch(Resource *res, Call *call)
         g_autoptr(FieldSelector) sel = NULL;
         guint64 seconds = 0;
         guint64 rv = 0;
+        g_autoptr(LabelSelector) labels = NULL;
         gboolean ok;
         Watcher *w;
 
         sel = call_field_selector(res->kind, call, &ok);
-        if (!ok || !check_start(res, msg, query, &rv))
+        if (!ok || !label_selector_from_query(msg, query, &labels) ||
+            !check_start(res, msg, query, &rv))
                 return;
         if (timeout == NULL ||
             !g_ascii_string_to_unsigned(timeout, 10, 0, G_MAXINT / 1000, &seconds, NULL) ||
             seconds == 0)
                 seconds = DEFAULT_TIMEOUT_S;
         start_stream(msg);
-        w = watcher_new(res, call, g_steal_pointer(&sel));
+        w = watcher_new(res, call, g_steal_pointer(&sel), g_steal_pointer(&labels));
+        w->after = rv;
         /* No RV (or "0"): the current state as ADDED events first, as the real server does. */
         if (rv == 0)
                 send_current_state(w);
