@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kube-client.h"
 #include "tsan.h"
@@ -284,6 +285,18 @@ static gboolean from_kubeconfig(KubeAuth *self, const Kubeconfig *kc, GError **e
         return certificate_load(self, error);
 }
 
+/* A credential others may read is as good as theirs: said once, at start (a rotated file is
+ * not re-checked). Group-readable is fine when the group is the daemon's own (0640
+ * root:srvlab-attachment, docs/SECURITY.md §2). */
+static void warn_if_readable(const char *label, const struct stat *st)
+{
+        if ((st->st_mode & S_IROTH) != 0 ||
+            ((st->st_mode & S_IRGRP) != 0 && st->st_gid != getegid()))
+                g_warning("%s: readable by users other than its owner (mode %04o); "
+                          "chmod 0600 it",
+                          label, (unsigned)(st->st_mode & 07777));
+}
+
 KubeAuth *kube_auth_new(const Config *config, const Kubeconfig *kubeconfig, GError **error)
 {
         g_autoptr(KubeAuth) self = g_new0(KubeAuth, 1);
@@ -299,6 +312,13 @@ KubeAuth *kube_auth_new(const Config *config, const Kubeconfig *kubeconfig, GErr
                     read_token(self->token_file, self->token_label, &self->token_stat, error);
                 if (self->token == NULL)
                         return NULL;
+                warn_if_readable(self->token_label, &self->token_stat);
+        }
+        if (self->key.path != NULL) {
+                g_autofree char *label =
+                    g_strdup_printf("%s.client-key %s", self->user_prefix, self->key.path);
+
+                warn_if_readable(label, &self->key.st);
         }
         return g_steal_pointer(&self);
 }

@@ -517,6 +517,7 @@ static void test_concurrent_workers(ClientFixture *f, gconstpointer data)
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
+        umask(077); /* token files the owner's only: a readable one warns */
         g_test_add_func("/kube-client/new/bad-server", test_new_rejects_bad_server);
         g_test_add_func("/kube-client/new/missing-token-file", test_new_missing_token_file);
         g_test_add_func("/kube-client/new/bad-ca-file", test_new_bad_ca_file);

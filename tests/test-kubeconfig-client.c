@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "service/kube-client.h"
 #include "log-capture.h"
@@ -372,6 +373,37 @@ static void run_in_subprocess(void (*func)(void))
         g_test_trap_assert_passed();
 }
 
+/* A token or client key file readable by others draws one warning at start, naming it
+ * (issue 16 item 7); the client still works. */
+static void case_readable_credentials(void)
+{
+        g_auto(Mtls) m = {0};
+        g_autofree char *kc = NULL, *token = NULL, *key = NULL;
+        g_autoptr(KubeClient) client = NULL;
+        g_autoptr(GError) error = NULL;
+
+        mtls_setup(&m);
+        install_copy(m.dir, "alice.pem", "client.crt");
+        install_copy(m.dir, "alice.key", "client.key");
+        write_in(m.dir, "token", "t\n");
+        token = file_in(m.dir, "token");
+        key = file_in(m.dir, "client.key");
+        g_assert_cmpint(g_chmod(token, 0644), ==, 0);
+        g_assert_cmpint(g_chmod(key, 0604), ==, 0);
+        kc = write_kubeconfig(m.dir, m.url, "certificate-authority: ca.pem",
+                              "client-certificate: client.crt, client-key: client.key, "
+                              "tokenFile: token");
+        log_capture_expect("*users[daemon].user.tokenFile*/token: readable by users other than "
+                           "its owner (mode 0644)*");
+        log_capture_expect("*users[daemon].user.client-key*/client.key: readable by users "
+                           "other than its owner (mode 0604)*");
+        client = client_ok(kc);
+        log_capture_assert_all_seen();
+        g_assert_cmpuint(get_version(client, &error), ==, 200);
+        g_assert_no_error(error);
+        g_unlink(token);
+}
+
 #define TLS_TEST(name)                                                                             \
         static void test_##name(void)                                                              \
         {                                                                                          \
@@ -384,6 +416,7 @@ TLS_TEST(rotated)
 TLS_TEST(rotated_concurrently)
 TLS_TEST(rotation_broken)
 TLS_TEST(ca_data_checked)
+TLS_TEST(readable_credentials)
 
 /* ---- refused at start, before any request ---- */
 
@@ -496,6 +529,8 @@ static void test_store_token_file_rotated(void)
 int main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
+        /* Credentials written by the cases are the owner's only (a readable one warns). */
+        umask(077);
         log_capture_install();
         g_test_add_func("/kubeconfig-client/mtls/cert-files", test_cert_files);
         g_test_add_func("/kubeconfig-client/mtls/cert-data", test_cert_data);
@@ -504,6 +539,8 @@ int main(int argc, char **argv)
         g_test_add_func("/kubeconfig-client/mtls/rotated-concurrently", test_rotated_concurrently);
         g_test_add_func("/kubeconfig-client/mtls/rotation-broken", test_rotation_broken);
         g_test_add_func("/kubeconfig-client/tls/ca-data-checked", test_ca_data_checked);
+        g_test_add_func("/kubeconfig-client/readable-credentials-warned",
+                        test_readable_credentials);
         g_test_add_func("/kubeconfig-client/refused-at-start", test_refused_at_start);
         g_test_add_func("/kubeconfig-client/store/token", test_store_token);
         g_test_add_func("/kubeconfig-client/store/token-file-rotated",

@@ -5,6 +5,7 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- captured warnings ---- */
 
@@ -284,6 +285,7 @@ int main(int argc, char **argv)
 {
         g_log_set_writer_func(log_writer, NULL, NULL);
         g_test_init(&argc, &argv, NULL);
+        umask(077); /* token files the owner's only: a readable one warns */
         g_test_add_func("/store-kube/new/bad-server", test_new_rejects_bad_server);
         STORE_TEST("/store-kube/load/rebuild", test_rebuild_state);
         STORE_TEST("/store-kube/load/ignores-other-drivers", test_rebuild_ignores_other_drivers);

@@ -188,7 +188,7 @@ void fixture_priv_share_emulator(Fixture *f, Fixture *emu)
 {
         f->emulator_url = g_strdup(emu->emulator_url);
         f->emulator_token = g_strdup(emu->emulator_token);
-        g_free(fixture_write_file(f, "token", f->emulator_token));
+        g_free(fixture_write_secret(f, "token", f->emulator_token));
         f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);
 }
 
@@ -223,7 +223,7 @@ void fixture_spawn_emulator(Fixture *f, guint port, const char *seed, guint64 st
 void fixture_priv_start_emulator(Fixture *f)
 {
         f->emulator_token = g_strdup_printf("it-token-%08x", g_random_int());
-        g_free(fixture_write_file(f, "token", f->emulator_token));
+        g_free(fixture_write_secret(f, "token", f->emulator_token));
         f->emulator_log = g_build_filename(f->tmpdir, "emulator.log", NULL);
         /* No proxy: a proxy from the environment must never carry loopback traffic elsewhere. */
         f->soup = soup_session_new_with_options("timeout", 60, "proxy-resolver", NULL, NULL);

@@ -48,7 +48,7 @@ gboolean fixture_have_emulator(void)
         return g_file_test(path, G_FILE_TEST_IS_EXECUTABLE);
 }
 
-char *fixture_write_file(Fixture *f, const char *name, const char *contents)
+static char *write_file_mode(Fixture *f, const char *name, const char *contents, mode_t mode)
 {
         g_autoptr(GError) error = NULL;
         char *path = g_build_filename(f->tmpdir, name, NULL);
@@ -57,8 +57,19 @@ char *fixture_write_file(Fixture *f, const char *name, const char *contents)
         g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
         g_file_set_contents(path, contents, -1, &error);
         g_assert_no_error(error);
-        g_assert_cmpint(chmod(path, 0644), ==, 0);
+        g_assert_cmpint(chmod(path, mode), ==, 0);
         return path;
+}
+
+char *fixture_write_file(Fixture *f, const char *name, const char *contents)
+{
+        return write_file_mode(f, name, contents, 0644);
+}
+
+/* A token: the owner's only, or the daemon warns that others can read it. */
+char *fixture_write_secret(Fixture *f, const char *name, const char *contents)
+{
+        return write_file_mode(f, name, contents, 0600);
 }
 
 char **fixture_priv_environ(Fixture *f)

@@ -91,6 +91,8 @@ void fixture_dump_logs(Fixture *f);
 
 /* Writes `contents` to TMPDIR/`name` (parents created); returns the full path. */
 char *fixture_write_file(Fixture *f, const char *name, const char *contents);
+/* The same, mode 0600 (a token file). */
+char *fixture_write_secret(Fixture *f, const char *name, const char *contents);
 GDBusConnection *fixture_connect(Fixture *f);
 
 /* Calls on f->conn with FIXTURE_CALL_TIMEOUT_MSEC. */

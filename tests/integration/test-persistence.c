@@ -265,7 +265,7 @@ static char *set_token(Fixture *f, const char *token)
 {
         g_free(f->emulator_token);
         f->emulator_token = g_strdup(token);
-        return fixture_write_file(f, "token", token);
+        return fixture_write_secret(f, "token", token);
 }
 
 /* LeakSanitizer crashes at exit ("Tracer caught signal 11") in a process where
@@ -414,7 +414,7 @@ static Fixture *fixture_sharing(Fixture *emu)
 {
         FixtureOptions opts = {.no_daemon = TRUE};
         Fixture *f = fixture_new(&opts);
-        g_autofree char *token = fixture_write_file(f, "token", emu->emulator_token);
+        g_autofree char *token = fixture_write_secret(f, "token", emu->emulator_token);
 
         write_config(f, "attachment.conf", emu->emulator_url, "", token, 60);
         fixture_start_daemon(f);

@@ -149,7 +149,7 @@ Fixture *rel_fixture_sharing(Fixture *emu, const char *extra_config)
 {
         FixtureOptions opts = {.no_daemon = TRUE};
         Fixture *f = fixture_new(&opts);
-        g_autofree char *token = fixture_write_file(f, "token", emu->emulator_token);
+        g_autofree char *token = fixture_write_secret(f, "token", emu->emulator_token);
         g_autofree char *config =
             g_strdup_printf("[Attachment]\n"
                             "Store=kubernetes\n"
