@@ -227,6 +227,8 @@ static void test_gone_from_relist(void)
                             "\"action\":\"gone\"}");
         fixture_emulator_ok(f, "POST", "/_emulator/watch/drop", NULL);
         wait_cleared(f, "g-0");
+        /* The table follows the write's answer a moment after the API server applied it. */
+        fixture_wait_consistent(f, f, CONVERGE_SEC);
         fixture_assert_not_attached(f, "g-0");
         g_assert_cmpuint(count_in_log(f, "(1 gone since the last list)"), ==, 1);
 }
@@ -252,6 +254,8 @@ static void test_restart(void)
                                      "\":\"2026-01-02T03:04:05.000006Z\"}}}");
         fixture_start_daemon(f);
         wait_cleared(f, "s-0");
+        /* The table follows the write's answer a moment after the API server applied it. */
+        fixture_wait_consistent(f, f, CONVERGE_SEC);
         fixture_assert_not_attached(f, "s-0");
         assert_attached(f, "s-1", "n-seen");
 }
