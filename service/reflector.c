@@ -12,7 +12,9 @@
 #define MAX_LIST_RESTARTS 5
 #define READ_CHUNK_BYTES (64u * 1024)
 #define FIRST_BACKOFF_USEC (250 * G_TIME_SPAN_MILLISECOND)
-#define MAX_BACKOFF_USEC (30 * G_TIME_SPAN_SECOND)
+/* The waits are jittered between half and all of the backoff, which doubles up to this: a
+ * cluster's daemons drift apart, and none waits more than this once the API server is back. */
+#define MAX_BACKOFF_USEC (15 * G_TIME_SPAN_SECOND)
 /* A stream the server ends at once, again and again, must not become a busy loop. */
 #define MIN_CLEAN_STREAM_USEC (1 * G_TIME_SPAN_SECOND)
 /* A server that keeps refusing the watch from our resourceVersion (other than with 410: say a
@@ -340,7 +342,7 @@ static void relist(Reflector *self, const char *why)
                 }
                 log_volume(G_LOG_LEVEL_WARNING, LOG_MESSAGE_API_UNREACHABLE, NULL, NULL,
                            "Relisting %s failed, retrying: %s", self->what, local->message);
-                if (!sleep_unless_stopped(self, g_random_int_range(backoff / 2, backoff) * 2))
+                if (!sleep_unless_stopped(self, g_random_int_range(backoff / 2, backoff + 1)))
                         return;
                 backoff = MIN(backoff * 2, MAX_BACKOFF_USEC);
         }
@@ -391,7 +393,7 @@ static gpointer watch_thread(gpointer data)
                            clean ? "the server ended the stream at once" : local->message,
                            self->resource_version);
                 /* Jittered, so that the daemons of a cluster do not come back in step. */
-                if (!sleep_unless_stopped(self, g_random_int_range(backoff / 2, backoff) * 2))
+                if (!sleep_unless_stopped(self, g_random_int_range(backoff / 2, backoff + 1)))
                         break;
                 backoff = MIN(backoff * 2, MAX_BACKOFF_USEC);
         }
