@@ -282,10 +282,13 @@ static void test_label_selector(void)
         const char *merge = "application/merge-patch+json";
 
         emu_generate(emu, 3, 0); /* pv-000000..2, RVs 1001..1003, no labels */
-        emu_api(emu, "PATCH", PVS "/pv-000000", merge,
-                "{\"metadata\":{\"labels\":{\"t\":\"on\"}}}");
-        emu_api(emu, "PATCH", PVS "/pv-000002", merge,
-                "{\"metadata\":{\"labels\":{\"t\":\"on\"}}}");
+        g_clear_pointer(&on, reply_free);
+        on = emu_api(emu, "PATCH", PVS "/pv-000000", merge,
+                     "{\"metadata\":{\"labels\":{\"t\":\"on\"}}}");
+        g_clear_pointer(&on, reply_free);
+        on = emu_api(emu, "PATCH", PVS "/pv-000002", merge,
+                     "{\"metadata\":{\"labels\":{\"t\":\"on\"}}}");
+        g_clear_pointer(&on, reply_free);
         page = emu_api(emu, "GET", PVS "?labelSelector=t%3Don&limit=1", NULL, NULL);
         g_assert_cmpuint(page->status, ==, 200);
         g_assert_nonnull(reply_string(page, "metadata.continue"));
@@ -303,8 +306,9 @@ static void test_label_selector(void)
                      "{\"metadata\":{\"labels\":{\"t\":\"on\"}}}");
         g_assert_cmpstr(json_name(watch_expect(w, "DELETED", &e1)), ==, "pv-000000");
         g_assert_cmpstr(json_name(watch_expect(w, "ADDED", &e2)), ==, "pv-000000");
-        emu_api(emu, "PATCH", PVS "/pv-000002", merge,
-                "{\"metadata\":{\"annotations\":{\"a\":\"1\"}}}");
+        g_clear_pointer(&other, reply_free);
+        other = emu_api(emu, "PATCH", PVS "/pv-000002", merge,
+                        "{\"metadata\":{\"annotations\":{\"a\":\"1\"}}}");
         g_assert_cmpstr(json_name(watch_expect(w, "MODIFIED", &e3)), ==, "pv-000002");
         emu_stop(emu);
 }
