@@ -157,7 +157,11 @@ static void test_two_nodes(void)
         assert_annotation(f, "m-0", KEY_NODE, "node-a");
         assert_annotation(f, "m-0", KEY_MODE, "shared");
         assert_annotation(f, "m-0", KEY_TARGET, "node-b");
-        g_assert_nonnull(fixture_emulator_annotation(f, "m-0", KEY_TARGET_AT));
+        {
+                g_autofree char *started = fixture_emulator_annotation(f, "m-0", KEY_TARGET_AT);
+
+                g_assert_nonnull(started);
+        }
         nodes = get_node_names(f, "m-0");
         g_assert_cmpstr(nodes, ==, "node-a,node-b");
         g_assert_cmpuint(fixture_attachment_count(f), ==, 2);
