@@ -183,8 +183,8 @@ static int subscribe(sd_bus *bus, Monitor *m)
                 sd_bus_message_handler_t handler;
         } matches[] = {
             [SLOT_OWNER] = {"type='signal',sender='" DBUS_NAME "',path='" DBUS_PATH
-                            "',interface='" DBUS_NAME
-                            "',member='NameOwnerChanged',arg0='" BUS_NAME "'",
+                            "',interface='" DBUS_NAME "',member='NameOwnerChanged',arg0='" BUS_NAME
+                            "'",
                             on_owner_changed},
             [SLOT_SIGNALS] = {"type='signal',sender='" BUS_NAME "',path='" BUS_PATH
                               "',interface='" BUS_INTERFACE "'",
@@ -284,8 +284,7 @@ static int run(sd_bus *bus, Monitor *m)
                 return EXIT_FAILURE;
         }
         if (m->args->legend)
-                fprintf(stderr, "Monitoring %s (%s). Press Ctrl-C to stop.\n", BUS_NAME,
-                        m->owner);
+                fprintf(stderr, "Monitoring %s (%s). Press Ctrl-C to stop.\n", BUS_NAME, m->owner);
         r = sd_event_loop(m->event);
         sd_bus_detach_event(bus);
         return r < 0 ? EXIT_FAILURE : r;
