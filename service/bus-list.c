@@ -25,9 +25,6 @@
 /* A reader whose List would wait longer than this behind the others gets LimitsExceeded at
  * once rather than a timeout later (D-Bus clients wait 25 s by default). */
 #define READER_BACKLOG_MAX_USEC (20 * G_TIME_SPAN_SECOND)
-/* A reader whose List would wait longer than this behind the others gets LimitsExceeded at
- * once rather than a timeout later (D-Bus clients wait 25 s by default). */
-#define READER_BACKLOG_MAX_USEC (20 * G_TIME_SPAN_SECOND)
 /* Readers may run this far ahead of their budget before they wait: small Lists of small
  * tables are answered at once. */
 #define READER_BURST_USEC (20 * G_TIME_SPAN_MILLISECOND)
