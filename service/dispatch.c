@@ -14,8 +14,12 @@ typedef struct {
         gpointer job;
 } Item;
 
+/* The workers are the dispatcher's own threads, joined when it is freed: a GThreadPool's
+ * threads outlive the pool (parked for reuse or exiting on their own), and a process that
+ * exits while they do races its own exit (LeakSanitizer's tracer crashes on such a thread). */
 struct _Dispatcher {
-        GThreadPool *pool;
+        GPtrArray *threads; /* GThread*, joined by dispatcher_free() */
+        GAsyncQueue *ready; /* Item* to run; the dispatcher itself tells a worker to stop */
         int efd;
         GAsyncQueue *finished; /* Item*, pushed by workers, popped by the owner */
         /* key -> GQueue of Item*: the head is running, the rest wait. Owner thread only. */
@@ -28,10 +32,8 @@ struct _Dispatcher {
         gpointer done_data;
 };
 
-static void run_item(gpointer data, gpointer user_data)
+static void run_item(Dispatcher *self, Item *item)
 {
-        Dispatcher *self = user_data;
-        Item *item = data;
         uint64_t one = 1;
 
         /* The pool and the async queue use GMutex, which TSan cannot see: mark the hand-over
@@ -43,16 +45,37 @@ static void run_item(gpointer data, gpointer user_data)
         /* Cannot fail short of a counter overflow (2^64 - 1 completions unread). */
         while (write(self->efd, &one, sizeof(one)) < 0 && errno == EINTR)
                 ;
-        /* Pairs with the acquire after g_thread_pool_free(): the fd outlives this write. */
+        /* Pairs with the acquire after the workers are joined: the fd outlives this write. */
         TSAN_RELEASE(self);
+}
+
+static gpointer worker_thread(gpointer data)
+{
+        Dispatcher *self = data;
+        gpointer next;
+
+        while ((next = g_async_queue_pop(self->ready)) != self)
+                run_item(self, next);
+        return NULL;
 }
 
 static void start_item(Dispatcher *self, Item *item)
 {
         TSAN_RELEASE(item);
-        /* Pushing to a non-exclusive pool only fails if a thread cannot be created, and then
-         * the task still waits in the pool's queue for an existing thread. */
-        g_thread_pool_push(self->pool, item, NULL);
+        g_async_queue_push(self->ready, item);
+}
+
+/* Tells every worker to stop once the queue before it is run, and joins them. */
+static void stop_workers(Dispatcher *self)
+{
+        for (guint i = 0; i < self->threads->len; i++)
+                g_async_queue_push(self->ready, self);
+        g_ptr_array_set_size(self->threads, 0);
+}
+
+static void join_thread(gpointer data)
+{
+        g_thread_join(data);
 }
 
 static void free_queue(gpointer data)
@@ -75,11 +98,8 @@ Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc wo
                             g_strerror(e));
                 return NULL;
         }
-        self->pool = g_thread_pool_new(run_item, self, (int)workers, TRUE, error);
-        if (self->pool == NULL) {
-                close(self->efd);
-                return NULL;
-        }
+        self->ready = g_async_queue_new();
+        self->threads = g_ptr_array_new_with_free_func(join_thread);
         self->finished = g_async_queue_new();
         self->keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, free_queue);
         self->limit = queue_limit;
@@ -87,6 +107,15 @@ Dispatcher *dispatcher_new(guint workers, guint queue_limit, DispatchWorkFunc wo
         self->work_data = work_data;
         self->done = done;
         self->done_data = done_data;
+        for (guint i = 0; i < workers; i++) {
+                GThread *t = g_thread_try_new("worker", worker_thread, self, error);
+
+                if (t == NULL) {
+                        dispatcher_free(g_steal_pointer(&self));
+                        return NULL;
+                }
+                g_ptr_array_add(self->threads, t);
+        }
         return g_steal_pointer(&self);
 }
 
@@ -181,8 +210,10 @@ void dispatcher_free(Dispatcher *self)
                         break;
                 dispatcher_process(self);
         }
-        g_thread_pool_free(self->pool, FALSE, TRUE);
+        stop_workers(self);
+        g_ptr_array_unref(self->threads);
         TSAN_ACQUIRE(self);
+        g_async_queue_unref(self->ready);
         g_async_queue_unref(self->finished);
         g_hash_table_unref(self->keys);
         close(self->efd);
