@@ -24,13 +24,14 @@ static const char *member_string(JsonObject *o, const char *a, const char *b)
         return json_object_get_string_member(inner, b);
 }
 
-/* volume -> "node@usec" for what the daemon should hold, from a PV list body: PVs of our driver,
- * keyed by volumeHandle, annotated (with `only_node` when not NULL). */
-GHashTable *fixture_annotated_volumes(const char *pv_list, const char *only_node)
+/* Calls `fn` for every PV of our driver with a volume handle in a PV list body, with its
+ * handle and metadata. */
+typedef void (*PvFunc)(const char *handle, JsonObject *meta, gpointer data);
+
+static void for_each_pv(const char *pv_list, PvFunc fn, gpointer data)
 {
         g_autoptr(GError) error = NULL;
         g_autoptr(JsonNode) root = json_from_string(pv_list, &error);
-        GHashTable *map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         JsonArray *items;
 
         g_assert_no_error(error);
@@ -39,22 +40,76 @@ GHashTable *fixture_annotated_volumes(const char *pv_list, const char *only_node
                 JsonObject *pv = json_array_get_object_element(items, i);
                 JsonObject *spec = json_object_get_object_member(pv, "spec");
                 const char *handle = member_string(spec, "csi", "volumeHandle");
-                JsonObject *meta = json_object_get_object_member(pv, "metadata");
-                const char *node = member_string(meta, "annotations", FIXTURE_ANNOTATION_NODE);
+
                 if (g_strcmp0(member_string(spec, "csi", "driver"), FIXTURE_DRIVER) != 0 ||
-                    handle == NULL || *handle == '\0' || node == NULL || *node == '\0' ||
-                    (only_node != NULL && !g_str_equal(node, only_node)))
+                    handle == NULL || *handle == '\0')
                         continue;
-                g_hash_table_insert(
-                    map, g_strdup(handle),
-                    g_strdup_printf("%s@%" G_GINT64_FORMAT, node,
-                                    fixture_parse_time(member_string(meta, "annotations",
-                                                                     FIXTURE_ANNOTATION_AT))));
+                fn(handle, json_object_get_object_member(pv, "metadata"), data);
         }
+}
+
+typedef struct {
+        GHashTable *map;
+        const char *only_node;
+} Annotated;
+
+static void add_volume(const char *handle, JsonObject *meta, gpointer data)
+{
+        Annotated *a = data;
+        const char *node = member_string(meta, "annotations", FIXTURE_ANNOTATION_NODE);
+        const char *at = member_string(meta, "annotations", FIXTURE_ANNOTATION_AT);
+
+        if (node == NULL || *node == '\0' ||
+            (a->only_node != NULL && !g_str_equal(node, a->only_node)))
+                return;
+        g_hash_table_insert(a->map, g_strdup(handle),
+                            g_strdup_printf("%s@%" G_GINT64_FORMAT, node, fixture_parse_time(at)));
+}
+
+/* volume -> "node@usec" for what the daemon should hold, from a PV list body: PVs of our driver,
+ * keyed by volumeHandle, annotated (with `only_node` when not NULL). */
+GHashTable *fixture_annotated_volumes(const char *pv_list, const char *only_node)
+{
+        Annotated a = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free), only_node};
+
+        for_each_pv(pv_list, add_volume, &a);
+        return a.map;
+}
+
+static void add_row(GHashTable *map, const char *handle, JsonObject *meta, const char *node_key,
+                    const char *at_key)
+{
+        const char *node = member_string(meta, "annotations", node_key);
+        const char *at = member_string(meta, "annotations", at_key);
+
+        if (node == NULL || *node == '\0')
+                return;
+        g_hash_table_insert(map, g_strdup_printf("%s %s", handle, node),
+                            g_strdup_printf("%" G_GINT64_FORMAT, fixture_parse_time(at)));
+}
+
+static void add_rows(const char *handle, JsonObject *meta, gpointer data)
+{
+        const char *first = member_string(meta, "annotations", FIXTURE_ANNOTATION_NODE);
+
+        /* A second node without a first is no attachment the daemon would read. */
+        if (first == NULL || *first == '\0')
+                return;
+        add_row(data, handle, meta, FIXTURE_ANNOTATION_NODE, FIXTURE_ANNOTATION_AT);
+        add_row(data, handle, meta, FIXTURE_DRIVER ANNOTATION_SUFFIX_TARGET,
+                FIXTURE_DRIVER ANNOTATION_SUFFIX_TARGET_AT);
+}
+
+GHashTable *fixture_annotated_rows(const char *pv_list)
+{
+        GHashTable *map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+
+        for_each_pv(pv_list, add_rows, map);
         return map;
 }
 
-GHashTable *fixture_listed_volumes(Fixture *f)
+/* `rows`: keyed "volume node" (every row) instead of volume (the last row of each volume). */
+static GHashTable *listed(Fixture *f, gboolean rows)
 {
         g_autoptr(GVariant) list = fixture_list(f);
         GHashTable *map = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -63,10 +118,25 @@ GHashTable *fixture_listed_volumes(Fixture *f)
         guint64 at;
 
         g_variant_iter_init(&it, list);
-        while (g_variant_iter_next(&it, "(&s&st)", &volume, &node, &at))
-                g_hash_table_insert(map, g_strdup(volume),
-                                    g_strdup_printf("%s@%" G_GUINT64_FORMAT, node, at));
+        while (g_variant_iter_next(&it, "(&s&st)", &volume, &node, &at)) {
+                if (rows)
+                        g_hash_table_insert(map, g_strdup_printf("%s %s", volume, node),
+                                            g_strdup_printf("%" G_GUINT64_FORMAT, at));
+                else
+                        g_hash_table_insert(map, g_strdup(volume),
+                                            g_strdup_printf("%s@%" G_GUINT64_FORMAT, node, at));
+        }
         return map;
+}
+
+GHashTable *fixture_listed_volumes(Fixture *f)
+{
+        return listed(f, FALSE);
+}
+
+GHashTable *fixture_listed_rows(Fixture *f)
+{
+        return listed(f, TRUE);
 }
 
 static void diff_into(GString *s, GHashTable *a, GHashTable *b, const char *what)

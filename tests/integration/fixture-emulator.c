@@ -68,7 +68,17 @@ void fixture_emulator_ok(Fixture *f, const char *method, const char *path, const
         g_assert_cmpuint(status, <, 300);
 }
 
-static void pv_json(JsonBuilder *b, const char *name, const char *node, const char *at)
+static void add_string_array(JsonBuilder *b, const char *member, const char *value)
+{
+        json_builder_set_member_name(b, member);
+        json_builder_begin_array(b);
+        json_builder_add_string_value(b, value);
+        json_builder_end_array(b);
+}
+
+/* `shared`: ReadWriteMany with volumeMode Block, which TrackShared needs (DESIGN §9). */
+static void pv_json(JsonBuilder *b, const char *name, const char *node, const char *at,
+                    gboolean shared)
 {
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "apiVersion");
@@ -96,6 +106,11 @@ static void pv_json(JsonBuilder *b, const char *name, const char *node, const ch
         json_builder_set_member_name(b, "storage");
         json_builder_add_string_value(b, "1Gi");
         json_builder_end_object(b);
+        if (shared) {
+                add_string_array(b, "accessModes", "ReadWriteMany");
+                json_builder_set_member_name(b, "volumeMode");
+                json_builder_add_string_value(b, "Block");
+        }
         json_builder_set_member_name(b, "csi");
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "driver");
@@ -115,7 +130,7 @@ static void post_pvs(Fixture *f, JsonBuilder *b)
         fixture_emulator_ok(f, "POST", "/_emulator/pvs", body);
 }
 
-void fixture_emulator_add_pvs(Fixture *f, const char *prefix, guint n)
+static void add_pvs(Fixture *f, const char *prefix, guint n, gboolean shared)
 {
         g_autoptr(JsonBuilder) b = json_builder_new();
 
@@ -123,10 +138,20 @@ void fixture_emulator_add_pvs(Fixture *f, const char *prefix, guint n)
         for (guint i = 0; i < n; i++) {
                 g_autofree char *name = g_strdup_printf("%s%u", prefix, i);
 
-                pv_json(b, name, NULL, NULL);
+                pv_json(b, name, NULL, NULL, shared);
         }
         json_builder_end_array(b);
         post_pvs(f, b);
+}
+
+void fixture_emulator_add_pvs(Fixture *f, const char *prefix, guint n)
+{
+        add_pvs(f, prefix, n, FALSE);
+}
+
+void fixture_emulator_add_shared_pvs(Fixture *f, const char *prefix, guint n)
+{
+        add_pvs(f, prefix, n, TRUE);
 }
 
 void fixture_emulator_add_pv(Fixture *f, const char *name, const char *node, const char *at)
@@ -134,7 +159,7 @@ void fixture_emulator_add_pv(Fixture *f, const char *name, const char *node, con
         g_autoptr(JsonBuilder) b = json_builder_new();
 
         json_builder_begin_array(b);
-        pv_json(b, name, node, at);
+        pv_json(b, name, node, at, FALSE);
         json_builder_end_array(b);
         post_pvs(f, b);
 }

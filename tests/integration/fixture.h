@@ -136,6 +136,8 @@ void fixture_spawn_emulator(Fixture *f, guint port, const char *seed, guint64 st
 void fixture_emulator_merge_patch(Fixture *f, const char *pv, const char *patch);
 /* Seeds PVs named PREFIX0..PREFIX(n-1) for FIXTURE_DRIVER, volumeHandle = name. */
 void fixture_emulator_add_pvs(Fixture *f, const char *prefix, guint n);
+/* The same, ReadWriteMany with volumeMode Block: volumes TrackShared may attach to two nodes. */
+void fixture_emulator_add_shared_pvs(Fixture *f, const char *prefix, guint n);
 /* Seeds one PV; `node` (may be NULL) and `at` (RFC 3339) become the attachment annotations. */
 void fixture_emulator_add_pv(Fixture *f, const char *name, const char *node, const char *at);
 /* The PV's annotation `key`, NULL if the PV has none (asserts the PV exists). */
@@ -151,6 +153,11 @@ gint64 fixture_parse_time(const char *text);
  * keyed by volumeHandle; only those naming `only_node` when set) / what f's List says. */
 GHashTable *fixture_annotated_volumes(const char *pv_list, const char *only_node);
 GHashTable *fixture_listed_volumes(Fixture *f);
+/* Every node of every volume, "volume node" -> "usec": the first node (attached-node,
+ * attached-at) and a migration's second (migration-target-node, migration-started-at) of the
+ * PVs of a LIST body / every row of f's List. The maps above keep one node per volume. */
+GHashTable *fixture_annotated_rows(const char *pv_list);
+GHashTable *fixture_listed_rows(Fixture *f);
 /* Every PV, through the API of the fixture's emulator (the body of the LIST). */
 char *fixture_pv_list(Fixture *emulator);
 /* f's List (nodes and attached_at) against the annotations in `emulator`'s PVs (those naming

@@ -4,6 +4,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gunixsocketaddress.h>
 
 gboolean rel_long_tests(void)
 {
@@ -102,6 +105,21 @@ void rel_assert_consistent(Fixture *f, GDBusConnection *conn, Fixture *emulator,
         g_assert_null(diff);
 }
 
+void rel_assert_rows_consistent(Fixture *f)
+{
+        g_autofree char *body = fixture_pv_list(f);
+        g_autoptr(GHashTable) store = fixture_annotated_rows(body);
+        g_autoptr(GHashTable) daemon = fixture_listed_rows(f);
+        g_autofree char *diff = rel_diff(daemon, store, NULL);
+
+        if (diff != NULL) {
+                g_test_message("List rows != annotated nodes (%u listed, %u annotated):\n%s",
+                               g_hash_table_size(daemon), g_hash_table_size(store), diff);
+                fixture_dump_logs(f);
+        }
+        g_assert_null(diff);
+}
+
 void rel_fault(Fixture *f, const char *json_fault)
 {
         fixture_emulator_ok(f, "POST", "/_emulator/faults", json_fault);
@@ -124,6 +142,93 @@ void rel_generate(Fixture *f, const char *prefix, guint n)
         g_autofree char *body = g_strdup_printf("{\"count\":%u,\"prefix\":\"%s\"}", n, prefix);
 
         fixture_emulator_ok(f, "POST", "/_emulator/generate", body);
+}
+
+static void write_all(GOutputStream *out, const void *data, gsize size)
+{
+        g_autoptr(GError) error = NULL;
+
+        g_output_stream_write_all(out, data, size, NULL, NULL, &error);
+        g_assert_no_error(error);
+}
+
+static guchar *message_blob(GDBusMessage *msg, guint32 serial, gsize *size)
+{
+        g_autoptr(GError) error = NULL;
+        guchar *blob;
+
+        g_dbus_message_set_serial(msg, serial);
+        blob = g_dbus_message_to_blob(msg, size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+        g_assert_no_error(error);
+        return blob;
+}
+
+static GSocketConnection *raw_connect(Fixture *f)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GSocketClient) client = g_socket_client_new();
+        g_autofree char *path = g_build_filename(f->tmpdir, "bus", NULL);
+        g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+        GSocketConnection *conn =
+            g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &error);
+        g_autofree char *uid = g_strdup_printf("%u", getuid());
+        g_autoptr(GString) auth = g_string_new(NULL);
+        char reply[256] = {0};
+
+        g_assert_no_error(error);
+        g_socket_set_timeout(g_socket_connection_get_socket(conn), FIXTURE_WAIT_SEC);
+        g_string_append_c(auth, '\0');
+        g_string_append(auth, "AUTH EXTERNAL ");
+        for (const char *p = uid; *p != '\0'; p++)
+                g_string_append_printf(auth, "%02x", (guchar)*p);
+        g_string_append(auth, "\r\n");
+        write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), auth->str, auth->len);
+        g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), reply,
+                            sizeof(reply) - 1, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_true(g_str_has_prefix(reply, "OK "));
+        write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), "BEGIN\r\n", 7);
+        return conn;
+}
+
+/* Replaces the first "QQQQ" of the message: never valid UTF-8, and an overlong NUL. */
+static void mangle(guchar *blob, gsize size)
+{
+        for (gsize i = 0; i + 4 <= size; i++) {
+                if (memcmp(blob + i, "QQQQ", 4) == 0) {
+                        memcpy(blob + i, "\xff\xfe\xc0\x80", 4);
+                        return;
+                }
+        }
+        g_assert_not_reached();
+}
+
+gsize rel_send_invalid_utf8(Fixture *f, const char *method, GVariant *body)
+{
+        g_autoptr(GSocketConnection) conn = raw_connect(f);
+        GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+        g_autoptr(GDBusMessage) hello = g_dbus_message_new_method_call(
+            "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello");
+        g_autoptr(GDBusMessage) call =
+            g_dbus_message_new_method_call(BUS_NAME, BUS_PATH, BUS_INTERFACE, method);
+        g_autofree guchar *hello_blob = NULL;
+        g_autofree guchar *call_blob = NULL;
+        gsize hello_size = 0, call_size = 0, total = 0;
+        char buf[4096];
+        gssize n;
+
+        g_dbus_message_set_body(call, body);
+        hello_blob = message_blob(hello, 1, &hello_size);
+        call_blob = message_blob(call, 2, &call_size);
+        mangle(call_blob, call_size);
+        write_all(out, hello_blob, hello_size);
+        write_all(out, call_blob, call_size);
+        /* The bus must drop us: read until EOF (or the error it may send first). */
+        while ((n = g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), buf,
+                                        sizeof(buf), NULL, NULL)) > 0)
+                total += (gsize)n;
+        g_assert_cmpint(n, ==, 0);
+        return total;
 }
 
 gboolean rel_daemon_up(Fixture *f)

@@ -19,6 +19,9 @@ char *rel_diff(GHashTable *daemon, GHashTable *store, const char *only_node);
  * for one of several daemons sharing the emulator), printing the differences. */
 void rel_assert_consistent(Fixture *f, GDBusConnection *conn, Fixture *emulator,
                            const char *only_node);
+/* Asserts that every row of f's List (one per volume and node, both nodes of a migration) is
+ * an annotated node of f's emulator with the same time, and the other way round. */
+void rel_assert_rows_consistent(Fixture *f);
 
 /* The emulator's control endpoint. */
 void rel_fault(Fixture *f, const char *json_fault);
@@ -26,6 +29,12 @@ void rel_clear_faults(Fixture *f);
 void rel_latency(Fixture *f, guint ms);
 /* Seeds `n` PVs named PREFIX0.. through /_emulator/generate. */
 void rel_generate(Fixture *f, const char *prefix, guint n);
+
+/* Sends `method` with `body` on a connection of its own, raw, after replacing the first
+ * "QQQQ" of the serialized message by bytes that are never valid UTF-8 (GDBus and sd-bus both
+ * refuse to build such a message). Asserts that the bus closes the connection; returns how
+ * many bytes it answered first. */
+gsize rel_send_invalid_utf8(Fixture *f, const char *method, GVariant *body);
 
 /* The daemon process is alive (not exited) and owns the bus name. */
 gboolean rel_daemon_up(Fixture *f);
