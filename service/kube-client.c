@@ -164,6 +164,18 @@ static SoupSession *session_acquire(KubeClient *self, SessionSlot *slot,
         return session;
 }
 
+/* libsoup 3.2 builds each TLS connection with the TLS backend's default database and gives it
+ * the session's only then; glib-networking before 2.80 makes each connection a trust list of
+ * its own from the database it was built with. Left at the system store, every new connection
+ * parsed all of its CA certificates (~0.8 MB in small blocks) to drop them at once, and after
+ * the reconnections of an API server restart the heap kept tens of MB it no longer used (issue
+ * 16). So the client's CA is the default. It is the process's: the last client made sets it
+ * (the daemon makes one); NULL, the system store, puts the backend's own back. */
+static void set_default_database(GTlsDatabase *database)
+{
+        g_tls_backend_set_default_database(g_tls_backend_get_default(), database);
+}
+
 /* The server URL: the kubeconfig's, Server=, or in-cluster. */
 static char *server_from(const Config *config, const Kubeconfig *kc, GError **error)
 {
@@ -209,6 +221,7 @@ KubeClient *kube_client_new(const Config *config, GError **error)
         if (self->auth == NULL)
                 return NULL;
         self->database = kube_auth_get_database(self->auth);
+        set_default_database(self->database);
         g_object_unref(session_acquire(self, &self->requests, &unused));
         g_clear_object(&unused);
         return g_steal_pointer(&self);
