@@ -158,6 +158,8 @@ static void run_race(gconstpointer data)
                 g_autofree char *node = g_strdup_printf("node-%u", d);
 
                 g_assert_true(rel_daemon_up(r->f[d]));
+                /* The last calls' changes reach the other daemons through the watch. */
+                fixture_wait_consistent(r->f[d], r->f[0], FIXTURE_WAIT_SEC);
                 rel_assert_consistent(r->f[d], NULL, r->f[0], node);
         }
         g_assert_cmpuint(r->violations, ==, 0);
