@@ -185,7 +185,11 @@ proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; } # proc_kb
 
 # run_driver ARGS...: one JSON line, fails the run if the driver fails
 run_driver() {
-        "$driver" "$@" 2>>"$tmp/driver.log" || fail "srvlab-bench-driver $*"
+        local out rc=0
+        out=$("$driver" "$@" 2>>"$tmp/driver.log") || rc=$?
+        # Error replies (exit 3) say nothing on stderr: the first one is in the JSON line.
+        [ $rc = 0 ] || fail "srvlab-bench-driver $* (exit $rc): $out"
+        printf '%s\n' "$out"
 }
 j() { jq -r "$1" <<<"$2"; } # j FILTER JSON
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
