@@ -156,12 +156,16 @@ static void emit_change(const ManagerChange *change, gpointer user_data)
                 on_count_changed(self->count_changed, 0, self);
 }
 
-/* The manager's change function: from any thread, to the bus thread. */
+/* The manager's change function: from any thread, to the bus thread. A worker's change needs
+ * no wake-up: finish_call() drains the queue when that job completes, and waking the bus
+ * thread for it too cost every Track a second wake-up (and the worker its CPU) before the
+ * completion's. The watch thread's changes wake it. */
 static void on_manager_change(const ManagerChange *change, gpointer user_data)
 {
         Bus *self = user_data;
+        gboolean wake = g_thread_self() != self->owner && !dispatcher_in_job();
 
-        change_queue_push(self->changes, change, g_thread_self() != self->owner);
+        change_queue_push(self->changes, change, wake);
 }
 
 static int on_changes(sd_event_source *s, int fd, uint32_t revents, void *userdata)

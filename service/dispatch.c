@@ -9,6 +9,10 @@
 
 #include "tsan.h"
 
+/* The dispatcher whose job the calling thread runs (NULL: none). Per thread, so not shared
+ * state: each worker sets and clears only its own value. */
+static GPrivate running_for = G_PRIVATE_INIT(NULL);
+
 typedef struct {
         const char *key; /* points at the key owned by Dispatcher.keys */
         gpointer job;
@@ -39,7 +43,9 @@ static void run_item(Dispatcher *self, Item *item)
         /* The pool and the async queue use GMutex, which TSan cannot see: mark the hand-over
          * of each item explicitly. */
         TSAN_ACQUIRE(item);
+        g_private_set(&running_for, self);
         self->work(item->job, self->work_data);
+        g_private_set(&running_for, NULL);
         TSAN_RELEASE(item);
         g_async_queue_push(self->finished, item);
         /* Cannot fail short of a counter overflow (2^64 - 1 completions unread). */
@@ -151,6 +157,11 @@ gboolean dispatcher_submit(Dispatcher *self, const char *key, gpointer job, GErr
         }
         self->pending++;
         return TRUE;
+}
+
+gboolean dispatcher_in_job(void)
+{
+        return g_private_get(&running_for) != NULL;
 }
 
 gboolean dispatcher_key_busy(Dispatcher *self, const char *key)

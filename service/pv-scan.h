@@ -64,3 +64,5 @@ void pv_scan_forget_item(ListWalk *walk);
 gboolean pv_scan_item_member(JsonScan *s, const JsonSpan *key, gpointer data, GError **error);
 /* The item's strings, decoded into `buf` (reused): `out` points into it. */
 void pv_scan_item_info(const ItemSpans *item, GString *buf, PvInfo *out);
+/* `out` gets copies of the strings of `in` (which may point into a buffer). */
+void pv_info_dup(const PvInfo *in, PvInfo *out);

@@ -77,25 +77,6 @@ static char *span_dup(const JsonSpan *span)
         return g_string_free(buf, FALSE);
 }
 
-static void info_dup(const PvInfo *in, PvInfo *out)
-{
-        out->name = g_strdup(in->name);
-        out->resource_version = g_strdup(in->resource_version);
-        out->csi_driver = g_strdup(in->csi_driver);
-        out->volume_handle = g_strdup(in->volume_handle);
-        out->attached_node = g_strdup(in->attached_node);
-        out->attached_at = g_strdup(in->attached_at);
-        out->attach_mode = g_strdup(in->attach_mode);
-        out->target_node = g_strdup(in->target_node);
-        out->target_at = g_strdup(in->target_at);
-        out->volume_mode = g_strdup(in->volume_mode);
-        out->read_write_many = in->read_write_many;
-        out->claim_namespace = g_strdup(in->claim_namespace);
-        out->claim_name = g_strdup(in->claim_name);
-        out->claim_uid = g_strdup(in->claim_uid);
-        out->uid = g_strdup(in->uid);
-}
-
 gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvEvent *out,
                          GError **error)
 {
@@ -124,6 +105,6 @@ gboolean pv_event_decode(const char *data, gsize length, const char *driver, PvE
                 return TRUE;
         }
         pv_scan_item_info(&ev.walk.item, buf, &pv);
-        info_dup(&pv, &out->pv);
+        pv_info_dup(&pv, &out->pv);
         return TRUE;
 }

@@ -251,16 +251,6 @@ gboolean pv_decode_node(JsonNode *node, const char *driver, PvInfo *out, GError 
         return TRUE;
 }
 
-gboolean pv_decode(const char *data, gsize length, const char *driver, PvInfo *out, GError **error)
-{
-        g_autoptr(JsonNode) root = pv_parse_object(data, length, error);
-
-        memset(out, 0, sizeof(*out));
-        if (root == NULL)
-                return FALSE;
-        return pv_decode_node(root, driver, out, error);
-}
-
 /* pv_list_decode walks the page with json-scan.c instead of building a json-glib tree: a page
  * is ~1 MB of which six strings per item are needed, and building then freeing the tree was
  * most of a rebuild. The walk only records where the wanted strings are; the items are handed

@@ -23,6 +23,7 @@ typedef struct {
         guint id;
         gboolean gated;
         gboolean finished;
+        gboolean in_job; /* dispatcher_in_job() inside work() */
 } Job;
 
 static void work(gpointer data, gpointer user_data)
@@ -41,6 +42,7 @@ static void work(gpointer data, gpointer user_data)
         f->running--;
         tsan_mutex_unlock(&f->mutex);
         g_usleep(200);
+        job->in_job = dispatcher_in_job();
         job->finished = TRUE;
 }
 
@@ -49,7 +51,7 @@ static void done(gpointer data, gpointer user_data)
         Fixture *f = user_data;
         Job *job = data;
 
-        if (g_thread_self() != f->owner || !job->finished)
+        if (g_thread_self() != f->owner || !job->finished || dispatcher_in_job())
                 f->done_on_wrong_thread = TRUE;
         g_ptr_array_add(f->done, GUINT_TO_POINTER(job->id));
 }
@@ -129,6 +131,22 @@ static void test_runs_and_completes(Fixture *f, gconstpointer data)
         for (guint i = 0; i < 64; i++)
                 g_assert_true(jobs[i].finished);
         g_assert_false(dispatcher_key_busy(d, "vol-0"));
+}
+
+/* The bus skips the wake-up for a change a job makes: only the job's own thread may say so. */
+static void test_in_job(Fixture *f, gconstpointer data)
+{
+        g_autofree Job *jobs = jobs_new(8, FALSE);
+        g_autoptr(Dispatcher) d = dispatcher_new(2, 100, work, f, done, f, NULL);
+
+        g_assert_false(dispatcher_in_job());
+        for (guint i = 0; i < 8; i++)
+                g_assert_true(dispatcher_submit(d, i % 2 ? "vol-a" : "vol-b", &jobs[i], NULL));
+        g_assert_false(dispatcher_in_job());
+        pump_until(d, f, 8);
+        for (guint i = 0; i < 8; i++)
+                g_assert_true(jobs[i].in_job);
+        g_assert_false(dispatcher_in_job());
 }
 
 static void test_key_fifo(Fixture *f, gconstpointer data)
@@ -223,6 +241,7 @@ int main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
         ADD("/dispatch/runs-and-completes", test_runs_and_completes);
         ADD("/dispatch/key-fifo", test_key_fifo);
+        ADD("/dispatch/in-job", test_in_job);
         ADD("/dispatch/keys-run-in-parallel", test_keys_run_in_parallel);
         ADD("/dispatch/head-of-line", test_head_of_line);
         ADD("/dispatch/queue-limit", test_queue_limit);

@@ -11,8 +11,8 @@ static gboolean decode(const char *json, PvInfo *pv, GError **error)
         return pv_decode(json, strlen(json), DRIVER, pv, error);
 }
 
-/* json-glib turns a bad \u escape or a lone surrogate into bytes that are not UTF-8 (found
- * by fuzz-pv): such a PV is refused, not read as "no node". */
+/* A bad \u escape or a lone surrogate cannot be written as UTF-8 (json-glib let them through
+ * as such bytes, found by fuzz-pv): such a PV is refused, not read as "no node". */
 static void test_decode_not_utf8(void)
 {
         const char *texts[] = {
@@ -28,7 +28,7 @@ static void test_decode_not_utf8(void)
 
                 g_assert_false(pv_decode(texts[i], strlen(texts[i]), DRIVER, &pv, &error));
                 g_assert_error(error, ATTACHMENT_ERROR, ATTACHMENT_ERROR_FAILED);
-                g_assert_nonnull(strstr(error->message, "UTF-8"));
+                g_assert_true(g_str_has_prefix(error->message, "invalid JSON from the API server"));
                 g_assert_null(pv.attached_node);
         }
 }
