@@ -163,7 +163,8 @@ static void emit_change(const ManagerChange *change, gpointer user_data)
 static void on_manager_change(const ManagerChange *change, gpointer user_data)
 {
         Bus *self = user_data;
-        gboolean wake = g_thread_self() != self->owner && !dispatcher_in_job();
+        gboolean wake = g_thread_self() != self->owner &&
+                        !(self->dispatcher != NULL && dispatcher_on_worker(self->dispatcher));
 
         change_queue_push(self->changes, change, wake);
 }

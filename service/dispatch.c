@@ -9,10 +9,6 @@
 
 #include "tsan.h"
 
-/* The dispatcher whose job the calling thread runs (NULL: none). Per thread, so not shared
- * state: each worker sets and clears only its own value. */
-static GPrivate running_for = G_PRIVATE_INIT(NULL);
-
 typedef struct {
         const char *key; /* points at the key owned by Dispatcher.keys */
         gpointer job;
@@ -43,9 +39,7 @@ static void run_item(Dispatcher *self, Item *item)
         /* The pool and the async queue use GMutex, which TSan cannot see: mark the hand-over
          * of each item explicitly. */
         TSAN_ACQUIRE(item);
-        g_private_set(&running_for, self);
         self->work(item->job, self->work_data);
-        g_private_set(&running_for, NULL);
         TSAN_RELEASE(item);
         g_async_queue_push(self->finished, item);
         /* Cannot fail short of a counter overflow (2^64 - 1 completions unread). */
@@ -159,9 +153,16 @@ gboolean dispatcher_submit(Dispatcher *self, const char *key, gpointer job, GErr
         return TRUE;
 }
 
-gboolean dispatcher_in_job(void)
+gboolean dispatcher_on_worker(Dispatcher *self)
 {
-        return g_private_get(&running_for) != NULL;
+        /* The array is complete before the first job is handed over and emptied after the
+         * last one finished: a worker reads it within a job, the owner at any time. */
+        GThread *me = g_thread_self();
+
+        for (guint i = 0; i < self->threads->len; i++)
+                if (g_ptr_array_index(self->threads, i) == me)
+                        return TRUE;
+        return FALSE;
 }
 
 gboolean dispatcher_key_busy(Dispatcher *self, const char *key)

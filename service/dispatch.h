@@ -14,7 +14,7 @@
  * exclusion: the volume lock registry (volume-lock.c) is the one authority for exclusion on a
  * volume, taken by the workers, the watch thread and the store's undo alike; the per-key FIFO
  * only keeps arrival order and keeps a worker from waiting on a lock another worker holds for
- * the same volume. Every function except the work callback and dispatcher_in_job() is called
+ * the same volume. Every function except the work callback and dispatcher_on_worker() is called
  * on the owner thread only. */
 typedef struct _Dispatcher Dispatcher;
 
@@ -36,9 +36,9 @@ int dispatcher_get_fd(Dispatcher *self);
 gboolean dispatcher_submit(Dispatcher *self, const char *key, gpointer job, GError **error);
 /* TRUE while any job of `key` is queued or running. */
 gboolean dispatcher_key_busy(Dispatcher *self, const char *key);
-/* TRUE on a worker thread while it runs a job (of any dispatcher); callable from any thread.
+/* TRUE on one of self's worker threads (which only run jobs); callable from any thread.
  * Whatever such a job hands to its owner can wait for the job's completion. */
-gboolean dispatcher_in_job(void);
+gboolean dispatcher_on_worker(Dispatcher *self);
 /* Calls done() for every finished job and starts the next job of each key. Returns the number
  * of jobs completed. */
 guint dispatcher_process(Dispatcher *self);

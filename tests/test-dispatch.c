@@ -17,13 +17,14 @@ typedef struct {
         GPtrArray *done;    /* job ids in the order done() saw them, owner thread */
         GThread *owner;
         gboolean done_on_wrong_thread;
+        Dispatcher *dispatcher; /* the one work() and done() ask dispatcher_on_worker() */
 } Fixture;
 
 typedef struct {
         guint id;
         gboolean gated;
         gboolean finished;
-        gboolean in_job; /* dispatcher_in_job() inside work() */
+        gboolean in_job; /* dispatcher_on_worker() inside work() */
 } Job;
 
 static void work(gpointer data, gpointer user_data)
@@ -42,7 +43,7 @@ static void work(gpointer data, gpointer user_data)
         f->running--;
         tsan_mutex_unlock(&f->mutex);
         g_usleep(200);
-        job->in_job = dispatcher_in_job();
+        job->in_job = f->dispatcher != NULL && dispatcher_on_worker(f->dispatcher);
         job->finished = TRUE;
 }
 
@@ -51,7 +52,8 @@ static void done(gpointer data, gpointer user_data)
         Fixture *f = user_data;
         Job *job = data;
 
-        if (g_thread_self() != f->owner || !job->finished || dispatcher_in_job())
+        if (g_thread_self() != f->owner || !job->finished ||
+            (f->dispatcher != NULL && dispatcher_on_worker(f->dispatcher)))
                 f->done_on_wrong_thread = TRUE;
         g_ptr_array_add(f->done, GUINT_TO_POINTER(job->id));
 }
@@ -133,20 +135,27 @@ static void test_runs_and_completes(Fixture *f, gconstpointer data)
         g_assert_false(dispatcher_key_busy(d, "vol-0"));
 }
 
-/* The bus skips the wake-up for a change a job makes: only the job's own thread may say so. */
-static void test_in_job(Fixture *f, gconstpointer data)
+/* The bus skips the wake-up for a change a job makes: only the job's own thread may say so,
+ * and a worker of another dispatcher is not one of this one's. */
+static void test_on_worker(Fixture *f, gconstpointer data)
 {
         g_autofree Job *jobs = jobs_new(8, FALSE);
         g_autoptr(Dispatcher) d = dispatcher_new(2, 100, work, f, done, f, NULL);
+        g_autoptr(Dispatcher) other = dispatcher_new(2, 100, work, f, done, f, NULL);
 
-        g_assert_false(dispatcher_in_job());
-        for (guint i = 0; i < 8; i++)
+        f->dispatcher = d;
+        g_assert_false(dispatcher_on_worker(d));
+        g_assert_true(dispatcher_submit(other, "vol-o", &jobs[0], NULL));
+        pump_until(other, f, 1);
+        g_assert_false(jobs[0].in_job); /* other's worker asked about d */
+        for (guint i = 1; i < 8; i++)
                 g_assert_true(dispatcher_submit(d, i % 2 ? "vol-a" : "vol-b", &jobs[i], NULL));
-        g_assert_false(dispatcher_in_job());
         pump_until(d, f, 8);
-        for (guint i = 0; i < 8; i++)
+        for (guint i = 1; i < 8; i++)
                 g_assert_true(jobs[i].in_job);
-        g_assert_false(dispatcher_in_job());
+        g_assert_false(dispatcher_on_worker(d));
+        g_assert_false(f->done_on_wrong_thread);
+        f->dispatcher = NULL;
 }
 
 static void test_key_fifo(Fixture *f, gconstpointer data)
@@ -241,7 +250,7 @@ int main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
         ADD("/dispatch/runs-and-completes", test_runs_and_completes);
         ADD("/dispatch/key-fifo", test_key_fifo);
-        ADD("/dispatch/in-job", test_in_job);
+        ADD("/dispatch/on-worker", test_on_worker);
         ADD("/dispatch/keys-run-in-parallel", test_keys_run_in_parallel);
         ADD("/dispatch/head-of-line", test_head_of_line);
         ADD("/dispatch/queue-limit", test_queue_limit);
