@@ -448,6 +448,42 @@ static void test_slow_readers(void)
         assert_bus_serves(t, "hm-slow-end");
 }
 
+/* ---- trickled requests ---- */
+
+/* The cap's worth of connections sending a request a byte every 500 ms, never ending it: each
+ * read makes progress, so only the daemon's deadline can end them. Meanwhile the bus is
+ * served; the daemon ends every one of them itself. */
+static void test_trickled_requests(void)
+{
+        g_autoptr(Target) t = target_new();
+        g_autoptr(GPtrArray) slow = g_ptr_array_new_with_free_func(g_object_unref);
+        const char *start = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+        gint64 begun = g_get_monotonic_time();
+        Ending all = {slow, CAP};
+
+        for (guint i = 0; i < CAP; i++)
+                g_ptr_array_add(slow, dial(t->port, 0));
+        for (guint sent = 0; count_ended(slow) < CAP; sent++) {
+                gint64 waited = g_get_monotonic_time() - begun;
+
+                g_assert_cmpint(waited, <, DAEMON_CLOSES_SEC * G_USEC_PER_SEC);
+                for (guint i = 0; i < slow->len; i++)
+                        g_socket_send(slow->pdata[i], sent < strlen(start) ? start + sent : "a", 1,
+                                      NULL, NULL);
+                if (sent % 10 == 0) {
+                        g_autofree char *volume = g_strdup_printf("hm-trickle-%u", sent);
+
+                        assert_bounded(t, "trickled requests");
+                        assert_bus_serves(t, volume);
+                }
+                g_usleep(G_USEC_PER_SEC / 2);
+        }
+        g_test_message("the daemon ended the trickled requests after %" G_GINT64_FORMAT " ms",
+                       (g_get_monotonic_time() - begun) / 1000);
+        g_assert_true(enough_ended(&all));
+        assert_recovered(t);
+}
+
 /* ---- oversized requests ---- */
 
 /* Not a 200; a 4xx or nothing (the unread rest of the request may turn the daemon's close
@@ -562,6 +598,7 @@ int main(int argc, char **argv)
         g_test_add_func("/hostile-metrics/idle", test_idle);
         g_test_add_func("/hostile-metrics/idle-client-gone", test_idle_client_gone);
         g_test_add_func("/hostile-metrics/slow-readers", test_slow_readers);
+        g_test_add_func("/hostile-metrics/trickled-requests", test_trickled_requests);
         g_test_add_func("/hostile-metrics/oversized", test_oversized);
         g_test_add_func("/hostile-metrics/churn", test_churn);
         return g_test_run();
