@@ -105,20 +105,6 @@ static guint port_connections(GPid pid, guint port)
 
 /* ---- clients ---- */
 
-/* A loopback port nobody listens on now. */
-static guint free_port(void)
-{
-        g_autoptr(GSocket) s =
-            g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-        g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
-        g_autoptr(GSocketAddress) bound = NULL;
-
-        g_assert_true(g_socket_bind(s, any, FALSE, NULL));
-        bound = g_socket_get_local_address(s, NULL);
-        return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 /* A TCP connection to the metrics port; rcvbuf > 0 sets SO_RCVBUF before the handshake. */
 static GSocket *dial(guint port, int rcvbuf)
 {
@@ -214,7 +200,7 @@ static Target *target_new(void)
         g_autofree char *extra = NULL;
         FixtureOptions opts = {0};
 
-        t->port = free_port();
+        t->port = fixture_free_port();
         extra = g_strdup_printf("MetricsAddress=127.0.0.1:%u\n", t->port);
         opts.extra_config = extra;
         t->f = fixture_new(&opts);
