@@ -22,7 +22,7 @@ struct _MetricsServer {
         /* The server thread's own. */
         SoupServer *server;
         GSocketService *service;
-        GHashTable *connections; /* GSocketConnection* (weak) -> itself */
+        GHashTable *connections; /* GSocketConnection* (weak) -> its deadline, a GSource* */
 };
 
 static GSocketAddress *parse_fail(GError **error)
@@ -114,28 +114,29 @@ static void on_connection_gone(gpointer data, GObject *where_the_object_was)
 
 static gboolean on_deadline(gpointer data)
 {
-        g_autoptr(GSocketConnection) conn = g_weak_ref_get(data);
+        GSocketConnection *conn = data;
 
         /* Shut down, not closed: libsoup sees its next read or write fail and lets go. */
-        if (conn != NULL)
-                g_socket_shutdown(g_socket_connection_get_socket(conn), TRUE, TRUE, NULL);
+        g_socket_shutdown(g_socket_connection_get_socket(conn), TRUE, TRUE, NULL);
         return G_SOURCE_REMOVE;
 }
 
-static void weak_ref_free(gpointer data)
+/* The deadline goes with its connection (on_connection_gone): a timer outliving it would keep
+ * its memory until it fired, DEADLINE_SEC's worth of connections under a stream of short
+ * ones. */
+static GSource *arm_deadline(MetricsServer *self, GSocketConnection *conn)
 {
-        g_weak_ref_clear(data);
-        g_free(data);
+        GSource *source = g_timeout_source_new_seconds(METRICS_SERVER_DEADLINE_SEC);
+
+        g_source_set_callback(source, on_deadline, conn, NULL);
+        g_source_attach(source, self->context);
+        return source;
 }
 
-static void arm_deadline(MetricsServer *self, GSocketConnection *conn)
+static void deadline_cancel(gpointer source)
 {
-        g_autoptr(GSource) source = g_timeout_source_new_seconds(METRICS_SERVER_DEADLINE_SEC);
-        GWeakRef *ref = g_new0(GWeakRef, 1);
-
-        g_weak_ref_init(ref, conn);
-        g_source_set_callback(source, on_deadline, ref, weak_ref_free);
-        g_source_attach(source, self->context);
+        g_source_destroy(source);
+        g_source_unref(source);
 }
 
 static gboolean on_incoming(GSocketService *service, GSocketConnection *conn, GObject *source,
@@ -151,9 +152,8 @@ static gboolean on_incoming(GSocketService *service, GSocketConnection *conn, GO
                 return TRUE;
         }
         g_socket_set_timeout(g_socket_connection_get_socket(conn), METRICS_SERVER_IO_TIMEOUT_SEC);
-        g_hash_table_add(self->connections, conn);
+        g_hash_table_insert(self->connections, conn, arm_deadline(self, conn));
         g_object_weak_ref(G_OBJECT(conn), on_connection_gone, self);
-        arm_deadline(self, conn);
         soup_server_accept_iostream(self->server, G_IO_STREAM(conn), local, remote, NULL);
         return TRUE;
 }
@@ -263,7 +263,7 @@ MetricsServer *metrics_server_new(Metrics *metrics, const char *address, GError 
         self->address = g_steal_pointer(&parsed);
         self->context = g_main_context_new();
         self->loop = g_main_loop_new(self->context, FALSE);
-        self->connections = g_hash_table_new(NULL, NULL);
+        self->connections = g_hash_table_new_full(NULL, NULL, NULL, deadline_cancel);
         g_mutex_init(&self->lock);
         g_cond_init(&self->started_cond);
         self->thread = g_thread_new("metrics", server_thread, self);

@@ -21,20 +21,6 @@ static gboolean need_emulator(void)
         return FALSE;
 }
 
-/* A loopback port nobody listens on now. */
-static guint free_port(void)
-{
-        g_autoptr(GSocket) s =
-            g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-        g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
-        g_autoptr(GSocketAddress) bound = NULL;
-
-        g_assert_true(g_socket_bind(s, any, FALSE, NULL));
-        bound = g_socket_get_local_address(s, NULL);
-        return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
 typedef struct {
         Fixture *f;
         SoupSession *session;
@@ -188,7 +174,7 @@ static void check_operations(Scraper *s)
 
 static void test_scrape(void)
 {
-        guint port = free_port();
+        guint port = fixture_free_port();
         g_autofree char *extra =
             g_strdup_printf("[Attachment]\nMetricsAddress=127.0.0.1:%u\n", port);
         FixtureOptions opts = {.kubernetes = TRUE, .extra_config = extra};
