@@ -181,6 +181,13 @@ wait_count() {
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user+system, 1/CLK_TCK s
 # cpu_ns PID: CPU time of all its threads in ns (schedstat: finer than the ticks of stat)
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+# cpu_ticks_ns PID: the process's CPU time in ns from /proc/PID/stat (utime + stime, in ticks
+# of 1/CLK_TCK s): coarser, but it keeps the time of threads that have exited, which the sum
+# over task/*/schedstat loses (GLib's pool threads for TLS handshakes exit when idle).
+cpu_ticks_ns() {
+        awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f", ($12 + $13) * 1e9 / hz }' \
+                "/proc/$1/stat"
+}
 proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; } # proc_kb PID VmRSS
 
 # run_driver ARGS...: one JSON line, fails the run if the driver fails

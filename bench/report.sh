@@ -88,7 +88,7 @@ details_new() {
   baselines differ by ~2 MB against the real API server: TLS connections and malloc arenas
   of the 16 workers; the same daemon's growth does not have that noise).
 - 8: VmHWM of the daemon after its watch opened (and 1 s more), the rebuild of i6-5 before it.
-- 9: schedstat CPU of the daemon's threads over $B9_SECONDS s after the watch opened.
+- 9: the daemon's CPU from /proc/PID/stat (utime + stime, 10 ms ticks, which keep the time of threads that exited; the schedstat sum lost them and once read negative) over $B9_SECONDS s after the watch opened.
 - 10: schedstat CPU of daemon B over the $B10_BURST changes of row 2's remote-change run.
 EOF
         skipped real || details_real

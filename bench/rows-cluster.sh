@@ -148,9 +148,10 @@ curl_pages() { # sets R[b5_curl] and R[b5_pages]: sums curl's own time_total ove
 # Row 9: CPU of the daemon over B9_SECONDS with nothing to do but keep its watch open.
 idle_cpu() {
         local c0 c1 t0 t1
-        c0=$(cpu_ns "$DAEMON_PID") t0=$(date +%s%N)
+        # Ticks, not schedstat: with TLS, threads that did a handshake may exit meanwhile.
+        c0=$(cpu_ticks_ns "$DAEMON_PID") t0=$(date +%s%N)
         sleep "$B9_SECONDS"
-        c1=$(cpu_ns "$DAEMON_PID") t1=$(date +%s%N)
+        c1=$(cpu_ticks_ns "$DAEMON_PID") t1=$(date +%s%N)
         R[${rk}b9_idle]=$(calc "($c1 - $c0) * 100 / ($t1 - $t0)" 3)
         R[${rk}b9_ms]=$(calc "($c1 - $c0) / 1e6" 1)
         log "9 ($SRV): idle with the watch open: ${R[${rk}b9_ms]} ms of CPU in ${B9_SECONDS} s = ${R[${rk}b9_idle]}% of one core"
