@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "metrics-server.h"
 #include "metrics.h"
+#include "tests/free-port.h"
 
 /* The value of the sample line `series` (name{labels}), -1 when absent. */
 static gint64 sample(const char *text, const char *series)
@@ -262,20 +263,9 @@ static void test_config(void)
         g_assert_nonnull(strstr(error->message, "expected IPv4:PORT or [IPv6]:PORT"));
 }
 
-/* A port nobody listens on now (the server then binds it; another test could take it in
- * between, which would fail the test, not pass it). */
 static char *free_address(void)
 {
-        g_autoptr(GSocket) s =
-            g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-        g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
-        g_autoptr(GSocketAddress) bound = NULL;
-
-        g_assert_true(g_socket_bind(s, any, FALSE, NULL));
-        bound = g_socket_get_local_address(s, NULL);
-        return g_strdup_printf("127.0.0.1:%u",
-                               g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+        return g_strdup_printf("127.0.0.1:%u", test_free_port());
 }
 
 static guint request(SoupSession *session, const char *method, const char *url, char **body,

@@ -116,9 +116,6 @@ char *fixture_error_message(const GError *error);
 
 /* Iterates the default main context until `cond(data)` or the timeout; returns cond's result. */
 gboolean fixture_wait_for(gboolean (*cond)(gpointer data), gpointer data, guint timeout_sec);
-/* A port of 127.0.0.1 nobody listens on now (for a daemon's MetricsAddress=; another process
- * could take it before the daemon binds it, which fails the test, never passes it). */
-guint fixture_free_port(void);
 
 /* The emulator's control endpoint. Returns the body; `status` receives the HTTP status. */
 char *fixture_emulator_request(Fixture *f, const char *method, const char *path, const char *body,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "tests/free-port.h"
 
 #define CONVERGE_SEC 30
 
@@ -174,7 +175,7 @@ static void check_operations(Scraper *s)
 
 static void test_scrape(void)
 {
-        guint port = fixture_free_port();
+        guint port = test_free_port();
         g_autofree char *extra =
             g_strdup_printf("[Attachment]\nMetricsAddress=127.0.0.1:%u\n", port);
         FixtureOptions opts = {.kubernetes = TRUE, .extra_config = extra};

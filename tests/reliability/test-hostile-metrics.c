@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "service/metrics-server.h"
+#include "tests/free-port.h"
 
 #define CAP METRICS_SERVER_MAX_CONNECTIONS
 /* The daemon's other fds may move by a few while it works (a timerfd, an eventfd), and an
@@ -200,7 +201,7 @@ static Target *target_new(void)
         g_autofree char *extra = NULL;
         FixtureOptions opts = {0};
 
-        t->port = fixture_free_port();
+        t->port = test_free_port();
         extra = g_strdup_printf("MetricsAddress=127.0.0.1:%u\n", t->port);
         opts.extra_config = extra;
         t->f = fixture_new(&opts);
