@@ -10,24 +10,33 @@ coherence() {
         "$builddir/bench/srvlab-bench-coherence" --prefix=co- "$@" 2>>"$tmp/driver.log" ||
                 fail "srvlab-bench-coherence $*"
 }
+# coherence_lag N: three daemons (co-a, co-b, co-c) on three buses against the current server
+# (use_server), row 5's two runs over the PVs co-000000.. (2N of them); sets CO_ADDR.
+coherence_lag() {
+        local t n=$1
+        CO_ADDR=()
+        for t in a b c; do
+                start_bus dbus-daemon "co-$t"
+                CO_ADDR+=("$BUS_ADDR")
+                start_daemon kubernetes "co-$t"
+                wait_watching "$BUS_ADDR" 30 || fail "daemon $t ($SRV): the watch did not open"
+        done
+        R[${rk}b5_two]=$(coherence --call="${CO_ADDR[0]}" --observe="${CO_ADDR[1]}" --count=$n \
+                --start=0)
+        R[${rk}b5_three]=$(coherence --call="${CO_ADDR[0]}" --observe="${CO_ADDR[1]}" \
+                --observe="${CO_ADDR[2]}" --count=$n --start=$n)
+        log "5 ($SRV): lag A -> B: $(lag ${rk}b5_two); A -> B, C: $(lag ${rk}b5_three)"
+}
 bench_several() {
         if ! { start_emulator && watch_supported; }; then
                 R[b5_skip]=$NO_WATCH R[b10_skip]=$NO_WATCH
                 log "5, 10: skipped: $NO_WATCH"
                 return 0
         fi
-        local t addr=() n=$B10_N m=$B10_BURST out
+        local addr=() n=$B10_N m=$B10_BURST
         generate $((2 * n + m)) co- 0 $DRIVER_NAME 0 false
-        for t in a b c; do
-                start_bus dbus-daemon "co-$t"
-                addr+=("$BUS_ADDR")
-                start_daemon kubernetes "co-$t"
-                wait_watching "$BUS_ADDR" 30 || fail "daemon $t: the watch did not open"
-        done
-        R[b5_two]=$(coherence --call="${addr[0]}" --observe="${addr[1]}" --count=$n --start=0)
-        R[b5_three]=$(coherence --call="${addr[0]}" --observe="${addr[1]}" \
-                --observe="${addr[2]}" --count=$n --start=$n)
-        log "5: lag A -> B: $(lag b5_two); A -> B, C: $(lag b5_three)"
+        coherence_lag $n
+        addr=("${CO_ADDR[@]}")
 
         # Changes through A, seen by B and C only through their watches.
         local b0 b1 c
@@ -307,18 +316,23 @@ bench_real() {
         fi
         # shellcheck source=/dev/null
         . "$SRVLAB_K8S_ENV/env"
+        local t
         R[real_version]=$("$SRVLAB_K8S_BIN/kube-apiserver" --version | cut -d' ' -f2)
         # A server used before starts without our PVs (the one of with-apiserver is new).
         real_delete_pvs
         SRV_PVS=0 SRV_OURS=0 SRV_ATTACHED=0
         # Rows 7, 6, 8 and 9 first, on an empty server: row 7's Tracks leave REAL_PVS / 5
-        # volumes of ours attached, row 6 adds 4 × as many of other drivers: 20% ours.
+        # volumes of ours attached, row 6 adds 4 × as many of other drivers: 20% ours. Then
+        # row 5's three daemons, then rows 2 and 3.
         start_bus dbus-daemon real-store
         use_server real
         bench_memory_kube $((REAL_PVS / 5))
         bench_rebuild $((REAL_PVS - REAL_PVS / 5)) 0
-        use_server emulator
         stop_bus
+        real_make_pvs co- $((2 * B10_N)) $DRIVER_NAME 0 false
+        coherence_lag $B10_N
+        for t in a b c; do stop_daemon "co-$t"; done
+        use_server emulator
         R[real_rate]=$(calc "${R[real_made]} / ${R[real_made_s]}" 0)
         log "real API server: created ${R[real_made]} PVs in ${R[real_made_s]} s (${R[real_rate]}/s)"
         bench_real_requests
