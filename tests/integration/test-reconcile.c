@@ -364,6 +364,11 @@ static void test_off(void)
         assert_attached(f, "o-0", "n-off");
 }
 
+static gboolean warned_events(gpointer data)
+{
+        return count_in_log(data, "Cannot post Kubernetes Events") > 0;
+}
+
 /* The API server refusing Events (403: no RBAC for them): every Track is answered as without
  * Events, the sender counts the failures (logged at exit) and warns once. */
 static void test_events_refused(void)
@@ -385,6 +390,9 @@ static void test_events_refused(void)
                 fixture_assert_dbus_error(error, BUS_ERROR_ALREADY_ATTACHED);
         }
         fixture_untrack_ok(f, "e-0");
+        /* The sender posts on a thread of its own: what it has not tried when the daemon stops
+         * is dropped, not failed. Wait for its first refusal before stopping. */
+        g_assert_true(fixture_wait_for(warned_events, f, FIXTURE_WAIT_SEC));
         g_assert_cmpint(fixture_stop_daemon(f), ==, 0);
         log = fixture_daemon_log(f);
         g_assert_cmpuint(count_in_log(f, "Cannot post Kubernetes Events"), ==, 1);
